@@ -1,0 +1,67 @@
+# The front door. `make run` and `make test` do all their own set-up.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+TOOLS := .venv-tools
+PY := $(VENV)/bin/python
+export AWS_DEFAULT_REGION ?= us-east-1
+export SAM_CLI_TELEMETRY := 0
+# sam build needs the runtime's interpreter (python3.13) on PATH; pyenv shims resolve it with this.
+SAM_PYENV := PYENV_VERSION=$${PYENV_VERSION:-3.13.0:3.11.7}
+
+.PHONY: help run test unit integration e2e lint typecheck validate build deploy bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml requirements-dev.txt layers/shared/requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements-dev.txt -e .
+	touch $@
+
+$(TOOLS)/.installed: requirements-tools.txt
+	test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install -q --upgrade pip
+	$(TOOLS)/bin/python -m pip install -q -r requirements-tools.txt
+	touch $@
+
+run: $(VENV)/.installed  ## the whole gateway locally: moto, API on :3000, simulator, worker
+	$(VENV)/bin/python -m smsgw_local
+
+test: $(VENV)/.installed $(TOOLS)/.installed lint typecheck validate  ## the whole suite, with lint and template checks
+	SMSGW_TOOLS_BIN=$(abspath $(TOOLS))/bin $(PY) -m pytest
+
+unit: $(VENV)/.installed  ## unit tests only (no network)
+	$(PY) -m pytest tests/unit
+
+integration: $(VENV)/.installed  ## handlers against moto
+	$(PY) -m pytest tests/integration
+
+e2e: $(VENV)/.installed  ## the local stack and the simulator over real HTTP
+	$(PY) -m pytest tests/e2e
+
+lint: $(VENV)/.installed  ## ruff
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(VENV)/.installed  ## mypy --strict
+	$(VENV)/bin/mypy
+
+validate: $(TOOLS)/.installed  ## sam validate --lint and cfn-lint, offline
+	$(TOOLS)/bin/sam validate --lint --template template.yaml
+	$(TOOLS)/bin/cfn-lint template.yaml
+
+build: $(TOOLS)/.installed  ## sam build (needs python3.13 on PATH)
+	$(SAM_PYENV) $(TOOLS)/bin/sam build --template template.yaml
+
+deploy: build  ## sam deploy --guided (see docs/deploy.md)
+	$(TOOLS)/bin/sam deploy --guided
+
+bench: $(VENV)/.installed  ## benchmarks: writes docs/benchmarks.md, .json and .png
+	$(PY) -m bench
+
+clean:  ## remove virtual environments and build output
+	rm -rf $(VENV) $(TOOLS) .venv-runtime .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Lambda handlers, one folder each. A handler wires observability and calls the library."""

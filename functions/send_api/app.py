@@ -1,0 +1,107 @@
+"""Lambda: the send API. ``POST /v1/messages`` and ``GET /v1/messages/{id}``.
+
+Routes translate HTTP into calls of ``SendService`` and ``StatusService``; every error
+is turned into the contract's JSON error by ``smsgw.api.errors``.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from smsgw.adapters.queue import SendQueue
+from smsgw.adapters.store import MessageStore
+from smsgw.api.errors import register_error_handlers
+from smsgw.api.models import SendBody, to_command
+from smsgw.domain.errors import InputError
+from smsgw.observability import logger, metrics
+from smsgw.services.send import SendService, fingerprint, request_id_for
+from smsgw.services.status import DEFAULT_PAGE, MAX_PAGE, StatusService
+from smsgw.settings import Settings
+
+settings = Settings.from_env()
+settings.require("send_queue_url")
+store = MessageStore(
+    boto3.client("dynamodb"), settings.messages_table, retention_days=settings.retention_days
+)
+sender = SendService(
+    store, SendQueue(boto3.client("sqs"), settings.send_queue_url), per_submit=settings.numbers_per_submit
+)
+statuses = StatusService(store)
+
+app = APIGatewayRestResolver()
+register_error_handlers(app)
+
+MAX_IDEMPOTENCY_KEY = 255
+
+
+def _caller() -> str:
+    """Who is calling: the API key's id, or the IAM principal when SigV4 auth is used."""
+    identity = app.current_event.request_context.identity
+    return identity.api_key_id or identity.user_arn or "anonymous"
+
+
+def _idempotency_key() -> str | None:
+    key = app.current_event.headers.get("Idempotency-Key") or app.current_event.headers.get("idempotency-key")
+    if key is None:
+        return None
+    if not 0 < len(key) <= MAX_IDEMPOTENCY_KEY or not key.isascii() or not key.isprintable():
+        raise InputError.of(
+            "Idempotency-Key", f"must be 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters"
+        )
+    return key
+
+
+def _json_body() -> Any:
+    try:
+        return json.loads(app.current_event.body or "")
+    except ValueError as err:
+        raise InputError.of("body", "is not valid JSON", code="invalid_json") from err
+
+
+@app.post("/v1/messages")
+def send_messages() -> Response[str]:
+    raw = _json_body()
+    if not isinstance(raw, dict):
+        raise InputError.of("body", "must be a JSON object", code="invalid_json")
+    key = _idempotency_key()
+    caller = _caller()
+    command = to_command(
+        SendBody.model_validate(raw),
+        now=datetime.now(UTC),
+        max_recipients=settings.max_recipients,
+        account_prefix=settings.guodu_account_prefix,
+        caller=caller,
+    )
+    reply = sender.accept(command, request_id=request_id_for(caller, key), body_fingerprint=fingerprint(raw))
+    return Response(202, content_types.APPLICATION_JSON, json.dumps(reply, ensure_ascii=False))
+
+
+def _int_param(name: str, default: int, low: int, high: int) -> int:
+    raw = app.current_event.get_query_string_value(name, None)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise InputError.of(name, f"must be an integer from {low} to {high}")
+    return int(raw)
+
+
+@app.get("/v1/messages/<request_id>")
+def get_message(request_id: str) -> Response[str]:
+    reply = statuses.status(
+        request_id,
+        cursor=_int_param("cursor", 0, 0, 99_999),
+        limit=_int_param("limit", DEFAULT_PAGE, 1, MAX_PAGE),
+    )
+    return Response(200, content_types.APPLICATION_JSON, json.dumps(reply, ensure_ascii=False))
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

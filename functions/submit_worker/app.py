@@ -1,0 +1,61 @@
+"""Lambda: the submit worker. SQS send queue -> Guodu ``submitJson``.
+
+Reports partial batch failures: a message that must be retried is left on the queue
+(with a growing visibility timeout), the others are deleted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.parameters import SecretsProvider
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from smsgw.adapters.queue import SendQueue
+from smsgw.adapters.secrets import ProviderCredentials
+from smsgw.adapters.store import MessageStore
+from smsgw.observability import logger, metrics
+from smsgw.provider.client import GuoduClient
+from smsgw.services.submit import QueueMessage, RetryPolicy, SubmitService
+from smsgw.settings import Settings
+
+settings = Settings.from_env()
+settings.require("send_queue_url", "send_dlq_url", "provider_secret_name", "guodu_submit_url")
+credentials = ProviderCredentials(
+    SecretsProvider(boto3_client=boto3.client("secretsmanager")),
+    settings.provider_secret_name,
+    max_age=settings.secret_max_age_seconds,
+)
+service = SubmitService(
+    MessageStore(boto3.client("dynamodb"), settings.messages_table, retention_days=settings.retention_days),
+    SendQueue(boto3.client("sqs"), settings.send_queue_url, dead_letter_url=settings.send_dlq_url),
+    GuoduClient(
+        settings.guodu_submit_url,
+        credentials,
+        connect_timeout=settings.provider_connect_timeout,
+        read_timeout=settings.provider_read_timeout,
+    ),
+    retry=RetryPolicy(settings.retry_base_seconds, settings.retry_max_seconds, settings.submit_max_receives),
+    resend_ambiguous=settings.resend_ambiguous,
+)
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+# A claim must outlive the invocation that took it: a crashed worker's claim then
+# expires before SQS hands the message to another worker.
+LEASE_MARGIN_SECONDS = 5
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    def submit(record: SQSRecord) -> None:
+        lease = context.get_remaining_time_in_millis() // 1000 + LEASE_MARGIN_SECONDS
+        message = QueueMessage(
+            record.body, record.receipt_handle, int(record.attributes.approximate_receive_count)
+        )
+        service.handle(message, lease_seconds=lease)
+
+    return process_partial_response(event=event, record_handler=submit, processor=processor, context=context)

@@ -1,0 +1,10 @@
+"""Shared library of the Guodu SMS gateway, shipped to Lambda as a layer.
+
+Packages, from the inside out:
+
+- ``domain``: the rules of the gateway (numbers, segments, states, records). No I/O.
+- ``provider``: the Guodu 企信通 wire protocol and its HTTP client. No AWS.
+- ``adapters``: DynamoDB, SQS and Secrets Manager access. No business rules.
+- ``services``: one use case each (accept a send, submit a chunk, show a status).
+- ``api``: the public HTTP contract: request models and the one error-to-HTTP mapping.
+"""

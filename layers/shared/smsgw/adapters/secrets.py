@@ -1,0 +1,34 @@
+"""Provider credentials from Secrets Manager, through Powertools parameters (cached).
+
+The secret is a JSON object ``{"oper_id": "...", "oper_pass": "..."}``. The value is
+cached for ``max_age`` seconds per container, so a rotated password is picked up without
+a deployment and Secrets Manager is called once per container and period, not per submit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+from smsgw.provider.guodu import Credentials
+
+
+class CredentialsError(RuntimeError):
+    """The secret exists but does not hold usable provider credentials."""
+
+
+class ProviderCredentials:
+    def __init__(self, provider: SecretsProvider, secret_name: str, *, max_age: int = 300) -> None:
+        self._provider = provider
+        self._name = secret_name
+        self._max_age = max_age
+
+    def __call__(self) -> Credentials:
+        value: Any = self._provider.get(self._name, transform="json", max_age=self._max_age)
+        if not isinstance(value, dict):
+            raise CredentialsError("the provider secret must be a JSON object")
+        oper_id, oper_pass = value.get("oper_id"), value.get("oper_pass")
+        if not isinstance(oper_id, str) or not isinstance(oper_pass, str) or not oper_id or not oper_pass:
+            raise CredentialsError("the provider secret needs non-empty oper_id and oper_pass")
+        return Credentials(oper_id=oper_id, oper_pass=oper_pass)

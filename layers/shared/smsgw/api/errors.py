@@ -1,0 +1,111 @@
+"""The one error-to-HTTP mapping of the public API.
+
+Every error leaves as ``{"error": {"code", "message", "details"}}``. Client mistakes get a
+4xx that names the field; AWS trouble gets a 503 the client may retry (with the same
+Idempotency-Key); anything unexpected a 500 without internals. Nothing else in the code
+base decides an HTTP status for an error.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import ValidationError
+
+from smsgw.adapters.queue import QueueUnavailable
+from smsgw.adapters.store import StoreUnavailable
+from smsgw.domain.errors import IdempotencyConflict, InputError, NotFound
+from smsgw.observability import logger
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    details: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response[str]:
+    body = {"error": {"code": code, "message": message, "details": details or []}}
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=json.dumps(body, ensure_ascii=False),
+        headers=headers,
+    )
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "body"
+
+
+def validation_details(err: ValidationError) -> list[dict[str, Any]]:
+    details: list[dict[str, Any]] = []
+    for problem in err.errors(include_url=False, include_input=False):
+        # Drop pydantic's union-branch tags (e.g. "list[str]", "str") from the path.
+        loc = tuple(p for p in problem["loc"] if not (isinstance(p, str) and ("[" in p or p == "str")))
+        details.append({"field": _field_path(loc), "message": problem["msg"]})
+    return details
+
+
+def _input(err: InputError) -> Response[str]:
+    return error_response(400, err.code, str(err), [p.as_dict() for p in err.problems] + err.extra)
+
+
+def _validation(err: ValidationError) -> Response[str]:
+    details = validation_details(err)
+    return error_response(
+        400, "validation_failed", "; ".join(f"{d['field']}: {d['message']}" for d in details), details
+    )
+
+
+def _not_found(err: NotFound) -> Response[str]:
+    return error_response(404, "not_found", str(err) or "no such resource")
+
+
+def _conflict(err: IdempotencyConflict) -> Response[str]:
+    return error_response(409, "idempotency_key_reused", str(err))
+
+
+def _aws_unavailable(_: Exception) -> Response[str]:
+    logger.exception("AWS call failed")
+    return error_response(
+        503,
+        "service_unavailable",
+        "storage or queue unavailable; retry with the same Idempotency-Key to resume safely",
+        headers={"Retry-After": "5"},
+    )
+
+
+def _unexpected(_: Exception) -> Response[str]:
+    logger.exception("unexpected error")
+    return error_response(500, "internal_error", "internal error")
+
+
+def _no_route(_: Exception) -> Response[str]:
+    return error_response(404, "not_found", "no such route")
+
+
+HANDLERS: list[tuple[type[Exception], Callable[[Any], Response[str]]]] = [
+    (InputError, _input),
+    (ValidationError, _validation),
+    (NotFound, _not_found),
+    (IdempotencyConflict, _conflict),
+    (StoreUnavailable, _aws_unavailable),
+    (QueueUnavailable, _aws_unavailable),
+    (BotoCoreError, _aws_unavailable),
+    (ClientError, _aws_unavailable),
+    (Exception, _unexpected),
+]
+
+
+def register_error_handlers(app: APIGatewayRestResolver) -> None:
+    for exc_type, handle in HANDLERS:
+        app.exception_handler(exc_type)(handle)
+    app.not_found(_no_route)

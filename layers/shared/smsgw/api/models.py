@@ -1,0 +1,137 @@
+"""The send request as clients write it, and its translation into a ``SendCommand``.
+
+Pydantic checks the shape and types (and names the field when they are wrong); the
+domain rules (numbers, content length, send time, AppendID) are applied in
+``to_command`` so they can say which field broke which rule.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
+
+from smsgw.domain.errors import FieldProblem, InputError
+from smsgw.domain.model import Category, MessageGroup, SendCommand
+from smsgw.domain.numbers import Rejection, normalise_recipients, split_recipients
+from smsgw.domain.segments import MAX_CONTENT_UNITS, count_segments, utf16_units
+from smsgw.provider.guodu import BEIJING, ProtocolError, check_append_id, format_send_time
+
+# A send_at this close to now (or a little in the past, for clock skew) is sent at once.
+IMMEDIATE_WINDOW = timedelta(minutes=1)
+PAST_TOLERANCE = timedelta(minutes=5)
+MAX_SCHEDULE_AHEAD = timedelta(days=90)
+# A request with more junk than this is refused whole: it is a broken client, and the
+# rejected list is echoed in replies and stored with the request.
+MAX_REJECTED = 1_000
+
+Reference = Annotated[str, Field(min_length=1, max_length=128)]
+Extension = Annotated[str, Field(min_length=1, max_length=20, pattern=r"^[0-9]+$")]
+
+
+class PersonalMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    to: StrictStr
+    content: StrictStr
+
+
+class SendBody(BaseModel):
+    """``POST /v1/messages``: either ``to`` + ``content``, or ``messages``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    to: list[StrictStr] | StrictStr | None = None
+    content: StrictStr | None = None
+    messages: list[PersonalMessage] | None = Field(default=None, min_length=1)
+    send_at: datetime | None = None
+    extension: Extension | None = None
+    reference: Reference | None = None
+    category: Category = Category.TRANSACTIONAL
+
+
+def _content_problem(field: str, content: str) -> FieldProblem | None:
+    if not content.strip():
+        return FieldProblem(field, "must not be empty")
+    if utf16_units(content) > MAX_CONTENT_UNITS:
+        return FieldProblem(field, f"is longer than {MAX_CONTENT_UNITS} characters")
+    return None
+
+
+def _send_time(send_at: datetime | None, now: datetime) -> str:
+    if send_at is None:
+        return ""
+    moment = send_at if send_at.tzinfo else send_at.replace(tzinfo=BEIJING)
+    if moment < now - PAST_TOLERANCE:
+        raise InputError.of("send_at", "is in the past")
+    if moment > now + MAX_SCHEDULE_AHEAD:
+        raise InputError.of("send_at", f"is more than {MAX_SCHEDULE_AHEAD.days} days ahead")
+    return "" if moment <= now + IMMEDIATE_WINDOW else format_send_time(moment)
+
+
+def _groups(body: SendBody) -> tuple[list[tuple[str, list[str]]], list[FieldProblem]]:
+    """(content, raw numbers) pairs, equal contents merged, and the shape problems found."""
+    problems: list[FieldProblem] = []
+    if body.messages is not None:
+        if body.to is not None or body.content is not None:
+            problems.append(FieldProblem("messages", "send either to + content, or messages, not both"))
+        merged: dict[str, list[str]] = {}
+        for i, message in enumerate(body.messages):
+            problem = _content_problem(f"messages[{i}].content", message.content)
+            if problem:
+                problems.append(problem)
+            merged.setdefault(message.content, []).append(message.to)
+        return list(merged.items()), problems
+    if body.to is None:
+        problems.append(FieldProblem("to", "is required (or use messages)"))
+    if body.content is None:
+        problems.append(FieldProblem("content", "is required (or use messages)"))
+    elif problem := _content_problem("content", body.content):
+        problems.append(problem)
+    if problems or body.to is None or body.content is None:
+        return [], problems
+    return [(body.content, split_recipients(body.to))], problems
+
+
+def to_command(
+    body: SendBody, *, now: datetime, max_recipients: int, account_prefix: str = "", caller: str = ""
+) -> SendCommand:
+    raw_groups, problems = _groups(body)
+    if problems:
+        raise InputError(problems)
+    groups: list[MessageGroup] = []
+    rejected: list[Rejection] = []
+    for content, numbers in raw_groups:
+        recipients = normalise_recipients(numbers)
+        rejected.extend(recipients.rejected)
+        if recipients.valid:
+            groups.append(MessageGroup(content, recipients.valid, count_segments(content)))
+    field = "messages" if body.messages is not None else "to"
+    total = sum(len(g.mobiles) for g in groups)
+    rejected_details: list[dict[str, Any]] = [
+        {"to": r.to, "reason": r.reason} for r in rejected[:MAX_REJECTED]
+    ]
+    if len(rejected) > MAX_REJECTED:
+        raise InputError.of(
+            field, f"more than {MAX_REJECTED} numbers are not Chinese mobiles", code="too_many_invalid"
+        )
+    if total == 0:
+        raise InputError(
+            [FieldProblem(field, "holds no valid Chinese mobile number")], extra=rejected_details
+        )
+    if total > max_recipients:
+        raise InputError.of(field, f"holds {total} recipients; at most {max_recipients} per request")
+    try:
+        append_id = check_append_id(body.extension or "", account_prefix)
+    except ProtocolError as err:
+        raise InputError.of("extension", str(err)) from err
+    return SendCommand(
+        groups=tuple(groups),
+        rejected=tuple(rejected),
+        send_time=_send_time(body.send_at, now),
+        append_id=append_id,
+        reference=body.reference,
+        category=body.category,
+        caller=caller,
+    )

@@ -1,0 +1,1 @@
+"""Domain rules: pure functions and records, no I/O and no AWS."""

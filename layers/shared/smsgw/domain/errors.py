@@ -1,0 +1,39 @@
+"""Typed errors of the domain. The HTTP layer maps each to one status (``api/errors.py``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    field: str
+    message: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"field": self.field, "message": self.message}
+
+
+@dataclass
+class InputError(Exception):
+    """The client sent something we cannot accept; ``problems`` name the fields."""
+
+    problems: list[FieldProblem]
+    code: str = "validation_failed"
+    extra: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, field_name: str, message: str, *, code: str = "validation_failed") -> InputError:
+        return cls([FieldProblem(field_name, message)], code=code)
+
+    def __str__(self) -> str:
+        return "; ".join(f"{p.field}: {p.message}" for p in self.problems)
+
+
+class NotFound(Exception):
+    """No such resource (or not visible to this caller)."""
+
+
+class IdempotencyConflict(Exception):
+    """The Idempotency-Key was used before with a different request body."""

@@ -1,0 +1,163 @@
+"""Records of the gateway and the states they move through.
+
+A *request* (one POST) is split into *chunks*: recipients of the same content, at most
+200 of them (one provider submit each). A chunk moves through the submission states
+below; each recipient's public status is derived from its chunk and, later, from the
+delivery report the platform pushes for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from smsgw.domain.numbers import Rejection
+
+
+class ChunkState(StrEnum):
+    QUEUED = "queued"  # stored and on the send queue
+    SUBMITTING = "submitting"  # claimed by a worker, the submit is under way
+    RETRYING = "retrying"  # the last attempt failed in a way worth retrying
+    SUBMITTED = "submitted"  # the platform accepted it and gave a MsgId
+    FAILED = "failed"  # the platform refused it (a request error); never retried
+    UNKNOWN = "unknown"  # the request left but no answer came: it may have been sent
+    EXPIRED = "expired"  # not submitted within its validity
+
+
+CLAIMABLE_STATES = frozenset({ChunkState.QUEUED, ChunkState.RETRYING})
+SETTLED_STATES = frozenset({ChunkState.SUBMITTED, ChunkState.FAILED, ChunkState.UNKNOWN, ChunkState.EXPIRED})
+
+
+class RecipientStatus(StrEnum):
+    """What the public API shows for one recipient; it only ever moves forward."""
+
+    QUEUED = "queued"
+    SUBMITTED = "submitted"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+    EXPIRED = "expired"
+    REJECTED = "rejected"
+
+
+CHUNK_TO_RECIPIENT = {
+    ChunkState.QUEUED: RecipientStatus.QUEUED,
+    ChunkState.SUBMITTING: RecipientStatus.QUEUED,
+    ChunkState.RETRYING: RecipientStatus.QUEUED,
+    ChunkState.SUBMITTED: RecipientStatus.SUBMITTED,
+    ChunkState.FAILED: RecipientStatus.FAILED,
+    ChunkState.UNKNOWN: RecipientStatus.UNKNOWN,
+    ChunkState.EXPIRED: RecipientStatus.EXPIRED,
+}
+
+
+class RequestStatus(StrEnum):
+    ACCEPTING = "accepting"  # stored, not yet wholly on the queue
+    ACCEPTED = "accepted"  # every chunk is on the queue
+    SUBMITTED = "submitted"  # every chunk has settled
+
+
+class Category(StrEnum):
+    TRANSACTIONAL = "transactional"
+    MARKETING = "marketing"
+
+
+@dataclass(frozen=True)
+class MessageGroup:
+    """One content and the numbers that receive exactly that content."""
+
+    content: str
+    mobiles: tuple[str, ...]
+    segments: int
+
+
+@dataclass(frozen=True)
+class SendCommand:
+    """A validated, normalised send request, ready to be stored and queued."""
+
+    groups: tuple[MessageGroup, ...]
+    rejected: tuple[Rejection, ...] = ()
+    send_time: str = ""  # provider format YYYYMMDDHHMMSS, Beijing time; empty = now
+    append_id: str = ""
+    reference: str | None = None
+    category: Category = Category.TRANSACTIONAL
+    caller: str = ""
+
+    @property
+    def recipients(self) -> int:
+        return sum(len(group.mobiles) for group in self.groups)
+
+    @property
+    def segments(self) -> int:
+        """Segments of one message: the longest, when contents differ."""
+        return max((group.segments for group in self.groups), default=0)
+
+    @property
+    def total_segments(self) -> int:
+        """What the whole request costs: segments summed over every recipient."""
+        return sum(group.segments * len(group.mobiles) for group in self.groups)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    request_id: str
+    number: int
+    mobiles: tuple[str, ...]
+    content: str
+    segments: int
+    send_time: str = ""
+    append_id: str = ""
+    reference: str | None = None
+    state: ChunkState = ChunkState.QUEUED
+    attempts: int = 0
+    msg_id: str | None = None
+    result_code: str | None = None
+    detail: str | None = None
+    updated_at: str | None = None
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    id: str
+    created_at: str
+    recipients: int
+    segments: int
+    total_segments: int
+    chunk_count: int
+    rejected: tuple[Rejection, ...] = ()
+    reference: str | None = None
+    category: Category = Category.TRANSACTIONAL
+    send_time: str = ""
+    append_id: str = ""
+    caller: str = ""
+    status: RequestStatus = RequestStatus.ACCEPTING
+    settled_chunks: int = 0
+    fingerprint: str = ""  # of the request body, to tell a replay from a reused key
+
+
+@dataclass(frozen=True)
+class ChunkRef:
+    """What travels on the send queue: a pointer to a stored chunk."""
+
+    request_id: str
+    number: int
+
+
+def plan_chunks(request_id: str, command: SendCommand, per_submit: int) -> list[Chunk]:
+    """Split every content group into chunks of at most ``per_submit`` numbers."""
+    chunks: list[Chunk] = []
+    for group in command.groups:
+        for start in range(0, len(group.mobiles), per_submit):
+            chunks.append(
+                Chunk(
+                    request_id=request_id,
+                    number=len(chunks),
+                    mobiles=group.mobiles[start : start + per_submit],
+                    content=group.content,
+                    segments=group.segments,
+                    send_time=command.send_time,
+                    append_id=command.append_id,
+                    reference=command.reference,
+                )
+            )
+    return chunks

@@ -1,0 +1,110 @@
+"""The one HTTP client of the Guodu platform.
+
+One ``requests.Session`` per container, reused across invocations, with connect and read
+timeouts. Every way a submit can end is turned into a ``SubmitResult`` whose ``outcome``
+tells the worker what to do; nothing here retries on its own.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import requests
+from urllib3.exceptions import NewConnectionError
+
+from smsgw.provider.guodu import Credentials, Outcome, ReplyError, SubmitRequest, parse_reply
+
+JSON_UTF8 = "application/json;charset=UTF-8"
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    outcome: Outcome
+    # The platform's ResultCode, or what happened on the wire: http_503, read_timeout, ...
+    code: str
+    msg_id: str | None = None
+    detail: str = ""
+
+
+def _never_sent(error: BaseException) -> bool:
+    """True when the connection could not even be opened, so the platform saw nothing."""
+    pending: list[BaseException] = [error]
+    for _ in range(12):
+        if not pending:
+            return False
+        current = pending.pop()
+        if isinstance(current, NewConnectionError | requests.ConnectTimeout):
+            return True
+        reason = getattr(current, "reason", None)
+        pending.extend(
+            arg for arg in (*current.args, reason, current.__cause__) if isinstance(arg, BaseException)
+        )
+    return False
+
+
+class GuoduClient:
+    def __init__(
+        self,
+        submit_url: str,
+        credentials: Callable[[], Credentials],
+        *,
+        session: requests.Session | None = None,
+        connect_timeout: float = 3.05,
+        read_timeout: float = 10.0,
+        idle_reset_seconds: float = 4.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not submit_url.startswith(("http://", "https://")):
+            raise ValueError("the Guodu submit URL must be an http(s) URL")
+        self._url = submit_url
+        self._credentials = credentials
+        self._session = session or requests.Session()
+        self._timeout = (connect_timeout, read_timeout)
+        self._idle_reset = idle_reset_seconds
+        self._clock = clock
+        self._last_used: float | None = None
+
+    def submit(self, request: SubmitRequest) -> SubmitResult:
+        body = request.body(self._credentials())
+        self._drop_stale_connections()
+        try:
+            response = self._session.post(
+                self._url, data=body, headers={"Content-Type": JSON_UTF8}, timeout=self._timeout
+            )
+        except requests.ConnectTimeout:
+            return SubmitResult(Outcome.TRANSIENT, "connect_timeout", detail="could not connect in time")
+        except requests.ReadTimeout:
+            return SubmitResult(Outcome.AMBIGUOUS, "read_timeout", detail="sent, no answer in time")
+        except requests.ConnectionError as err:
+            if _never_sent(err):
+                return SubmitResult(Outcome.TRANSIENT, "connect_error", detail="could not connect")
+            return SubmitResult(Outcome.AMBIGUOUS, "connection_lost", detail="connection lost after sending")
+        finally:
+            self._last_used = self._clock()
+        return self._read(response)
+
+    def _drop_stale_connections(self) -> None:
+        """A keep-alive connection idle for long may have been closed by the platform; a
+        request written into it would fail *after* leaving, which we could not tell apart
+        from a lost answer. Lambda freezes between invocations, so start afresh instead."""
+        if self._last_used is not None and self._clock() - self._last_used > self._idle_reset:
+            self._session.close()
+
+    @staticmethod
+    def _read(response: requests.Response) -> SubmitResult:
+        status = response.status_code
+        if status >= 500 or status == 429:
+            return SubmitResult(Outcome.TRANSIENT, f"http_{status}", detail="platform unavailable")
+        if status != 200:
+            # 403, 404, 405...: the URL or the network path is wrong, which a person must fix.
+            return SubmitResult(Outcome.ACCOUNT, f"http_{status}", detail="platform refused the call")
+        try:
+            reply = parse_reply(response.content)
+        except ReplyError as err:
+            return SubmitResult(Outcome.AMBIGUOUS, "bad_reply", detail=str(err))
+        result = reply.result
+        if result.outcome is Outcome.ACCEPTED and reply.msg_id is None:
+            return SubmitResult(Outcome.ACCEPTED, reply.result_code, None, "accepted without a MsgId")
+        return SubmitResult(result.outcome, reply.result_code, reply.msg_id, result.meaning)

@@ -1,0 +1,113 @@
+"""Accept a send request: store it, split it into chunks and put them on the send queue.
+
+Idempotency without a second store: with an ``Idempotency-Key`` the request id is derived
+from (caller, key), so a retry lands on the same request. The request header is written
+with a condition and carries a fingerprint of the body:
+
+- same key, same body, request already queued: the first reply again, nothing sent;
+- same key, same body, an earlier attempt stopped half-way: the missing chunks are
+  written and every chunk is queued again (the worker claims a chunk once, so a chunk
+  queued twice is still submitted once);
+- same key, different body: ``IdempotencyConflict`` (HTTP 409).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from smsgw.adapters.queue import SendQueue
+from smsgw.adapters.store import MessageStore
+from smsgw.domain.errors import IdempotencyConflict
+from smsgw.domain.model import ChunkRef, RequestRecord, RequestStatus, SendCommand, plan_chunks
+from smsgw.observability import MetricUnit, logger, metrics
+
+# Request ids derived from an Idempotency-Key live in their own UUID namespace.
+IDEMPOTENCY_NAMESPACE = uuid.UUID("6b1f4c3e-2f55-4d8e-9a41-5c0e4d9b7a10")
+
+
+def fingerprint(body: Any) -> str:
+    """Same JSON, whatever its spacing or key order, gives the same fingerprint."""
+    canonical = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def request_id_for(caller: str, idempotency_key: str | None) -> str:
+    if idempotency_key is None:
+        return str(uuid.uuid4())
+    return str(uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{caller}\n{idempotency_key}"))
+
+
+def accepted_reply(record: RequestRecord) -> dict[str, Any]:
+    reply: dict[str, Any] = {
+        "id": record.id,
+        "status": "accepted",
+        "recipients": record.recipients,
+        "segments": record.segments,
+        "total_segments": record.total_segments,
+        "rejected": [{"to": r.to, "reason": r.reason} for r in record.rejected],
+    }
+    if record.reference is not None:
+        reply["reference"] = record.reference
+    return reply
+
+
+class SendService:
+    def __init__(
+        self,
+        store: MessageStore,
+        queue: SendQueue,
+        *,
+        per_submit: int,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._store = store
+        self._queue = queue
+        self._per_submit = per_submit
+        self._clock = clock
+
+    def accept(self, command: SendCommand, *, request_id: str, body_fingerprint: str) -> dict[str, Any]:
+        chunks = plan_chunks(request_id, command, self._per_submit)
+        record = RequestRecord(
+            id=request_id,
+            created_at=self._clock().strftime("%Y-%m-%dT%H:%M:%SZ"),
+            recipients=command.recipients,
+            segments=command.segments,
+            total_segments=command.total_segments,
+            chunk_count=len(chunks),
+            rejected=command.rejected,
+            reference=command.reference,
+            category=command.category,
+            send_time=command.send_time,
+            append_id=command.append_id,
+            caller=command.caller,
+            fingerprint=body_fingerprint,
+        )
+        if self._store.create_request(record):
+            self._store.put_chunks(chunks)
+        else:
+            existing = self._store.get_request(request_id, consistent=True)
+            if existing is None or existing.fingerprint != body_fingerprint:
+                raise IdempotencyConflict("this Idempotency-Key was used with a different request body")
+            if existing.status is not RequestStatus.ACCEPTING:
+                logger.info("idempotent replay", extra={"request_id": request_id})
+                return accepted_reply(existing)
+            logger.warning("resuming a request stopped half-way", extra={"request_id": request_id})
+            have = self._store.existing_chunk_numbers(request_id)
+            self._store.put_chunks([c for c in chunks if c.number not in have])
+            record = existing
+        self._queue.enqueue([ChunkRef(request_id, c.number) for c in chunks])
+        self._store.set_request_status(request_id, RequestStatus.ACCEPTED)
+        metrics.add_metric(name="RecipientsAccepted", unit=MetricUnit.Count, value=command.recipients)
+        metrics.add_metric(name="SegmentsAccepted", unit=MetricUnit.Count, value=command.total_segments)
+        if command.rejected:
+            metrics.add_metric(name="RecipientsRejected", unit=MetricUnit.Count, value=len(command.rejected))
+        logger.info(
+            "request accepted",
+            extra={"request_id": request_id, "recipients": command.recipients, "chunks": len(chunks)},
+        )
+        return accepted_reply(record)

@@ -1,0 +1,187 @@
+"""Submit one chunk to the platform: the work behind every message on the send queue.
+
+For each SQS message the worker calls ``SubmitService.handle``. It claims the chunk (one
+conditional write, so a chunk is submitted once however often its message arrives),
+submits it, and settles it by the one classification table in ``provider.guodu``:
+
+==========  =================================================================
+accepted    keep the MsgId and the link MsgId -> request; the chunk is done
+rejected    06-10: fail its recipients with the code; never retried
+transient   -1, HTTP 5xx, no connection: release it and retry with a growing,
+            jittered delay (the SQS visibility timeout); after the queue's
+            maxReceiveCount, SQS moves it to the dead-letter queue
+account     02, 04, 05, 11: as transient, counted for an alarm
+unknown     a code not in the table: parked in the dead-letter queue at once
+ambiguous   sent, no answer: recorded as ``unknown``; resent only when
+            ``RESEND_AMBIGUOUS`` is on (off by default: no duplicate SMS)
+==========  =================================================================
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from smsgw.adapters.queue import BadMessage, SendQueue, decode_ref
+from smsgw.adapters.store import MessageStore
+from smsgw.domain.model import Chunk, ChunkState, RequestStatus
+from smsgw.domain.numbers import mask_mobile
+from smsgw.observability import MetricUnit, logger, metrics
+from smsgw.provider.client import GuoduClient, SubmitResult
+from smsgw.provider.guodu import Outcome, ProtocolError, SubmitRequest
+
+
+class RetryLater(Exception):
+    """The chunk goes back to the queue; SQS hands it out again after the delay set."""
+
+
+@dataclass(frozen=True)
+class QueueMessage:
+    body: str
+    receipt_handle: str
+    receive_count: int
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    base_seconds: int = 10
+    max_seconds: int = 900
+    max_receives: int = 8  # the send queue's maxReceiveCount
+
+    def delay(self, receive_count: int, rng: Callable[[], float] = random.random) -> int:
+        """Exponential backoff with "equal jitter": between half and all of the step."""
+        step = min(self.max_seconds, self.base_seconds * 2 ** max(0, receive_count - 1))
+        return int(step / 2 + rng() * step / 2)
+
+
+class SubmitService:
+    def __init__(
+        self,
+        store: MessageStore,
+        queue: SendQueue,
+        client: GuoduClient,
+        *,
+        retry: RetryPolicy,
+        resend_ambiguous: bool = False,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._queue = queue
+        self._client = client
+        self._retry = retry
+        self._resend_ambiguous = resend_ambiguous
+        self._clock = clock
+
+    def handle(self, message: QueueMessage, *, lease_seconds: int) -> None:
+        try:
+            ref = decode_ref(message.body)
+        except BadMessage as err:
+            logger.error("not a chunk message: parked", extra={"reason": str(err)})
+            self._queue.park(message.body, f"bad message: {err}")
+            return
+        claim = self._store.claim_chunk(ref, lease_seconds=lease_seconds)
+        chunk = claim.chunk
+        if chunk is None:
+            logger.error("chunk not found: parked", extra={"request_id": ref.request_id, "chunk": ref.number})
+            self._queue.park(message.body, "chunk not found")
+            return
+        if not claim.claimed:
+            self._not_claimed(chunk, claim.lease_until)
+            return
+        try:
+            result = self._submit(chunk)
+        except Exception:
+            # Secrets Manager down, a bug...: give the chunk back before failing the message.
+            logger.exception("submit failed inside the gateway", extra=_ids(chunk))
+            self._store.record_attempt(
+                chunk, state=ChunkState.RETRYING, code="internal", detail="internal error"
+            )
+            self._retry_later(message, chunk)
+        else:
+            self._settle(message, chunk, result)
+
+    def _not_claimed(self, chunk: Chunk, lease_until: int) -> None:
+        if chunk.state is not ChunkState.SUBMITTING:
+            logger.info("duplicate message for a settled chunk", extra=_ids(chunk, state=chunk.state.value))
+            return
+        if lease_until > self._clock():
+            logger.info("chunk is being submitted by another worker", extra=_ids(chunk))
+            return
+        # A worker claimed it and died (timeout, crash) while its request may have left.
+        logger.warning("stale claim: the earlier attempt may have been sent", extra=_ids(chunk))
+        if self._store.record_attempt(
+            chunk, state=ChunkState.UNKNOWN, code="stale_claim", detail="worker stopped mid-submit"
+        ):
+            metrics.add_metric(name="SubmitsAmbiguous", unit=MetricUnit.Count, value=1)
+            self._count_settled(chunk)
+
+    def _submit(self, chunk: Chunk) -> SubmitResult:
+        try:
+            request = SubmitRequest(chunk.mobiles, chunk.content, chunk.send_time, chunk.append_id)
+        except ProtocolError as err:
+            return SubmitResult(Outcome.REJECTED, "invalid", detail=str(err))
+        started = time.perf_counter()
+        result = self._client.submit(request)
+        metrics.add_metric(
+            name="SubmitLatency", unit=MetricUnit.Milliseconds, value=(time.perf_counter() - started) * 1000
+        )
+        metrics.add_metric(name=f"SubmitResult_{result.code}", unit=MetricUnit.Count, value=1)
+        logger.info(
+            "submit answered",
+            extra=_ids(
+                chunk,
+                outcome=result.outcome.value,
+                code=result.code,
+                numbers=len(chunk.mobiles),
+                first=mask_mobile(chunk.mobiles[0]),
+            ),
+        )
+        return result
+
+    def _settle(self, message: QueueMessage, chunk: Chunk, result: SubmitResult) -> None:
+        outcome = result.outcome
+        if outcome is Outcome.ACCEPTED:
+            self._store.record_submitted(chunk, msg_id=result.msg_id, code=result.code, detail=result.detail)
+            metrics.add_metric(name="RecipientsSubmitted", unit=MetricUnit.Count, value=len(chunk.mobiles))
+            self._count_settled(chunk)
+        elif outcome is Outcome.REJECTED or (outcome is Outcome.AMBIGUOUS and not self._resend_ambiguous):
+            state = ChunkState.FAILED if outcome is Outcome.REJECTED else ChunkState.UNKNOWN
+            if self._store.record_attempt(chunk, state=state, code=result.code, detail=result.detail):
+                metrics.add_metric(
+                    name=f"Recipients{state.value.title()}", unit=MetricUnit.Count, value=len(chunk.mobiles)
+                )
+                self._count_settled(chunk)
+        elif outcome is Outcome.UNKNOWN:
+            self._store.record_attempt(
+                chunk, state=ChunkState.RETRYING, code=result.code, detail=result.detail
+            )
+            self._queue.park(message.body, f"unknown ResultCode {result.code}")
+            metrics.add_metric(name="SubmitsParked", unit=MetricUnit.Count, value=1)
+        else:  # transient, account, or ambiguous with resending on
+            if outcome is Outcome.ACCOUNT:
+                metrics.add_metric(name="AccountErrors", unit=MetricUnit.Count, value=1)
+            self._store.record_attempt(
+                chunk, state=ChunkState.RETRYING, code=result.code, detail=result.detail
+            )
+            self._retry_later(message, chunk)
+
+    def _retry_later(self, message: QueueMessage, chunk: Chunk) -> None:
+        if message.receive_count >= self._retry.max_receives:
+            logger.error("last attempt failed: the message goes to the dead-letter queue", extra=_ids(chunk))
+            metrics.add_metric(name="SubmitsDeadLettered", unit=MetricUnit.Count, value=1)
+        else:
+            self._queue.delay(message.receipt_handle, self._retry.delay(message.receive_count))
+        metrics.add_metric(name="SubmitRetries", unit=MetricUnit.Count, value=1)
+        raise RetryLater(f"chunk {chunk.number} of {chunk.request_id}: retry later")
+
+    def _count_settled(self, chunk: Chunk) -> None:
+        settled, total = self._store.count_settled_chunk(chunk.request_id)
+        if settled >= total:
+            self._store.set_request_status(chunk.request_id, RequestStatus.SUBMITTED)
+            logger.info("request fully submitted", extra={"request_id": chunk.request_id})
+
+
+def _ids(chunk: Chunk, **extra: object) -> dict[str, object]:
+    return {"request_id": chunk.request_id, "chunk": chunk.number, **extra}

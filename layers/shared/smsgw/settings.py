@@ -1,0 +1,109 @@
+"""The one settings model, read from the environment once per container (cold start).
+
+Business logic never reads ``os.environ``: handlers build ``Settings.from_env()`` and pass
+what each component needs. The template sets these variables; the local stack sets the
+same ones from the same template.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+
+from smsgw.provider.guodu import MAX_NUMBERS_PER_SUBMIT
+
+
+class SettingsError(RuntimeError):
+    """A required setting is missing or malformed: the function cannot start."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name, "").strip()
+    try:
+        value = int(raw) if raw else default
+    except ValueError as err:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from err
+    if not low <= value <= high:
+        raise SettingsError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    try:
+        return float(raw) if raw else default
+    except ValueError as err:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from err
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off"}:
+        return False
+    raise SettingsError(f"{name} must be true or false, got {raw!r}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    messages_table: str
+    send_queue_url: str = ""
+    send_dlq_url: str = ""
+    provider_secret_name: str = ""
+    guodu_submit_url: str = ""
+    # spnumber + account id, when known: AppendID may only fill the rest of 20 digits.
+    guodu_account_prefix: str = ""
+    numbers_per_submit: int = MAX_NUMBERS_PER_SUBMIT
+    max_recipients: int = 100_000
+    retention_days: int = 30
+    idempotency_ttl_seconds: int = 86_400
+    # Must equal the send queue's maxReceiveCount: the last attempt knows it is the last.
+    submit_max_receives: int = 8
+    retry_base_seconds: int = 10
+    retry_max_seconds: int = 900
+    resend_ambiguous: bool = False
+    provider_connect_timeout: float = 3.05
+    provider_read_timeout: float = 10.0
+    secret_max_age_seconds: int = 300
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        table = env.get("MESSAGES_TABLE", "").strip()
+        if not table:
+            raise SettingsError("MESSAGES_TABLE is not set")
+        prefix = env.get("GUODU_ACCOUNT_PREFIX", "").strip()
+        if prefix and not prefix.isdigit():
+            raise SettingsError("GUODU_ACCOUNT_PREFIX must be digits (spnumber + account id)")
+        return cls(
+            messages_table=table,
+            send_queue_url=env.get("SEND_QUEUE_URL", "").strip(),
+            send_dlq_url=env.get("SEND_DLQ_URL", "").strip(),
+            provider_secret_name=env.get("PROVIDER_SECRET_NAME", "").strip(),
+            guodu_submit_url=env.get("GUODU_SUBMIT_URL", "").strip(),
+            guodu_account_prefix=prefix,
+            numbers_per_submit=_int(
+                env, "GUODU_NUMBERS_PER_SUBMIT", MAX_NUMBERS_PER_SUBMIT, 1, MAX_NUMBERS_PER_SUBMIT
+            ),
+            max_recipients=_int(env, "MAX_RECIPIENTS_PER_REQUEST", 100_000, 10_000, 1_000_000),
+            retention_days=_int(env, "RETENTION_DAYS", 30, 1, 3650),
+            idempotency_ttl_seconds=_int(env, "IDEMPOTENCY_TTL_SECONDS", 86_400, 60, 30 * 86_400),
+            submit_max_receives=_int(env, "SUBMIT_MAX_RECEIVES", 8, 1, 1000),
+            retry_base_seconds=_int(env, "RETRY_BASE_SECONDS", 10, 0, 43_200),
+            retry_max_seconds=_int(env, "RETRY_MAX_SECONDS", 900, 0, 43_200),
+            resend_ambiguous=_bool(env, "RESEND_AMBIGUOUS", False),
+            provider_connect_timeout=_float(env, "GUODU_CONNECT_TIMEOUT", 3.05),
+            provider_read_timeout=_float(env, "GUODU_READ_TIMEOUT", 10.0),
+            secret_max_age_seconds=_int(env, "SECRET_MAX_AGE_SECONDS", 300, 0, 86_400),
+        )
+
+    def require(self, *names: str) -> None:
+        """Fail at cold start, naming the variable, when a function lacks what it needs."""
+        known = {f.name for f in fields(self)}
+        missing = [name for name in names if name in known and not getattr(self, name)]
+        if missing:
+            raise SettingsError(f"missing settings: {', '.join(missing)}")
