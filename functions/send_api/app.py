@@ -14,6 +14,7 @@ import boto3
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from smsgw.adapters.queue import SendQueue
 from smsgw.adapters.store import MessageStore
 from smsgw.api.errors import register_error_handlers

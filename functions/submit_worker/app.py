@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from smsgw.adapters.queue import SendQueue
 from smsgw.adapters.secrets import ProviderCredentials
 from smsgw.adapters.store import MessageStore

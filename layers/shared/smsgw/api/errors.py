@@ -55,7 +55,7 @@ def validation_details(err: ValidationError) -> list[dict[str, Any]]:
 
 
 def _input(err: InputError) -> Response[str]:
-    return error_response(400, err.code, str(err), [p.as_dict() for p in err.problems] + err.extra)
+    return error_response(400, err.code, str(err), [p.as_dict() for p in err.problems])
 
 
 def _validation(err: ValidationError) -> Response[str]:

@@ -8,7 +8,7 @@ domain rules (numbers, content length, send time, AppendID) are applied in
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
@@ -109,16 +109,14 @@ def to_command(
             groups.append(MessageGroup(content, recipients.valid, count_segments(content)))
     field = "messages" if body.messages is not None else "to"
     total = sum(len(g.mobiles) for g in groups)
-    rejected_details: list[dict[str, Any]] = [
-        {"to": r.to, "reason": r.reason} for r in rejected[:MAX_REJECTED]
-    ]
     if len(rejected) > MAX_REJECTED:
         raise InputError.of(
             field, f"more than {MAX_REJECTED} numbers are not Chinese mobiles", code="too_many_invalid"
         )
     if total == 0:
         raise InputError(
-            [FieldProblem(field, "holds no valid Chinese mobile number")], extra=rejected_details
+            [FieldProblem(field, "holds no valid Chinese mobile number")]
+            + [FieldProblem(field, "not a Chinese mobile number", r.to) for r in rejected]
         )
     if total > max_recipients:
         raise InputError.of(field, f"holds {total} recipients; at most {max_recipients} per request")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -10,9 +10,13 @@ from typing import Any
 class FieldProblem:
     field: str
     message: str
+    value: str | None = None  # the offending value, when echoing it helps the client
 
     def as_dict(self) -> dict[str, Any]:
-        return {"field": self.field, "message": self.message}
+        out: dict[str, Any] = {"field": self.field, "message": self.message}
+        if self.value is not None:
+            out["value"] = self.value
+        return out
 
 
 @dataclass
@@ -21,7 +25,6 @@ class InputError(Exception):
 
     problems: list[FieldProblem]
     code: str = "validation_failed"
-    extra: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def of(cls, field_name: str, message: str, *, code: str = "validation_failed") -> InputError:

@@ -1,0 +1,166 @@
+"""The send API handler against moto: what a client sees and what gets stored and queued."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+
+from smsgw_local.provision import Provisioned
+from tests.integration.conftest import Api, queued_messages, table_items
+
+
+def test_a_send_is_accepted_stored_and_queued(api: Api, stack: Provisioned) -> None:
+    # Given a request to two numbers (one in +86 form) and one junk number
+    status, reply = api.post(
+        {
+            "to": ["13800138000", "+86 139-0013-9000", "12345"],
+            "content": "【示例】您好",
+            "reference": "order-42",
+        }
+    )
+    # Then it is accepted with the normalised count, the segments and the junk listed
+    assert status == 202
+    assert reply["status"] == "accepted"
+    assert (reply["recipients"], reply["segments"], reply["reference"]) == (2, 1, "order-42")
+    assert reply["rejected"] == [{"to": "12345", "reason": "invalid_mobile"}]
+    # And one chunk is on the send queue, pointing at the stored request
+    messages = queued_messages(stack)
+    assert [json.loads(m["Body"]) for m in messages] == [{"v": 1, "request_id": reply["id"], "chunk": 0}]
+    # And the status shows both recipients queued
+    status, view = api.get(reply["id"])
+    assert status == 200
+    assert view["status"] == "accepted"
+    assert {r["to"]: r["status"] for r in view["recipients"]} == {
+        "13800138000": "queued",
+        "13900139000": "queued",
+    }
+    assert view["counts"]["total"] == 2
+    assert view["counts"]["queued"] == 2
+    assert view["counts"]["rejected"] == 1
+
+
+def test_ten_thousand_recipients_are_accepted_in_fifty_chunks(api: Api, stack: Provisioned) -> None:
+    numbers = [f"139{i:08d}" for i in range(10_000)]
+    status, reply = api.post({"to": numbers, "content": "【示例】大促"})
+    assert status == 202
+    assert reply["recipients"] == 10_000
+    bodies = [json.loads(m["Body"]) for m in queued_messages(stack)]
+    assert sorted(b["chunk"] for b in bodies) == list(range(50))
+    # Paged status: the first page holds whole chunks, and the cursor leads on
+    status, page = api.get(reply["id"], limit="1000")
+    assert len(page["recipients"]) == 1000
+    assert page["next_cursor"] == "5"
+    status, last = api.get(reply["id"], cursor="45", limit="5000")
+    assert len(last["recipients"]) == 1000
+    assert last["next_cursor"] is None
+    assert last["recipients"][-1]["to"] == numbers[-1]
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "field"),
+    [
+        ("{not json", "invalid_json", "body"),
+        ("[1, 2]", "invalid_json", "body"),
+        ({"to": ["12345"], "content": "hi"}, "validation_failed", "to"),
+        ({"to": ["13800138000"], "content": ""}, "validation_failed", "content"),
+        ({"to": [13800138000], "content": "hi"}, "validation_failed", "to[0]"),
+        ({"to": ["13800138000"], "content": "hi", "extension": "x1"}, "validation_failed", "extension"),
+        (
+            {"to": ["13800138000"], "content": "hi", "send_at": "2001-01-01T00:00:00Z"},
+            "validation_failed",
+            "send_at",
+        ),
+        ({"to": ["13800138000"], "content": "hi", "unexpected": 1}, "validation_failed", "unexpected"),
+    ],
+)
+def test_bad_input_gets_a_400_naming_the_field_and_stores_nothing(
+    api: Api, stack: Provisioned, body: object, code: str, field: str
+) -> None:
+    status, reply = api.post(body)
+    assert status == 400
+    assert reply["error"]["code"] == code
+    assert field in [d["field"] for d in reply["error"]["details"]]
+    assert table_items(stack) == []
+    assert queued_messages(stack) == []
+
+
+def test_all_numbers_invalid_lists_them_in_the_details(api: Api) -> None:
+    status, reply = api.post({"to": ["12345", "abc"], "content": "hi"})
+    assert status == 400
+    assert {"field": "to", "message": "not a Chinese mobile number", "value": "12345"} in reply["error"][
+        "details"
+    ]
+
+
+def test_same_idempotency_key_and_body_replays_the_first_reply(api: Api, stack: Provisioned) -> None:
+    body = {"to": ["13800138000", "13900139000"], "content": "验证码 123456", "reference": "login-1"}
+    first_status, first = api.post(body, key="login-1-sms")
+    # When the client retries with the same key (whitespace and key order may differ)
+    again_status, again = api.post(json.dumps(dict(reversed(body.items())), indent=2), key="login-1-sms")
+    # Then it gets the same reply and nothing more is queued
+    assert (first_status, again_status) == (202, 202)
+    assert again == first
+    assert len(queued_messages(stack)) == 1
+
+
+def test_same_idempotency_key_with_another_body_is_a_conflict(api: Api, stack: Provisioned) -> None:
+    api.post({"to": ["13800138000"], "content": "one"}, key="k-1")
+    status, reply = api.post({"to": ["13800138000"], "content": "two"}, key="k-1")
+    assert status == 409
+    assert reply["error"]["code"] == "idempotency_key_reused"
+    assert len(queued_messages(stack)) == 1
+
+
+def test_idempotency_keys_are_scoped_to_the_caller(api: Api, stack: Provisioned) -> None:
+    # Two clients that happen to pick the same key send two requests
+    _, first = api.post({"to": ["13800138000"], "content": "one"}, key="k-1", caller="client-a")
+    status, second = api.post({"to": ["13800138000"], "content": "two"}, key="k-1", caller="client-b")
+    assert status == 202
+    assert second["id"] != first["id"]
+    assert len(queued_messages(stack)) == 2
+
+
+def test_a_request_that_stopped_half_way_is_resumed_by_its_retry(api: Api, stack: Provisioned) -> None:
+    # Given a 600-recipient request whose queueing failed after it was stored
+    body = {"to": [f"138{i:08d}" for i in range(600)], "content": "x"}
+    sqs = api.module.sender._queue._sqs
+    original = sqs.send_message_batch
+
+    def failing(**_: object) -> dict[str, object]:
+        raise boto3.client("sqs").exceptions.QueueDoesNotExist(
+            {"Error": {"Code": "QueueDoesNotExist"}}, "SendMessageBatch"
+        )
+
+    sqs.send_message_batch = failing
+    status, reply = api.post(body, key="bulk-7")
+    assert status == 503
+    assert reply["error"]["code"] == "service_unavailable"
+    assert queued_messages(stack) == []
+    # When the client retries with the same key
+    sqs.send_message_batch = original
+    status, reply = api.post(body, key="bulk-7")
+    # Then the request is queued whole, once
+    assert status == 202
+    assert sorted(json.loads(m["Body"])["chunk"] for m in queued_messages(stack)) == [0, 1, 2]
+    assert api.get(reply["id"])[1]["counts"]["queued"] == 600
+
+
+def test_an_idempotency_key_must_be_printable_ascii(api: Api) -> None:
+    status, reply = api.post({"to": ["13800138000"], "content": "x"}, key="密钥")
+    assert status == 400
+    assert reply["error"]["details"][0]["field"] == "Idempotency-Key"
+
+
+def test_unknown_request_is_a_404_in_the_contracts_shape(api: Api) -> None:
+    status, reply = api.get("no-such-id")
+    assert status == 404
+    assert reply["error"]["code"] == "not_found"
+
+
+def test_bad_paging_parameters_name_the_parameter(api: Api) -> None:
+    _, reply = api.post({"to": ["13800138000"], "content": "x"})
+    status, error = api.get(reply["id"], limit="0")
+    assert status == 400
+    assert error["error"]["details"][0]["field"] == "limit"
