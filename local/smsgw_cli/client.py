@@ -1,0 +1,263 @@
+"""The one HTTP client of the gateway's public API (v1), for the command line.
+
+It speaks the contract of ``/work/shared/DESIGN.md``: ``POST /v1/messages`` and
+``GET /v1/messages/{id}``, the key in ``x-api-key``. Every failure leaves as one of two
+exceptions, so the caller maps it to an exit code in one place:
+
+- ``ApiError``: the server answered with an error status (the gateway's own JSON error,
+  or API Gateway's ``{"message": ...}``, or anything else a proxy may put in the way);
+- ``Unreachable``: no usable answer (refused, unresolved, timed out, TLS, not JSON).
+
+The API key is sent and never kept anywhere it could be printed (not in ``repr``, not in
+an exception).
+"""
+
+from __future__ import annotations
+
+import http.client
+import socket
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import requests
+
+USER_AGENT = "smsgw-cli/0.1"
+MESSAGES_PATH = "/v1/messages"
+SNIPPET = 200  # characters of a non-JSON error body worth showing
+
+# API Gateway's own answers carry their kind in this header (its body is just a message).
+GATEWAY_ERROR_TYPE = "x-amzn-ErrorType"
+MISSING_ROUTE_TYPE = "MissingAuthenticationTokenException"
+MISSING_ROUTE_MESSAGE = "Missing Authentication Token"
+
+
+# Exceptions are plain (not frozen) dataclasses: Python code such as contextlib assigns
+# ``__traceback__`` on exceptions, which a frozen dataclass would refuse.
+@dataclass(eq=False)
+class ApiError(Exception):
+    """The API answered ``status`` with an error.
+
+    ``code`` is the contract's snake_case code. ``from_gateway`` marks an answer that is not
+    the contract's envelope (API Gateway's own ``{"message": ...}``, or a proxy's page):
+    its code is then ``http_<status>`` and ``gateway_type`` is what API Gateway called it.
+    """
+
+    status: int
+    code: str
+    message: str
+    details: tuple[Mapping[str, Any], ...] = ()
+    from_gateway: bool = False
+    gateway_type: str | None = None
+    retry_after: str | None = None
+
+    @property
+    def missing_route(self) -> bool:
+        """API Gateway's 403 for a path or stage it does not know (not an auth failure)."""
+        return self.from_gateway and (
+            self.gateway_type == MISSING_ROUTE_TYPE or self.message == MISSING_ROUTE_MESSAGE
+        )
+
+    def __str__(self) -> str:
+        return f"{self.status} {self.code}: {self.message}"
+
+
+@dataclass(eq=False)
+class Unreachable(Exception):
+    """No usable answer from ``url``. ``may_have_arrived`` when the request went out first."""
+
+    url: str
+    reason: str
+    may_have_arrived: bool = False
+
+    @property
+    def local(self) -> bool:
+        return is_local_url(self.url)
+
+    def __str__(self) -> str:
+        return f"{self.url}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where the API is and how to call it. ``api_key`` stays out of ``repr``."""
+
+    base_url: str
+    api_key: str = field(repr=False)
+    timeout: float = 10.0
+
+    @classmethod
+    def of(cls, url: str, api_key: str, timeout: float) -> Endpoint:
+        return cls(normalise_base_url(url), api_key, timeout)
+
+
+def is_local_url(url: str) -> bool:
+    """True for this machine (where ``make run`` serves the API)."""
+    return (urlsplit(url).hostname or "") in {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
+
+
+def normalise_base_url(url: str) -> str:
+    """The API's base URL: no trailing slash, and the stack's ``MessagesEndpoint`` output
+    (``…/live/v1/messages``) taken as well as its ``ApiUrl`` (``…/live``)."""
+    base = url.strip().rstrip("/")
+    if base.endswith(MESSAGES_PATH):
+        base = base[: -len(MESSAGES_PATH)]
+    return base
+
+
+def display_url(url: str) -> str:
+    """``url`` without any ``user:password@`` part, for messages."""
+    parts = urlsplit(url)
+    if parts.hostname is None or "@" not in parts.netloc:
+        return url
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _chain(err: BaseException) -> Iterator[BaseException]:
+    """``err`` and everything it wraps (urllib3 keeps the cause in ``reason`` or ``args``)."""
+    seen: set[int] = set()
+    todo: list[BaseException] = [err]
+    while todo:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        todo.extend(a for a in current.args if isinstance(a, BaseException))
+        reason = getattr(current, "reason", None)
+        if isinstance(reason, BaseException):
+            todo.append(reason)
+        todo.extend(e for e in (current.__cause__, current.__context__) if e is not None)
+
+
+def _why_not_connected(err: requests.ConnectionError) -> tuple[str, bool]:
+    """What went wrong, and whether the request may have reached the server first."""
+    for cause in _chain(err):
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused", False
+        if isinstance(cause, socket.gaierror):
+            return "host name not resolved", False
+    for cause in _chain(err):
+        if isinstance(cause, (ConnectionResetError, ConnectionAbortedError, http.client.RemoteDisconnected)):
+            return "the connection dropped before an answer came", True
+    return "could not connect", False
+
+
+def _error_from(response: requests.Response) -> ApiError:
+    status = response.status_code
+    retry_after = response.headers.get("Retry-After")
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = None
+    envelope = body.get("error") if isinstance(body, dict) else None
+    if isinstance(envelope, dict):
+        details = envelope.get("details")
+        return ApiError(
+            status=status,
+            code=str(envelope.get("code") or f"http_{status}"),
+            message=str(envelope.get("message") or ""),
+            details=tuple(d for d in details if isinstance(d, dict)) if isinstance(details, list) else (),
+            retry_after=retry_after,
+        )
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        message = body["message"]
+    else:
+        text = " ".join(response.text.split())
+        message = text[:SNIPPET] + ("…" if len(text) > SNIPPET else "") if text else response.reason or ""
+    error_type = response.headers.get(GATEWAY_ERROR_TYPE)
+    return ApiError(
+        status=status,
+        code=f"http_{status}",
+        message=message,
+        from_gateway=True,
+        gateway_type=error_type.split(":")[0] if error_type else None,
+        retry_after=retry_after,
+    )
+
+
+class GatewayClient:
+    """Calls the API at ``endpoint``; one ``requests.Session`` (connection reuse while polling)."""
+
+    def __init__(self, endpoint: Endpoint, session: requests.Session | None = None) -> None:
+        self._endpoint = endpoint
+        self._session = session or requests.Session()
+        self._session.headers.update(
+            {"x-api-key": endpoint.api_key, "Accept": "application/json", "User-Agent": USER_AGENT}
+        )
+
+    @property
+    def base_url(self) -> str:
+        return display_url(self._endpoint.base_url)
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> GatewayClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def send(self, body: Mapping[str, Any], *, idempotency_key: str | None = None) -> dict[str, Any]:
+        """``POST /v1/messages``; the 202 reply."""
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        return self._call("POST", MESSAGES_PATH, json=dict(body), headers=headers)
+
+    def status(self, request_id: str, *, cursor: str | None = None) -> dict[str, Any]:
+        """``GET /v1/messages/{id}``: one page of recipients (``next_cursor`` for the next)."""
+        params = {"cursor": cursor} if cursor is not None else None
+        return self._call("GET", f"{MESSAGES_PATH}/{quote(request_id, safe='')}", params=params)
+
+    def status_pages(self, request_id: str, *, cursor: str | None = None) -> Iterator[dict[str, Any]]:
+        """The pages of a request's status from ``cursor`` on, following ``next_cursor``."""
+        seen: set[str] = set()
+        while True:
+            page = self.status(request_id, cursor=cursor)
+            yield page
+            next_cursor = page.get("next_cursor")
+            if next_cursor is None or str(next_cursor) in seen:  # a cursor that loops ends the walk
+                return
+            cursor = str(next_cursor)
+            seen.add(cursor)
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: dict[str, Any] | None = None,
+        params: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        url = self._endpoint.base_url + path
+        shown = display_url(url)
+        try:
+            response = self._session.request(
+                method, url, json=json, params=params, headers=headers, timeout=self._endpoint.timeout
+            )
+        except requests.ConnectTimeout as err:
+            raise Unreachable(shown, f"no connection within {self._endpoint.timeout:g}s") from err
+        except requests.ReadTimeout as err:
+            raise Unreachable(
+                shown, f"no answer within {self._endpoint.timeout:g}s", may_have_arrived=True
+            ) from err
+        except requests.exceptions.SSLError as err:
+            raise Unreachable(shown, "TLS handshake failed") from err
+        except requests.ConnectionError as err:
+            reason, may_have_arrived = _why_not_connected(err)
+            raise Unreachable(shown, reason, may_have_arrived=may_have_arrived) from err
+        except requests.RequestException as err:
+            raise Unreachable(shown, f"request failed ({type(err).__name__})") from err
+        if response.status_code >= 400:
+            raise _error_from(response)
+        try:
+            reply = response.json()
+        except ValueError as err:
+            raise Unreachable(shown, f"answered {response.status_code} with something not JSON") from err
+        if not isinstance(reply, dict):
+            raise Unreachable(shown, f"answered {response.status_code} with JSON that is not an object")
+        return reply

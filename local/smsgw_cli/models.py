@@ -1,0 +1,143 @@
+"""The API's replies as typed records.
+
+Parsing is lenient on purpose: a field the server leaves out reads as empty rather than
+crashing the operator's tool, and counts the CLI does not know yet are kept and shown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+# The order in which counts are shown; anything else the server adds follows.
+COUNT_ORDER = ("total", "queued", "submitted", "delivered", "failed", "unknown", "expired", "rejected")
+
+
+def _str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _dicts(value: Any) -> list[Mapping[str, Any]]:
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+@dataclass(frozen=True)
+class Rejected:
+    to: str
+    reason: str
+
+    @classmethod
+    def from_json(cls, item: Mapping[str, Any]) -> Rejected:
+        return cls(to=str(item.get("to", "")), reason=str(item.get("reason", "")))
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """The 202 reply of ``POST /v1/messages``."""
+
+    id: str
+    status: str
+    recipients: int
+    segments: int
+    total_segments: int
+    rejected: tuple[Rejected, ...]
+    reference: str | None
+
+    @classmethod
+    def from_json(cls, reply: Mapping[str, Any]) -> Accepted:
+        return cls(
+            id=str(reply.get("id", "")),
+            status=str(reply.get("status", "")),
+            recipients=_int(reply.get("recipients")),
+            segments=_int(reply.get("segments")),
+            total_segments=_int(reply.get("total_segments")),
+            rejected=tuple(Rejected.from_json(r) for r in _dicts(reply.get("rejected"))),
+            reference=_str(reply.get("reference")),
+        )
+
+
+@dataclass(frozen=True)
+class Recipient:
+    to: str
+    status: str
+    provider_msg_id: str | None
+    provider_code: str | None
+    detail: str | None
+    updated_at: str | None
+
+    @classmethod
+    def from_json(cls, item: Mapping[str, Any]) -> Recipient:
+        return cls(
+            to=str(item.get("to", "")),
+            status=str(item.get("status", "")),
+            provider_msg_id=_str(item.get("provider_msg_id")),
+            provider_code=_str(item.get("provider_code")),
+            detail=_str(item.get("detail")),
+            updated_at=_str(item.get("updated_at")),
+        )
+
+
+@dataclass(frozen=True)
+class Status:
+    """The reply of ``GET /v1/messages/{id}`` (one page of recipients, or all pages merged)."""
+
+    id: str
+    status: str
+    reference: str | None
+    category: str | None
+    created_at: str | None
+    send_time: str | None
+    segments: int
+    total_segments: int
+    counts: dict[str, int]
+    recipients: tuple[Recipient, ...]
+    rejected: tuple[Rejected, ...]
+    next_cursor: str | None
+
+    @classmethod
+    def from_json(cls, reply: Mapping[str, Any]) -> Status:
+        raw_counts = reply.get("counts")
+        counts = {k: _int(v) for k, v in raw_counts.items()} if isinstance(raw_counts, dict) else {}
+        return cls(
+            id=str(reply.get("id", "")),
+            status=str(reply.get("status", "")),
+            reference=_str(reply.get("reference")),
+            category=_str(reply.get("category")),
+            created_at=_str(reply.get("created_at")),
+            send_time=_str(reply.get("send_time")),
+            segments=_int(reply.get("segments")),
+            total_segments=_int(reply.get("total_segments")),
+            counts=counts,
+            recipients=tuple(Recipient.from_json(r) for r in _dicts(reply.get("recipients"))),
+            rejected=tuple(Rejected.from_json(r) for r in _dicts(reply.get("rejected"))),
+            next_cursor=_str(reply.get("next_cursor")),
+        )
+
+    @property
+    def queued(self) -> int:
+        return self.counts.get("queued", 0)
+
+    @property
+    def settled(self) -> bool:
+        """Nothing left to submit: every chunk is stored and none is still queued."""
+        return self.status != "accepting" and self.queued == 0
+
+    def ordered_counts(self) -> list[tuple[str, int]]:
+        known = [(name, self.counts.get(name, 0)) for name in COUNT_ORDER]
+        return known + [(k, v) for k, v in self.counts.items() if k not in COUNT_ORDER]
+
+
+def merge_pages(pages: list[dict[str, Any]]) -> dict[str, Any]:
+    """All pages of one status as one reply: the last page's header (the freshest counts)
+    and every page's recipients."""
+    if not pages:
+        raise ValueError("no pages to merge")
+    merged = dict(pages[-1])  # the latest counts and status
+    merged["recipients"] = [r for page in pages for r in _dicts(page.get("recipients"))]
+    merged["next_cursor"] = None
+    return merged
