@@ -71,9 +71,9 @@ def queued_messages(stack: Provisioned, queue: str = "SendQueue") -> list[dict[s
     url = stack.ref(queue)
     found: dict[str, dict[str, Any]] = {}
     for _ in range(50):
-        batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30).get(
-            "Messages", []
-        )
+        batch = sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30, MessageAttributeNames=["All"]
+        ).get("Messages", [])
         if not batch:
             break
         for message in batch:

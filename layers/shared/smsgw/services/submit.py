@@ -169,8 +169,10 @@ class SubmitService:
 
     def _retry_later(self, message: QueueMessage, chunk: Chunk) -> None:
         if message.receive_count >= self._retry.max_receives:
+            # Visible again at once: SQS moves it to the dead-letter queue on its next receive.
             logger.error("last attempt failed: the message goes to the dead-letter queue", extra=_ids(chunk))
             metrics.add_metric(name="SubmitsDeadLettered", unit=MetricUnit.Count, value=1)
+            self._queue.delay(message.receipt_handle, 0)
         else:
             self._queue.delay(message.receipt_handle, self._retry.delay(message.receive_count))
         metrics.add_metric(name="SubmitRetries", unit=MetricUnit.Count, value=1)

@@ -1,0 +1,326 @@
+"""The submit worker against moto and the Guodu simulator (a real HTTP server).
+
+Each test posts through the real send API handler, then feeds the send queue to the real
+worker handler the way the SQS event source does: batches of received messages in, the
+``batchItemFailures`` left on the queue, every other message deleted.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable, Iterator
+from types import ModuleType
+from typing import Any
+from urllib.parse import unquote_plus
+
+import boto3
+import pytest
+
+from guodu_simulator import Simulator, SimulatorConfig
+from smsgw_local.provision import Provisioned, provision
+from tests.conftest import FakeContext, sample_event
+from tests.integration.conftest import Api, queued_messages
+
+PASSWORD = "test-only-password"
+
+
+@pytest.fixture
+def simulator() -> Iterator[Simulator]:
+    config = SimulatorConfig().add_account("acct", PASSWORD, balance=10_000_000)
+    with Simulator(config) as sim:
+        yield sim
+
+
+def make_stack(simulator: Simulator, **parameters: Any) -> Provisioned:
+    return provision(
+        parameters={"GuoduSubmitUrl": simulator.submit_url, "RetryBaseSeconds": 0, **parameters},
+        secret_values={"ProviderSecret": json.dumps({"oper_id": "acct", "oper_pass": PASSWORD})},
+    )
+
+
+@pytest.fixture
+def stack(aws: None, simulator: Simulator) -> Provisioned:
+    return make_stack(simulator)
+
+
+class Worker:
+    """Plays the SQS event source for the worker handler."""
+
+    def __init__(self, module: ModuleType, stack: Provisioned) -> None:
+        self.module = module
+        self.url = stack.ref("SendQueue")
+        self.arn = stack.attribute("SendQueue", "Arn")
+        self.sqs = boto3.client("sqs")
+        self.invocations = 0
+
+    def event(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
+        template = sample_event("submit_worker/sqs_chunk.json")["Records"][0]
+        records = []
+        for message in messages:
+            record = copy.deepcopy(template)
+            record.update(
+                messageId=message["MessageId"],
+                receiptHandle=message["ReceiptHandle"],
+                body=message["Body"],
+                md5OfBody=message["MD5OfBody"],
+                eventSourceARN=self.arn,
+                awsRegion="us-east-1",
+            )
+            record["attributes"]["ApproximateReceiveCount"] = message["Attributes"]["ApproximateReceiveCount"]
+            records.append(record)
+        return {"Records": records}
+
+    def poll_once(self, batch_size: int = 5) -> int:
+        """One invocation; returns how many messages it got."""
+        messages = self.sqs.receive_message(
+            QueueUrl=self.url, MaxNumberOfMessages=batch_size, MessageSystemAttributeNames=["All"]
+        ).get("Messages", [])
+        if not messages:
+            return 0
+        self.invocations += 1
+        result = self.module.handler(self.event(messages), FakeContext("smsgw-submit-worker"))
+        failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
+        for message in messages:
+            if message["MessageId"] not in failed:
+                self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
+        return len(messages)
+
+    def drain(self, rounds: int = 50) -> None:
+        """Invoke until the queue stays empty (failed messages come back at once: no delay)."""
+        empty = 0
+        for _ in range(rounds):
+            empty = empty + 1 if self.poll_once() == 0 else 0
+            if empty == 2:
+                return
+        raise AssertionError("the send queue did not drain")
+
+
+@pytest.fixture
+def load_worker(load_handler: Callable[..., ModuleType]) -> Callable[..., Worker]:
+    def load(stack: Provisioned, **env: str) -> Worker:
+        spec = stack.functions["SubmitWorkerFunction"]
+        return Worker(load_handler(spec.code_dir, {**spec.environment, **env}), stack)
+
+    return load
+
+
+@pytest.fixture
+def worker(stack: Provisioned, load_worker: Callable[..., Worker]) -> Worker:
+    return load_worker(stack)
+
+
+def test_every_chunk_is_submitted_once_with_its_msg_id(
+    api: Api, worker: Worker, simulator: Simulator
+) -> None:
+    # Given 1,000 recipients of one content
+    numbers = [f"138{i:08d}" for i in range(1000)]
+    _, reply = api.post({"to": numbers, "content": "【示例】您好", "reference": "bulk-1"})
+    # When the worker drains the queue
+    worker.drain()
+    # Then exactly five submits left, 200 numbers each, no number twice
+    submits = simulator.accepted
+    assert [len(s.mobiles) for s in submits] == [200] * 5
+    sent = [m for s in submits for m in s.mobiles]
+    assert sorted(sent) == numbers
+    # And every recipient is submitted with the MsgId of its own submit
+    msg_id_of = {m: s.msg_id for s in submits for m in s.mobiles}
+    _, view = api.get(reply["id"], limit="5000")
+    assert view["status"] == "submitted"
+    assert view["counts"]["submitted"] == 1000
+    assert all(
+        r["status"] == "submitted" and r["provider_msg_id"] == msg_id_of[r["to"]] for r in view["recipients"]
+    )
+    assert {r["provider_code"] for r in view["recipients"]} == {"00"}
+
+
+def test_content_reaches_the_platform_url_encoded_and_decodes_to_the_original(
+    api: Api, worker: Worker, simulator: Simulator
+) -> None:
+    text = "【示例】您好 world~ 50%+ *_-. 😀 退订回T"
+    api.post({"to": ["13800138000"], "content": text})
+    worker.drain()
+    (submit,) = simulator.accepted
+    assert submit.content == text
+    assert submit.raw_content.isascii()
+    assert unquote_plus(submit.raw_content) == text
+    assert submit.result_code == "03"  # one number: a single message
+
+
+def test_send_at_and_extension_become_send_time_and_append_id(
+    api: Api, worker: Worker, simulator: Simulator
+) -> None:
+    api.post(
+        {"to": ["13800138000"], "content": "x", "send_at": "2026-12-24T01:30:00Z", "extension": "0042"},
+    )
+    worker.drain()
+    (submit,) = simulator.accepted
+    assert (submit.send_time, submit.append_id) == ("20261224093000", "0042")
+
+
+def test_personalised_contents_reach_the_right_numbers(
+    api: Api, worker: Worker, simulator: Simulator
+) -> None:
+    messages = [{"to": f"139{i:08d}", "content": f"尊敬的客户{i % 3}号，您好"} for i in range(9)]
+    api.post({"messages": messages})
+    worker.drain()
+    received = {m: s.content for s in simulator.accepted for m in s.mobiles}
+    assert received == {m["to"]: m["content"] for m in messages}
+    assert len(simulator.accepted) == 3  # equal contents share a submit
+
+
+def test_a_request_error_06_fails_the_recipients_and_is_never_retried(
+    api: Api, worker: Worker, simulator: Simulator, stack: Provisioned
+) -> None:
+    simulator.queue_faults("06")
+    _, reply = api.post({"to": ["13800138000", "13900139000"], "content": "x"})
+    worker.drain()
+    assert len(simulator.refused) == 1
+    assert simulator.accepted == []
+    _, view = api.get(reply["id"])
+    assert {(r["status"], r["provider_code"]) for r in view["recipients"]} == {("failed", "06")}
+    assert view["counts"]["failed"] == 2
+    assert queued_messages(stack) == []
+    assert queued_messages(stack, "SendDeadLetterQueue") == []
+
+
+def test_a_platform_exception_minus_1_is_retried_until_accepted(
+    api: Api, worker: Worker, simulator: Simulator
+) -> None:
+    simulator.queue_faults("-1", "-1", "http_500")
+    _, reply = api.post({"to": ["13800138000"], "content": "x"})
+    worker.drain()
+    assert [r.result_code for r in simulator.refused][:2] == ["-1", "-1"]
+    assert len(simulator.refused) == 3  # the HTTP 500 answer is the third refusal
+    assert len(simulator.accepted) == 1
+    assert worker.invocations == 4
+    _, view = api.get(reply["id"])
+    assert view["recipients"][0]["status"] == "submitted"
+
+
+def test_a_wrong_password_05_ends_in_the_dead_letter_queue_after_its_retries(
+    aws: None,
+    simulator: Simulator,
+    load_handler: Callable[..., ModuleType],
+    load_worker: Callable[..., Worker],
+) -> None:
+    # Given a stack whose queue allows five receives, and a platform refusing the password
+    stack = make_stack(simulator, SubmitMaxReceiveCount=5)
+    api = Api(
+        load_handler(
+            stack.functions["SendApiFunction"].code_dir, stack.functions["SendApiFunction"].environment
+        )
+    )
+    worker = load_worker(stack)
+    simulator.configure({"faults": {"code_rates": {"05": 1.0}}})
+    _, reply = api.post({"to": ["13800138000"], "content": "x"})
+    # When the worker drains the queue
+    worker.drain()
+    # Then it tried five times, and the chunk now waits in the dead-letter queue
+    assert [r.result_code for r in simulator.refused] == ["05"] * 5
+    (parked,) = queued_messages(stack, "SendDeadLetterQueue")
+    assert json.loads(parked["Body"])["request_id"] == reply["id"]
+    # And the recipient is still queued (not lost, not failed), showing why
+    _, view = api.get(reply["id"])
+    assert (view["recipients"][0]["status"], view["recipients"][0]["provider_code"]) == ("queued", "05")
+
+
+def test_a_redelivered_message_after_a_successful_submit_is_not_submitted_again(
+    api: Api, worker: Worker, simulator: Simulator, stack: Provisioned
+) -> None:
+    _, reply = api.post({"to": ["13800138000"], "content": "x"})
+    worker.drain()
+    assert len(simulator.accepted) == 1
+    # When SQS delivers the same chunk message again (at-least-once delivery)
+    boto3.client("sqs").send_message(
+        QueueUrl=stack.ref("SendQueue"),
+        MessageBody=json.dumps({"v": 1, "request_id": reply["id"], "chunk": 0}),
+    )
+    worker.drain()
+    # Then nothing more reaches the platform
+    assert len(simulator.accepted) == 1
+    assert simulator.refused == []
+
+
+def test_an_answer_lost_after_the_platform_accepted_is_recorded_unknown_not_resent(
+    api: Api, worker: Worker, simulator: Simulator
+) -> None:
+    simulator.queue_faults("accept_then_drop")
+    _, reply = api.post({"to": ["13800138000"], "content": "x"})
+    worker.drain()
+    assert len(simulator.accepted) == 1  # the platform did take it
+    _, view = api.get(reply["id"])
+    assert (view["recipients"][0]["status"], view["recipients"][0]["provider_code"]) == (
+        "unknown",
+        "connection_lost",
+    )
+    assert view["status"] == "submitted"
+
+
+def test_a_read_timeout_is_ambiguous_too(
+    stack: Provisioned, api: Api, load_worker: Callable[..., Worker], simulator: Simulator
+) -> None:
+    worker = load_worker(stack, GUODU_READ_TIMEOUT="0.3")
+    simulator.configure({"faults": {"timeout_seconds": 1.0}})
+    simulator.queue_faults("timeout")
+    _, reply = api.post({"to": ["13800138000"], "content": "x"})
+    worker.drain()
+    _, view = api.get(reply["id"])
+    assert (view["recipients"][0]["status"], view["recipients"][0]["provider_code"]) == (
+        "unknown",
+        "read_timeout",
+    )
+
+
+def test_resending_ambiguous_submits_is_a_setting(
+    stack: Provisioned, api: Api, load_worker: Callable[..., Worker], simulator: Simulator
+) -> None:
+    worker = load_worker(stack, RESEND_AMBIGUOUS="true")
+    simulator.queue_faults("drop")
+    _, reply = api.post({"to": ["13800138000"], "content": "x"})
+    worker.drain()
+    assert len(simulator.accepted) == 1
+    assert api.get(reply["id"])[1]["recipients"][0]["status"] == "submitted"
+
+
+def test_an_unknown_result_code_is_parked_in_the_dead_letter_queue_at_once(
+    api: Api, worker: Worker, simulator: Simulator, stack: Provisioned
+) -> None:
+    simulator.queue_faults("99")
+    _, reply = api.post({"to": ["13800138000"], "content": "x"})
+    worker.drain()
+    (parked,) = queued_messages(stack, "SendDeadLetterQueue")
+    assert parked["MessageAttributes"]["reason"]["StringValue"] == "unknown ResultCode 99"
+    assert len(simulator.refused) == 1
+    assert api.get(reply["id"])[1]["recipients"][0]["provider_code"] == "99"
+
+
+def test_a_chunk_claimed_by_a_live_worker_is_left_to_it(
+    api: Api, worker: Worker, simulator: Simulator, stack: Provisioned
+) -> None:
+    # Given a chunk another worker claimed a moment ago
+    _, reply = api.post({"to": ["13800138000"], "content": "x"})
+    from smsgw.adapters.store import MessageStore
+    from smsgw.domain.model import ChunkRef
+
+    store = MessageStore(boto3.client("dynamodb"), stack.ref("MessagesTable"))
+    assert store.claim_chunk(ChunkRef(reply["id"], 0), lease_seconds=60).claimed
+    # When a duplicate of its message arrives
+    worker.drain()
+    # Then it is dropped without a submit; the recipient is still in flight
+    assert simulator.accepted == []
+    assert api.get(reply["id"])[1]["recipients"][0]["status"] == "queued"
+
+
+def test_a_claim_left_by_a_crashed_worker_becomes_unknown(
+    api: Api, worker: Worker, simulator: Simulator, stack: Provisioned
+) -> None:
+    _, reply = api.post({"to": ["13800138000"], "content": "x"})
+    from smsgw.adapters.store import MessageStore
+    from smsgw.domain.model import ChunkRef
+
+    store = MessageStore(boto3.client("dynamodb"), stack.ref("MessagesTable"))
+    assert store.claim_chunk(ChunkRef(reply["id"], 0), lease_seconds=-1).claimed  # lease already over
+    worker.drain()
+    assert simulator.accepted == []
+    assert api.get(reply["id"])[1]["recipients"][0]["status"] == "unknown"
