@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     for dest, (env, help_text) in _FLAGS.items():
         parser.add_argument(
-            f"--{dest.replace('_', '-')}", dest=dest, metavar=env, help=f"{help_text} [{env}]"
+            f"--{dest.replace('_', '-')}", dest=dest, metavar=dest.upper(), help=f"{help_text} [{env}]"
         )
     parser.add_argument("--quiet", action="store_true", help="no per-submit log line [GUODU_SIM_QUIET]")
     return parser

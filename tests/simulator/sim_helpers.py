@@ -77,6 +77,7 @@ class Receiver:
 def _receiver_handler(receiver_ref: list[Receiver]) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # else headers and body wait on a delayed ACK (40 ms)
 
         def log_message(self, format: str, *args: Any) -> None:
             pass
