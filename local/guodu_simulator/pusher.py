@@ -74,6 +74,14 @@ class Pusher:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+        with self._cond:  # what was not sent is dropped; a restart begins empty
+            self._pending.clear()
+            self._retries.clear()
+            self._in_flight = 0
+            for record in self._records:
+                if record.outcome == "pending":
+                    record.outcome, record.error = "failed", "simulator stopped"
+            self._cond.notify_all()
 
     def clear(self) -> None:
         """Forget every pending item, queued retry and recorded packet (``reset``)."""

@@ -120,8 +120,8 @@ def test_unreachable_push_url_is_retried_then_failed() -> None:
 
 
 def test_future_send_time_holds_the_reports(pushing_sim: Simulator, receiver: Receiver) -> None:
-    # Given one submit scheduled 3 s ahead (Beijing time) and one to send now
-    later = (datetime.now(BEIJING) + timedelta(seconds=3)).strftime("%Y%m%d%H%M%S")
+    # Given one submit scheduled 5 s ahead (Beijing time) and one to send now
+    later = (datetime.now(BEIJING) + timedelta(seconds=5)).strftime("%Y%m%d%H%M%S")
     post_submit(pushing_sim, submit_body(DesMobile="13900000001", SendTime=later))
     post_submit(pushing_sim, submit_body(DesMobile="13900000002"))
     # When the immediate one has been reported
