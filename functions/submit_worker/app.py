@@ -20,7 +20,7 @@ from smsgw.adapters.secrets import ProviderCredentials
 from smsgw.adapters.store import MessageStore
 from smsgw.observability import logger, metrics
 from smsgw.provider.client import GuoduClient
-from smsgw.services.submit import QueueMessage, RetryPolicy, SubmitService
+from smsgw.services.submit import QueueMessage, RetryLater, RetryPolicy, SubmitService
 from smsgw.settings import Settings
 
 settings = Settings.from_env()
@@ -57,6 +57,14 @@ def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailure
         message = QueueMessage(
             record.body, record.receipt_handle, int(record.attributes.approximate_receive_count)
         )
-        service.handle(message, lease_seconds=lease)
+        try:
+            service.handle(message, lease_seconds=lease)
+        except RetryLater:
+            raise
+        except Exception:
+            logger.exception(
+                "message failed; SQS will deliver it again", extra={"message_id": record.message_id}
+            )
+            raise
 
     return process_partial_response(event=event, record_handler=submit, processor=processor, context=context)

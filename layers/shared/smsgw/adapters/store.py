@@ -1,15 +1,4 @@
-"""DynamoDB access for requests, chunks and MsgId links (one table, ``pk``/``sk``).
-
-Item layout (every item carries ``expires_at`` for TTL):
-
-========================  ==============  =================================================
-pk                        sk              what
-========================  ==============  =================================================
-``REQ#<request id>``      ``META``        the request: counts, reference, status
-``REQ#<request id>``      ``CHUNK#00007`` up to 200 numbers of one content and their
-                                          submission state (one provider submit)
-``MSG#<provider MsgId>``  ``LINK``        which request and chunk a MsgId belongs to
-========================  ==============  =================================================
+"""DynamoDB access for requests, chunks and MsgId links (layout in ``dynamo.py``).
 
 A chunk holds its numbers as one comma-separated string (the provider's own ``DesMobile``
 form), which keeps items small: write cost is per KB, not per recipient.
@@ -20,12 +9,21 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, cast
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
+from smsgw.adapters.dynamo import (
+    batch_get,
+    batch_write,
+    chunk_key,
+    from_item,
+    is_condition_failure,
+    iso,
+    link_key,
+    request_key,
+    to_item,
+)
 from smsgw.domain.model import (
     Category,
     Chunk,
@@ -39,46 +37,32 @@ from smsgw.domain.numbers import Rejection
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
-BATCH_WRITE_LIMIT = 25
-
-
-class StoreUnavailable(RuntimeError):
-    """DynamoDB could not take the write, even after retries."""
-
-
-def _to_item(values: dict[str, Any]) -> dict[str, Any]:
-    return {key: _serializer.serialize(value) for key, value in values.items() if value is not None}
-
-
-def _from_item(item: dict[str, Any]) -> dict[str, Any]:
-    out = {key: _deserializer.deserialize(value) for key, value in item.items()}
-    return {key: int(value) if isinstance(value, Decimal) else value for key, value in out.items()}
-
-
-def request_key(request_id: str) -> dict[str, Any]:
-    return {"pk": {"S": f"REQ#{request_id}"}, "sk": {"S": "META"}}
-
-
-def chunk_key(request_id: str, number: int) -> dict[str, Any]:
-    return {"pk": {"S": f"REQ#{request_id}"}, "sk": {"S": f"CHUNK#{number:05d}"}}
-
-
-def link_key(msg_id: str) -> dict[str, Any]:
-    return {"pk": {"S": f"MSG#{msg_id}"}, "sk": {"S": "LINK"}}
-
-
-def _is_condition_failure(err: ClientError) -> bool:
-    return err.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
-
 
 @dataclass(frozen=True)
 class Link:
+    """Which request and chunk a provider MsgId belongs to, and its report counters.
+
+    Reports may arrive before the submit's answer: then the link exists with counters
+    only (``request_id`` None) until the worker records the submit."""
+
     msg_id: str
-    request_id: str
-    chunk: int
+    request_id: str | None
+    chunk: int | None
     reference: str | None
+    delivered: int = 0
+    failed: int = 0
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> Link:
+        data = from_item(item)
+        return cls(
+            msg_id=data["pk"].removeprefix("MSG#"),
+            request_id=data.get("request_id"),
+            chunk=data.get("chunk"),
+            reference=data.get("reference"),
+            delivered=data.get("delivered", 0),
+            failed=data.get("failed", 0),
+        )
 
 
 @dataclass(frozen=True)
@@ -137,11 +121,11 @@ class MessageStore:
         try:
             self._db.put_item(
                 TableName=self._table,
-                Item=_to_item(values),
+                Item=to_item(values),
                 ConditionExpression="attribute_not_exists(pk)",
             )
         except ClientError as err:
-            if _is_condition_failure(err):
+            if is_condition_failure(err):
                 return False
             raise
         return True
@@ -153,14 +137,13 @@ class MessageStore:
                 "PutRequest": {
                     "Item": {
                         **chunk_key(c.request_id, c.number),
-                        **_to_item(self._chunk_values(c, expires_at)),
+                        **to_item(self._chunk_values(c, expires_at)),
                     }
                 }
             }
             for c in chunks
         ]
-        for start in range(0, len(requests), BATCH_WRITE_LIMIT):
-            self._batch_write(requests[start : start + BATCH_WRITE_LIMIT])
+        batch_write(self._db, self._table, requests, sleep=self._sleep)
 
     @staticmethod
     def _chunk_values(chunk: Chunk, expires_at: int) -> dict[str, Any]:
@@ -177,16 +160,6 @@ class MessageStore:
             "attempts": chunk.attempts,
             "expires_at": expires_at,
         }
-
-    def _batch_write(self, requests: list[dict[str, Any]], attempts: int = 8) -> None:
-        pending: dict[str, Any] = {self._table: requests}
-        for attempt in range(attempts):
-            result = self._db.batch_write_item(RequestItems=pending)
-            pending = dict(result.get("UnprocessedItems") or {})
-            if not pending:
-                return
-            self._sleep(min(0.05 * 2**attempt, 1.0))
-        raise StoreUnavailable(f"{len(pending[self._table])} writes left unprocessed by DynamoDB")
 
     def existing_chunk_numbers(self, request_id: str) -> set[int]:
         numbers: set[int] = set()
@@ -211,7 +184,7 @@ class MessageStore:
         ).get("Item")
         if not item:
             return None
-        data = _from_item(item)
+        data = from_item(item)
         return RequestRecord(
             id=data["id"],
             created_at=data["created_at"],
@@ -242,7 +215,7 @@ class MessageStore:
         item = self._db.get_item(
             TableName=self._table, Key=chunk_key(ref.request_id, ref.number), ConsistentRead=consistent
         ).get("Item")
-        return self._chunk_from(ref.request_id, _from_item(item)) if item else None
+        return self._chunk_from(ref.request_id, from_item(item)) if item else None
 
     def _query_chunks(
         self, request_id: str, *, start: int = 0, projection: str | None = None, consistent: bool = False
@@ -262,7 +235,7 @@ class MessageStore:
         while True:
             page = self._db.query(**kwargs)
             for item in page.get("Items", []):
-                yield _from_item(item)
+                yield from_item(item)
             if "LastEvaluatedKey" not in page:
                 return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
@@ -287,19 +260,13 @@ class MessageStore:
         )
 
     def get_links(self, msg_ids: Sequence[str]) -> dict[str, Link]:
-        links: dict[str, Link] = {}
-        unique = list(dict.fromkeys(msg_ids))
-        for start in range(0, len(unique), 100):
-            keys: list[dict[str, Any]] = [link_key(m) for m in unique[start : start + 100]]
-            pending: dict[str, Any] = {self._table: {"Keys": keys}}
-            while pending:
-                result = self._db.batch_get_item(RequestItems=pending)
-                for item in result.get("Responses", {}).get(self._table, []):
-                    data = _from_item(item)
-                    msg_id = data["pk"].removeprefix("MSG#")
-                    links[msg_id] = Link(msg_id, data["request_id"], data["chunk"], data.get("reference"))
-                pending = dict(result.get("UnprocessedKeys") or {})
-        return links
+        """Links of these MsgIds; one known only from early reports has no request yet."""
+        keys = [link_key(m) for m in dict.fromkeys(msg_ids)]
+        return {link.msg_id: link for link in map(Link.from_item, batch_get(self._db, self._table, keys))}
+
+    def get_link(self, msg_id: str) -> Link | None:
+        item = self._db.get_item(TableName=self._table, Key=link_key(msg_id), ConsistentRead=True).get("Item")
+        return Link.from_item(item) if item else None
 
     # ------------------------------------------------------------------ submission
 
@@ -323,23 +290,23 @@ class MessageStore:
                     ":queued": {"S": ChunkState.QUEUED.value},
                     ":retrying": {"S": ChunkState.RETRYING.value},
                     ":lease": {"N": str(lease_until)},
-                    ":now": {"S": _iso(now)},
+                    ":now": {"S": iso(now)},
                     ":one": {"N": "1"},
                 },
                 ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as err:
-            if not _is_condition_failure(err):
+            if not is_condition_failure(err):
                 raise
             old = cast(dict[str, Any] | None, err.response.get("Item"))
             if not old:
                 return Claim(chunk=None, claimed=False)
-            data = _from_item(old)
+            data = from_item(old)
             return Claim(
                 self._chunk_from(ref.request_id, data), claimed=False, lease_until=data.get("lease_until", 0)
             )
-        return Claim(self._chunk_from(ref.request_id, _from_item(result["Attributes"])), True, lease_until)
+        return Claim(self._chunk_from(ref.request_id, from_item(result["Attributes"])), True, lease_until)
 
     def record_submitted(self, chunk: Chunk, *, msg_id: str | None, code: str, detail: str) -> bool:
         """The platform accepted the chunk: keep its MsgId and the link back to the request,
@@ -348,34 +315,40 @@ class MessageStore:
         Returns False when the chunk was no longer ours to settle (it should not happen: a
         claim outlives the function's timeout); the link is written all the same, because
         the platform did accept the submit."""
-        now = _iso(self._clock())
+        now = iso(self._clock())
         update = self._settle_update(chunk, ChunkState.SUBMITTED, code, detail, msg_id)
         if not msg_id:
             return self._settle(update)
-        link = {
-            **link_key(msg_id),
-            **_to_item(
-                {
-                    "kind": "link",
-                    "request_id": chunk.request_id,
-                    "chunk": chunk.number,
-                    "reference": chunk.reference,
-                    "submitted_at": now,
-                    "expires_at": self._expires_at(),
-                }
-            ),
+        link: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": link_key(msg_id),
+            # An update, not a put: counters of reports that beat the answer are kept.
+            "UpdateExpression": "SET #kind = :kind, #rid = :rid, #chunk = :n, #at = :now, #exp = :exp"
+            + (", #ref = :ref" if chunk.reference else ""),
+            "ExpressionAttributeNames": {
+                "#kind": "kind",
+                "#rid": "request_id",
+                "#chunk": "chunk",
+                "#at": "submitted_at",
+                "#exp": "expires_at",
+                **({"#ref": "reference"} if chunk.reference else {}),
+            },
+            "ExpressionAttributeValues": {
+                ":kind": {"S": "link"},
+                ":rid": {"S": chunk.request_id},
+                ":n": {"N": str(chunk.number)},
+                ":now": {"S": now},
+                ":exp": {"N": str(self._expires_at())},
+                **({":ref": {"S": chunk.reference}} if chunk.reference else {}),
+            },
         }
         try:
-            self._db.transact_write_items(
-                TransactItems=[
-                    cast(Any, {"Update": update}),
-                    {"Put": {"TableName": self._table, "Item": link}},
-                ]
-            )
+            items: list[Any] = [{"Update": update}, {"Update": link}]
+            self._db.transact_write_items(TransactItems=items)
         except ClientError as err:
             if err.response.get("Error", {}).get("Code") != "TransactionCanceledException":
                 raise
-            self._db.put_item(TableName=self._table, Item=link)
+            self._db.update_item(**link)
             return False
         return True
 
@@ -399,7 +372,7 @@ class MessageStore:
                 ":st": {"S": state.value},
                 ":code": {"S": code},
                 ":detail": {"S": detail},
-                ":now": {"S": _iso(self._clock())},
+                ":now": {"S": iso(self._clock())},
                 ":claimed": {"S": ChunkState.SUBMITTING.value},
                 **({":msg": {"S": msg_id}} if msg_id else {}),
             },
@@ -409,7 +382,7 @@ class MessageStore:
         try:
             self._db.update_item(**update)
         except ClientError as err:
-            if _is_condition_failure(err):
+            if is_condition_failure(err):
                 return False
             raise
         return True
@@ -424,9 +397,5 @@ class MessageStore:
             ConditionExpression="attribute_exists(pk)",
             ReturnValues="ALL_NEW",
         )
-        data = _from_item(result["Attributes"])
+        data = from_item(result["Attributes"])
         return data["settled_chunks"], data["chunk_count"]
-
-
-def _iso(epoch: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))

@@ -16,8 +16,8 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
+from smsgw.adapters.dynamo import StoreUnavailable
 from smsgw.adapters.queue import QueueUnavailable
-from smsgw.adapters.store import StoreUnavailable
 from smsgw.domain.errors import IdempotencyConflict, InputError, NotFound
 from smsgw.observability import logger
 

@@ -1,0 +1,181 @@
+"""What the platform pushes to us: status-report packets and MO (inbound) packets.
+
+The document (section 3.2) defines the report item::
+
+    {"msg": "发送成功", "mobile": "133********", "msgId": "12345678",
+     "reportTime": "2022-12-12 12:00:00", "status": 0}
+
+Reports and MO messages never share a packet; a packet holds at most 250 items. The MO
+format is not documented: we accept the field names public receivers read (``SrcMobile``,
+``Content``, ``RecvTime``, ``AppendID``), their lower-camel forms, JSON or form-encoded, with
+URL-encoded or plain content. An item we cannot read is skipped (and counted), never
+fatal: the raw packet is stored before parsing, so nothing the platform sent is lost.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+from urllib.parse import parse_qsl, unquote_plus
+
+from smsgw.domain.numbers import normalise_mobile
+
+MAX_ITEMS = 250
+DELIVERED_STATUS = "0"
+
+_MSG_ID_KEYS = ("msgId", "msgid", "MsgId", "MsgID", "msg_id")
+_STATUS_KEYS = ("status", "Status", "stat")
+_REPORT_MOBILE_KEYS = ("mobile", "Mobile", "phone", "DesMobile")
+_MO_MOBILE_KEYS = ("SrcMobile", "srcMobile", "mobile", "Mobile", "phone")
+_MO_CONTENT_KEYS = ("Content", "content", "msg", "Msg", "text")
+_MO_TIME_KEYS = ("RecvTime", "recvTime", "moTime", "MoTime", "time", "receiveTime")
+_MO_APPEND_KEYS = ("AppendID", "appendId", "appendID", "AppendId", "extno", "ext")
+# Only what java.net.URLEncoder can output, with at least one escape in it.
+_URL_ENCODED = re.compile(r"^[A-Za-z0-9.*_+%-]*%[0-9A-Fa-f]{2}[A-Za-z0-9.*_+%-]*$")
+
+
+class PacketError(ValueError):
+    """The body is not a push packet at all (HTTP 400)."""
+
+
+class TooManyItems(PacketError):
+    """More items than the document allows in one packet (HTTP 413)."""
+
+
+class PacketKind(StrEnum):
+    REPORTS = "reports"
+    INBOUND = "inbound"
+
+
+@dataclass(frozen=True)
+class Report:
+    msg_id: str
+    mobile: str
+    status: str  # "0" delivered; anything else failed, with msg as the reason
+    msg: str
+    report_time: str
+
+    @property
+    def delivered(self) -> bool:
+        return self.status == DELIVERED_STATUS
+
+
+@dataclass(frozen=True)
+class Inbound:
+    mobile: str
+    content: str
+    received_time: str
+    append_id: str
+
+
+@dataclass(frozen=True)
+class Packet:
+    kind: PacketKind
+    reports: tuple[Report, ...] = ()
+    inbound: tuple[Inbound, ...] = ()
+    skipped: int = 0  # items present but unreadable; kept in the raw packet
+
+
+def _first(item: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
+    for key in keys:
+        if key in item and item[key] is not None:
+            return item[key]
+    return None
+
+
+def _text(value: Any) -> str:
+    if value is None or isinstance(value, dict | list):
+        return ""
+    return str(value).strip()
+
+
+def decode_content(raw: str) -> str:
+    """MO content may come URL-encoded (UTF-8, as we send ours) or plain."""
+    if _URL_ENCODED.match(raw):
+        try:
+            return unquote_plus(raw, encoding="utf-8", errors="strict")
+        except UnicodeDecodeError:
+            return raw
+    return raw
+
+
+def _decode_body(body: bytes) -> str:
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            return body.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise PacketError("the body is neither UTF-8 nor GBK text")
+
+
+def _items(body: bytes, content_type: str) -> list[Mapping[str, Any]]:
+    text = _decode_body(body).strip()
+    if not text:
+        raise PacketError("the body is empty")
+    if "x-www-form-urlencoded" in content_type.lower() and not text.startswith(("[", "{")):
+        # The older interface posts one MO as a form; keep its values as they came.
+        return [dict(parse_qsl(text, keep_blank_values=True, encoding="utf-8"))]
+    try:
+        data = json.loads(text)
+    except ValueError as err:
+        raise PacketError("the body is not JSON") from err
+    items = [data] if isinstance(data, dict) else data
+    if not isinstance(items, list) or not items:
+        raise PacketError("a packet is a non-empty JSON array of objects")
+    if len(items) > MAX_ITEMS:
+        raise TooManyItems(f"{len(items)} items; a packet holds at most {MAX_ITEMS}")
+    if not all(isinstance(item, dict) for item in items):
+        raise PacketError("every item of a packet must be a JSON object")
+    return items
+
+
+def _is_report(item: Mapping[str, Any]) -> bool:
+    return _first(item, _MSG_ID_KEYS) is not None and _first(item, _STATUS_KEYS) is not None
+
+
+def _report(item: Mapping[str, Any]) -> Report | None:
+    mobile = normalise_mobile(_text(_first(item, _REPORT_MOBILE_KEYS)))
+    msg_id = _text(_first(item, _MSG_ID_KEYS))
+    status = _text(_first(item, _STATUS_KEYS))
+    if mobile is None or not msg_id or not status:
+        return None
+    return Report(
+        msg_id=msg_id,
+        mobile=mobile,
+        status=status,
+        msg=_text(item.get("msg", item.get("Msg"))),
+        report_time=_text(item.get("reportTime", item.get("ReportTime"))),
+    )
+
+
+def _inbound(item: Mapping[str, Any]) -> Inbound | None:
+    mobile = normalise_mobile(_text(_first(item, _MO_MOBILE_KEYS)))
+    content = _first(item, _MO_CONTENT_KEYS)
+    if mobile is None or content is None:
+        return None
+    return Inbound(
+        mobile=mobile,
+        content=decode_content(str(content)),
+        received_time=_text(_first(item, _MO_TIME_KEYS)),
+        append_id=_text(_first(item, _MO_APPEND_KEYS)),
+    )
+
+
+def parse_packet(body: bytes, content_type: str = "application/json") -> Packet:
+    items = _items(body, content_type)
+    report_like = [_is_report(item) for item in items]
+    if all(report_like):
+        reports = [_report(item) for item in items]
+        kept = tuple(r for r in reports if r is not None)
+        return Packet(PacketKind.REPORTS, reports=kept, skipped=len(items) - len(kept))
+    if any(report_like):
+        raise PacketError("reports and MO messages never share a packet")
+    inbound = [_inbound(item) for item in items]
+    kept_mo = tuple(m for m in inbound if m is not None)
+    if not kept_mo:
+        raise PacketError("no item is a status report or an MO message")
+    return Packet(PacketKind.INBOUND, inbound=kept_mo, skipped=len(items) - len(kept_mo))
