@@ -1,7 +1,7 @@
 """The one HTTP client of the gateway's public API (v1), for the command line.
 
-It speaks the contract of ``/work/shared/DESIGN.md``: ``POST /v1/messages`` and
-``GET /v1/messages/{id}``, the key in ``x-api-key``. Every failure leaves as one of two
+It speaks the public contract (v1): ``POST /v1/messages`` and ``GET /v1/messages/{id}``,
+the key in ``x-api-key``. Every failure leaves as one of two
 exceptions, so the caller maps it to an exit code in one place:
 
 - ``ApiError``: the server answered with an error status (the gateway's own JSON error,
@@ -9,15 +9,18 @@ exceptions, so the caller maps it to an exit code in one place:
 - ``Unreachable``: no usable answer (refused, unresolved, timed out, TLS, not JSON).
 
 The API key is sent and never kept anywhere it could be printed (not in ``repr``, not in
-an exception).
+an exception), and never follows a redirect: ``requests`` would carry a custom header
+like ``x-api-key`` to whatever host a redirect names.
 """
 
 from __future__ import annotations
 
 import http.client
+import re
 import socket
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -26,6 +29,7 @@ import requests
 USER_AGENT = "smsgw-cli/0.1"
 MESSAGES_PATH = "/v1/messages"
 SNIPPET = 200  # characters of a non-JSON error body worth showing
+_TAG = re.compile(r"<[^>]*>")
 
 # API Gateway's own answers carry their kind in this header (its body is just a message).
 GATEWAY_ERROR_TYPE = "x-amzn-ErrorType"
@@ -63,13 +67,35 @@ class ApiError(Exception):
         return f"{self.status} {self.code}: {self.message}"
 
 
+class Failure(StrEnum):
+    """Why there is no usable answer."""
+
+    REFUSED = "connection refused"
+    UNRESOLVED = "host name not resolved"
+    NO_CONNECTION = "could not connect"
+    TLS = "TLS handshake failed"
+    SLOW = "no answer in time"  # the request went out
+    DROPPED = "the connection dropped before an answer came"  # the request went out
+    NOT_JSON = "the answer is not the API's JSON"  # the request was served by something
+    REDIRECTED = "redirected"  # not followed: the key would go along
+
+
 @dataclass(eq=False)
 class Unreachable(Exception):
-    """No usable answer from ``url``. ``may_have_arrived`` when the request went out first."""
+    """No usable answer from ``url``; ``detail`` says more than ``failure`` when it can."""
 
     url: str
-    reason: str
-    may_have_arrived: bool = False
+    failure: Failure
+    detail: str = ""
+
+    @property
+    def reason(self) -> str:
+        return self.detail or self.failure.value
+
+    @property
+    def may_have_arrived(self) -> bool:
+        """The request went out, so the server may have acted on it."""
+        return self.failure in (Failure.SLOW, Failure.DROPPED, Failure.NOT_JSON)
 
     @property
     def local(self) -> bool:
@@ -133,17 +159,16 @@ def _chain(err: BaseException) -> Iterator[BaseException]:
         todo.extend(e for e in (current.__cause__, current.__context__) if e is not None)
 
 
-def _why_not_connected(err: requests.ConnectionError) -> tuple[str, bool]:
-    """What went wrong, and whether the request may have reached the server first."""
-    for cause in _chain(err):
-        if isinstance(cause, ConnectionRefusedError):
-            return "connection refused", False
-        if isinstance(cause, socket.gaierror):
-            return "host name not resolved", False
-    for cause in _chain(err):
-        if isinstance(cause, (ConnectionResetError, ConnectionAbortedError, http.client.RemoteDisconnected)):
-            return "the connection dropped before an answer came", True
-    return "could not connect", False
+def _why_not_connected(err: requests.ConnectionError) -> Failure:
+    causes = list(_chain(err))
+    if any(isinstance(c, ConnectionRefusedError) for c in causes):
+        return Failure.REFUSED
+    if any(isinstance(c, socket.gaierror) for c in causes):
+        return Failure.UNRESOLVED
+    dropped = (ConnectionResetError, ConnectionAbortedError, http.client.RemoteDisconnected)
+    if any(isinstance(c, dropped) for c in causes):
+        return Failure.DROPPED
+    return Failure.NO_CONNECTION
 
 
 def _error_from(response: requests.Response) -> ApiError:
@@ -165,8 +190,10 @@ def _error_from(response: requests.Response) -> ApiError:
         )
     if isinstance(body, dict) and isinstance(body.get("message"), str):
         message = body["message"]
-    else:
-        text = " ".join(response.text.split())
+    elif isinstance(body, str):
+        message = body
+    else:  # a proxy's or load balancer's page: its words, without the markup
+        text = " ".join(_TAG.sub(" ", response.text).split())
         message = text[:SNIPPET] + ("…" if len(text) > SNIPPET else "") if text else response.reason or ""
     error_type = response.headers.get(GATEWAY_ERROR_TYPE)
     return ApiError(
@@ -237,27 +264,39 @@ class GatewayClient:
         shown = display_url(url)
         try:
             response = self._session.request(
-                method, url, json=json, params=params, headers=headers, timeout=self._endpoint.timeout
+                method,
+                url,
+                json=json,
+                params=params,
+                headers=headers,
+                timeout=self._endpoint.timeout,
+                allow_redirects=False,
             )
         except requests.ConnectTimeout as err:
-            raise Unreachable(shown, f"no connection within {self._endpoint.timeout:g}s") from err
+            wait = f"no connection within {self._endpoint.timeout:g}s"
+            raise Unreachable(shown, Failure.NO_CONNECTION, wait) from err
         except requests.ReadTimeout as err:
-            raise Unreachable(
-                shown, f"no answer within {self._endpoint.timeout:g}s", may_have_arrived=True
-            ) from err
+            raise Unreachable(shown, Failure.SLOW, f"no answer within {self._endpoint.timeout:g}s") from err
         except requests.exceptions.SSLError as err:
-            raise Unreachable(shown, "TLS handshake failed") from err
+            raise Unreachable(shown, Failure.TLS) from err
         except requests.ConnectionError as err:
-            reason, may_have_arrived = _why_not_connected(err)
-            raise Unreachable(shown, reason, may_have_arrived=may_have_arrived) from err
+            raise Unreachable(shown, _why_not_connected(err)) from err
         except requests.RequestException as err:
-            raise Unreachable(shown, f"request failed ({type(err).__name__})") from err
+            raise Unreachable(shown, Failure.NO_CONNECTION, f"request failed ({type(err).__name__})") from err
         if response.status_code >= 400:
             raise _error_from(response)
+        if response.is_redirect:
+            target = display_url(response.headers.get("Location", "?"))
+            raise Unreachable(
+                shown, Failure.REDIRECTED, f"answered {response.status_code}, redirecting to {target}"
+            )
         try:
             reply = response.json()
-        except ValueError as err:
-            raise Unreachable(shown, f"answered {response.status_code} with something not JSON") from err
+        except ValueError:
+            reply = None
         if not isinstance(reply, dict):
-            raise Unreachable(shown, f"answered {response.status_code} with JSON that is not an object")
+            status = response.status_code
+            raise Unreachable(
+                shown, Failure.NOT_JSON, f"answered {status} with something other than a JSON object"
+            )
         return reply

@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from smsgw_cli.client import ApiError, Unreachable
+from smsgw_cli.client import ApiError, Failure, Unreachable
 from smsgw_cli.models import Accepted, Rejected, Status
 
 NONE = "-"
@@ -105,7 +105,9 @@ def status_lines(status: Status) -> list[str]:
 
 
 def progress_line(status: Status, elapsed: float) -> str:
-    return f"[{elapsed:5.1f}s] {status.status}: {counts_text(status)}"
+    """One line a poll: the state and the counts that are not zero (total always)."""
+    counts = ", ".join(f"{name} {n}" for name, n in status.ordered_counts() if n or name == "total")
+    return f"[{elapsed:5.1f}s] {status.status}: {counts}"
 
 
 def _detail(detail: Mapping[str, Any]) -> str:
@@ -137,7 +139,8 @@ def _api_hints(err: ApiError, *, local: bool, idempotency_key: str | None) -> li
     if err.status >= 500:
         hints = []
         if err.retry_after:
-            hints.append(f"hint: the service asks to retry after {err.retry_after}s")
+            after = f"{err.retry_after}s" if err.retry_after.isdigit() else err.retry_after  # or a date
+            hints.append(f"hint: the service asks to retry after {after}")
         if idempotency_key:
             hints.append(_retry_safely(idempotency_key))
         return hints
@@ -153,18 +156,28 @@ def _retry_safely(idempotency_key: str) -> str:
 
 def api_error_lines(err: ApiError, *, local: bool, idempotency_key: str | None = None) -> list[str]:
     """``idempotency_key``: the key a failed send went out with (hints how to retry it)."""
-    message = f": {err.message}" if err.message else ""
-    lines = [f"error: {err.status} {err.code}{message}"]
-    lines += [f"  - {_detail(d)}" for d in err.details]
+    what = str(err.status) if err.from_gateway else f"{err.status} {err.code}"
+    lines = [f"error: {what}: {err.message}" if err.message else f"error: {what}"]
+    # The gateway's message usually joins its field details already: show only the others.
+    lines += [f"  - {text}" for text in map(_detail, err.details) if text not in err.message]
     return lines + _api_hints(err, local=local, idempotency_key=idempotency_key)
 
 
 def unreachable_lines(err: Unreachable, *, idempotency_key: str | None = None) -> list[str]:
     lines = [f"error: cannot reach the API at {err.url}: {err.reason}"]
     if err.may_have_arrived and idempotency_key:
-        lines.append(_retry_safely(idempotency_key))
-    elif err.local:
-        lines.append("hint: is `make run` up? (or pass --url / set SMSGW_URL for another stack)")
-    else:
-        lines.append("hint: check --url (a deployed stack's ApiUrl output) and your network")
-    return lines
+        return [*lines, _retry_safely(idempotency_key)]
+    match err.failure:
+        case Failure.SLOW:
+            hint = "the API is slow to answer; try again, or with a larger --timeout"
+        case Failure.NOT_JSON:
+            hint = "is --url the gateway's API? (a deployed stack's ApiUrl output)"
+        case Failure.REDIRECTED:
+            hint = "give the API's own URL as --url (the key is never sent along a redirect)"
+        case Failure.TLS:
+            hint = "check --url and the proxy or certificate settings of this machine"
+        case _ if err.local:
+            hint = "is `make run` up? (or pass --url / set SMSGW_URL for another stack)"
+        case _:
+            hint = "check --url (a deployed stack's ApiUrl output) and your network"
+    return [*lines, f"hint: {hint}"]
