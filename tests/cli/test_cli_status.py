@@ -1,0 +1,129 @@
+"""``smsgw status ID``: the request, its counts, its recipients; ``--all`` and ``--watch``."""
+
+from __future__ import annotations
+
+import json
+
+from tests.cli.conftest import RunCli
+from tests.cli.fake_gateway import API_KEY, FakeGateway, Request
+
+REQUEST_ID = "0b9f6a1e-5d7c-4b1a-9e2f-3c4d5e6f7a80"
+MOBILES = ["13800138000", "13900139000", "13700137000", "13600136000", "13500135000"]
+
+
+def seeded(gateway: FakeGateway, *, polls: int = 0, mobiles: list[str] = MOBILES) -> Request:
+    request = Request(
+        id=REQUEST_ID,
+        reference="order-42",
+        category="transactional",
+        send_time=None,
+        segments=2,
+        mobiles=list(mobiles),
+        rejected=[{"to": "12345", "reason": "invalid_mobile"}],
+        polls=polls,
+    )
+    gateway.seed(request)
+    return request
+
+
+def test_status_shows_the_request_its_counts_and_each_recipient(smsgw: RunCli, gateway: FakeGateway) -> None:
+    # Given a request whose recipients were all delivered
+    seeded(gateway, polls=10, mobiles=MOBILES[:2])
+    # When the user asks for its status
+    run = smsgw("status", REQUEST_ID)
+    # Then one GET went to /v1/messages/{id} with the key
+    assert run.code == 0, run.err
+    [call] = gateway.calls()
+    assert (call.method, call.path, call.query) == ("GET", f"/v1/messages/{REQUEST_ID}", {})
+    assert call.headers["x-api-key"] == API_KEY
+    # And the user sees the request, the counts, the numbers as given, and the rejected one
+    assert f"id         {REQUEST_ID}" in run.out
+    assert "status     submitted" in run.out
+    assert "reference  order-42" in run.out
+    assert "segments   2 per message, 4 in total" in run.out
+    assert "counts     total 2, queued 0, submitted 0, delivered 2, failed 0" in run.out
+    lines = run.out.splitlines()
+    header = next(line for line in lines if line.startswith("TO"))
+    assert header.split() == ["TO", "STATUS", "CODE", "PROVIDER", "MSG", "ID", "UPDATED", "DETAIL"]
+    assert "13800138000  delivered  0     MSG0000          2026-11-25T08:00:00Z  发送成功" in lines
+    assert "13900139000  delivered  0     MSG0001          2026-11-25T08:00:00Z  发送成功" in lines
+    assert "  12345  invalid_mobile" in lines
+    assert "--all" not in run.out
+
+
+def test_without_all_only_the_first_page_is_shown(smsgw: RunCli, gateway: FakeGateway) -> None:
+    # Given a request with more recipients than fit a page
+    gateway.page_size = 2
+    seeded(gateway, polls=10)
+    # When the user asks for its status without --all
+    run = smsgw("status", REQUEST_ID)
+    # Then one page is fetched and shown, and the user learns how to see the rest
+    assert run.code == 0
+    assert len(gateway.calls()) == 1
+    assert "13900139000" in run.out
+    assert "13700137000" not in run.out
+    assert f"more recipients than shown: smsgw status {REQUEST_ID} --all" in run.out
+
+
+def test_all_follows_next_cursor_to_the_last_page(smsgw: RunCli, gateway: FakeGateway) -> None:
+    # Given five recipients, two a page
+    gateway.page_size = 2
+    seeded(gateway, polls=10)
+    # When the user asks for --all
+    run = smsgw("status", REQUEST_ID, "--all")
+    # Then the CLI followed each next_cursor once, and shows every recipient
+    assert run.code == 0, run.err
+    assert [c.query.get("cursor") for c in gateway.calls()] == [None, ["2"], ["4"]]
+    for mobile in MOBILES:
+        assert f"{mobile}  delivered" in run.out
+    assert "more recipients" not in run.out
+
+
+def test_all_with_json_prints_one_merged_document(smsgw: RunCli, gateway: FakeGateway) -> None:
+    # Given five recipients, two a page
+    gateway.page_size = 2
+    seeded(gateway, polls=10)
+    # When the user asks for --all --json (global option after the subcommand)
+    run = smsgw("status", REQUEST_ID, "--all", "--json")
+    # Then stdout is one reply with every recipient and no cursor left
+    assert run.code == 0, run.err
+    reply = json.loads(run.out)
+    assert [r["to"] for r in reply["recipients"]] == MOBILES
+    assert reply["next_cursor"] is None
+    assert reply["counts"]["delivered"] == 5
+
+
+def test_watch_refreshes_until_nothing_is_queued(smsgw: RunCli, gateway: FakeGateway) -> None:
+    # Given a request that is queued for three more polls
+    gateway.queued_polls = 3
+    seeded(gateway, mobiles=MOBILES[:1])
+    # When the user watches it
+    run = smsgw("status", REQUEST_ID, "--watch", "--interval", "0.01")
+    # Then the CLI polled until the recipient left the queue, and showed the final state once
+    assert run.code == 0, run.err
+    assert len(gateway.calls()) == 4
+    assert run.out.count(f"id         {REQUEST_ID}") == 1
+    assert "13800138000  submitted" in run.out
+    # And each change was reported on stderr (not each poll)
+    progress = run.err.splitlines()
+    assert len(progress) == 2
+    assert "accepted: total 1, queued 1" in progress[0]
+    assert "submitted: total 1, submitted 1, rejected 1" in progress[1]
+
+
+def test_an_unknown_id_is_a_404_with_exit_1(smsgw: RunCli) -> None:
+    # Given no such request
+    # When the user asks for its status
+    run = smsgw("status", "no-such-id")
+    # Then the API's code and message are shown on stderr, exit 1
+    assert run.code == 1
+    assert run.out == ""
+    assert "error: 404 not_found: no message request no-such-id" in run.err
+
+
+def test_an_id_is_sent_as_one_path_segment(smsgw: RunCli, gateway: FakeGateway) -> None:
+    # Given an id pasted with a slash in it
+    # When the user asks for its status
+    smsgw("status", "a/b")
+    # Then it stays one path segment (no other route is reached)
+    assert gateway.calls()[0].path == "/v1/messages/a%2Fb"
