@@ -1,7 +1,8 @@
-"""Lambda: the send API. ``POST /v1/messages`` and ``GET /v1/messages/{id}``.
+"""Lambda: the gateway's authenticated API.
 
-Routes translate HTTP into calls of ``SendService`` and ``StatusService``; every error
-is turned into the contract's JSON error by ``smsgw.api.errors``.
+``POST /v1/messages``, ``GET /v1/messages/{id}`` and ``GET|PUT|DELETE /v1/opt-outs/{mobile}``.
+Routes translate HTTP into calls of the services; every error is turned into the
+contract's JSON error by ``smsgw.api.errors``.
 """
 
 from __future__ import annotations
@@ -15,30 +16,42 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from smsgw.adapters.inbound import InboundStore
 from smsgw.adapters.queue import SendQueue
+from smsgw.adapters.reports import ReportStore
 from smsgw.adapters.store import MessageStore
 from smsgw.api.errors import register_error_handlers
 from smsgw.api.models import SendBody, to_command
 from smsgw.domain.errors import InputError
 from smsgw.observability import logger, metrics
+from smsgw.services.optouts import OptOutService
 from smsgw.services.send import SendService, fingerprint, request_id_for
 from smsgw.services.status import DEFAULT_PAGE, MAX_PAGE, StatusService
 from smsgw.settings import Settings
 
 settings = Settings.from_env()
 settings.require("send_queue_url")
-store = MessageStore(
-    boto3.client("dynamodb"), settings.messages_table, retention_days=settings.retention_days
-)
+dynamodb = boto3.client("dynamodb")
+store = MessageStore(dynamodb, settings.messages_table, retention_days=settings.retention_days)
+inbound = InboundStore(dynamodb, settings.messages_table, retention_days=settings.retention_days)
+reports = ReportStore(dynamodb, settings.messages_table, retention_days=settings.retention_days)
 sender = SendService(
-    store, SendQueue(boto3.client("sqs"), settings.send_queue_url), per_submit=settings.numbers_per_submit
+    store,
+    SendQueue(boto3.client("sqs"), settings.send_queue_url),
+    inbound,
+    per_submit=settings.numbers_per_submit,
 )
-statuses = StatusService(store)
+statuses = StatusService(store, reports)
+opt_outs = OptOutService(inbound)
 
 app = APIGatewayRestResolver()
 register_error_handlers(app)
 
 MAX_IDEMPOTENCY_KEY = 255
+
+
+def _json(status: int, body: Any) -> Response[str]:
+    return Response(status, content_types.APPLICATION_JSON, json.dumps(body, ensure_ascii=False))
 
 
 def _caller() -> str:
@@ -65,6 +78,15 @@ def _json_body() -> Any:
         raise InputError.of("body", "is not valid JSON", code="invalid_json") from err
 
 
+def _int_param(name: str, default: int, low: int, high: int) -> int:
+    raw = app.current_event.get_query_string_value(name, None)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise InputError.of(name, f"must be an integer from {low} to {high}")
+    return int(raw)
+
+
 @app.post("/v1/messages")
 def send_messages() -> Response[str]:
     raw = _json_body()
@@ -79,27 +101,33 @@ def send_messages() -> Response[str]:
         account_prefix=settings.guodu_account_prefix,
         caller=caller,
     )
-    reply = sender.accept(command, request_id=request_id_for(caller, key), body_fingerprint=fingerprint(raw))
-    return Response(202, content_types.APPLICATION_JSON, json.dumps(reply, ensure_ascii=False))
-
-
-def _int_param(name: str, default: int, low: int, high: int) -> int:
-    raw = app.current_event.get_query_string_value(name, None)
-    if raw is None:
-        return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
-        raise InputError.of(name, f"must be an integer from {low} to {high}")
-    return int(raw)
+    return _json(
+        202, sender.accept(command, request_id=request_id_for(caller, key), body_fingerprint=fingerprint(raw))
+    )
 
 
 @app.get("/v1/messages/<request_id>")
 def get_message(request_id: str) -> Response[str]:
-    reply = statuses.status(
-        request_id,
-        cursor=_int_param("cursor", 0, 0, 99_999),
-        limit=_int_param("limit", DEFAULT_PAGE, 1, MAX_PAGE),
-    )
-    return Response(200, content_types.APPLICATION_JSON, json.dumps(reply, ensure_ascii=False))
+    cursor = _int_param("cursor", 0, 0, 99_999)
+    limit = _int_param("limit", DEFAULT_PAGE, 1, MAX_PAGE)
+    return _json(200, statuses.status(request_id, cursor=cursor, limit=limit))
+
+
+@app.get("/v1/opt-outs/<mobile>")
+def get_opt_out(mobile: str) -> Response[str]:
+    return _json(200, opt_outs.get(mobile))
+
+
+@app.put("/v1/opt-outs/<mobile>")
+def put_opt_out(mobile: str) -> Response[str]:
+    created, view = opt_outs.add(mobile)
+    return _json(201 if created else 200, view)
+
+
+@app.delete("/v1/opt-outs/<mobile>")
+def delete_opt_out(mobile: str) -> Response[str]:
+    opt_outs.remove(mobile)
+    return Response(204, content_types.APPLICATION_JSON, "")
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -15,23 +15,29 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from smsgw.adapters.events import EventPublisher
 from smsgw.adapters.queue import SendQueue
+from smsgw.adapters.reports import ReportStore
 from smsgw.adapters.secrets import ProviderCredentials
 from smsgw.adapters.store import MessageStore
 from smsgw.observability import logger, metrics
 from smsgw.provider.client import GuoduClient
+from smsgw.services.announce import SOURCE
 from smsgw.services.submit import QueueMessage, RetryLater, RetryPolicy, SubmitService
 from smsgw.settings import Settings
 
 settings = Settings.from_env()
-settings.require("send_queue_url", "send_dlq_url", "provider_secret_name", "guodu_submit_url")
+settings.require(
+    "send_queue_url", "send_dlq_url", "provider_secret_name", "guodu_submit_url", "event_bus_name"
+)
+dynamodb = boto3.client("dynamodb")
 credentials = ProviderCredentials(
     SecretsProvider(boto3_client=boto3.client("secretsmanager")),
     settings.provider_secret_name,
     max_age=settings.secret_max_age_seconds,
 )
 service = SubmitService(
-    MessageStore(boto3.client("dynamodb"), settings.messages_table, retention_days=settings.retention_days),
+    MessageStore(dynamodb, settings.messages_table, retention_days=settings.retention_days),
     SendQueue(boto3.client("sqs"), settings.send_queue_url, dead_letter_url=settings.send_dlq_url),
     GuoduClient(
         settings.guodu_submit_url,
@@ -39,6 +45,8 @@ service = SubmitService(
         connect_timeout=settings.provider_connect_timeout,
         read_timeout=settings.provider_read_timeout,
     ),
+    reports=ReportStore(dynamodb, settings.messages_table, retention_days=settings.retention_days),
+    events=EventPublisher(boto3.client("events"), settings.event_bus_name, source=SOURCE),
     retry=RetryPolicy(settings.retry_base_seconds, settings.retry_max_seconds, settings.submit_max_receives),
     resend_ambiguous=settings.resend_ambiguous,
 )

@@ -66,6 +66,14 @@ class Settings:
     retry_base_seconds: int = 10
     retry_max_seconds: int = 900
     resend_ambiguous: bool = False
+    event_bus_name: str = ""
+    push_token_secret_name: str = ""
+    # Comma-separated addresses or networks the platform pushes from; empty: anyone.
+    push_allowed_ips: str = ""
+    push_ack_body: str = "success"
+    push_max_body_bytes: int = 1_048_576
+    opt_out_keywords: str = ""
+    raw_packet_retention_days: int = 30
     provider_connect_timeout: float = 3.05
     provider_read_timeout: float = 10.0
     secret_max_age_seconds: int = 300
@@ -96,6 +104,13 @@ class Settings:
             retry_base_seconds=_int(env, "RETRY_BASE_SECONDS", 10, 0, 43_200),
             retry_max_seconds=_int(env, "RETRY_MAX_SECONDS", 900, 0, 43_200),
             resend_ambiguous=_bool(env, "RESEND_AMBIGUOUS", False),
+            event_bus_name=env.get("EVENT_BUS_NAME", "").strip(),
+            push_token_secret_name=env.get("PUSH_TOKEN_SECRET_NAME", "").strip(),
+            push_allowed_ips=env.get("PUSH_ALLOWED_IPS", "").strip(),
+            push_ack_body=env.get("PUSH_ACK_BODY", "success"),
+            push_max_body_bytes=_int(env, "PUSH_MAX_BODY_BYTES", 1_048_576, 1024, 10_485_760),
+            opt_out_keywords=env.get("OPT_OUT_KEYWORDS", "").strip(),
+            raw_packet_retention_days=_int(env, "RAW_PACKET_RETENTION_DAYS", 30, 1, 3650),
             provider_connect_timeout=_float(env, "GUODU_CONNECT_TIMEOUT", 3.05),
             provider_read_timeout=_float(env, "GUODU_READ_TIMEOUT", 10.0),
             secret_max_age_seconds=_int(env, "SECRET_MAX_AGE_SECONDS", 300, 0, 86_400),

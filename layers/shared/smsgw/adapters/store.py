@@ -116,6 +116,8 @@ class MessageStore:
             "status": request.status.value,
             "settled_chunks": 0,
             "fingerprint": request.fingerprint,
+            "opted_out": list(request.opted_out),
+            "opted_out_count": request.opted_out_count,
             "expires_at": self._expires_at(),
         }
         try:
@@ -184,7 +186,10 @@ class MessageStore:
         ).get("Item")
         if not item:
             return None
-        data = from_item(item)
+        return self._request_from(from_item(item))
+
+    @staticmethod
+    def _request_from(data: dict[str, Any]) -> RequestRecord:
         return RequestRecord(
             id=data["id"],
             created_at=data["created_at"],
@@ -201,6 +206,8 @@ class MessageStore:
             status=RequestStatus(data["status"]),
             settled_chunks=data.get("settled_chunks", 0),
             fingerprint=data.get("fingerprint", ""),
+            opted_out=tuple(data.get("opted_out", [])),
+            opted_out_count=data.get("opted_out_count", 0),
         )
 
     def list_chunks(self, request_id: str, *, start: int = 0, limit: int | None = None) -> list[Chunk]:
@@ -263,12 +270,6 @@ class MessageStore:
         """Links of these MsgIds; one known only from early reports has no request yet."""
         keys = [link_key(m) for m in dict.fromkeys(msg_ids)]
         return {link.msg_id: link for link in map(Link.from_item, batch_get(self._db, self._table, keys))}
-
-    def get_link(self, msg_id: str) -> Link | None:
-        item = self._db.get_item(TableName=self._table, Key=link_key(msg_id), ConsistentRead=True).get("Item")
-        return Link.from_item(item) if item else None
-
-    # ------------------------------------------------------------------ submission
 
     def claim_chunk(self, ref: ChunkRef, *, lease_seconds: int) -> Claim:
         """Take a queued (or retrying) chunk for one submit attempt.
@@ -387,8 +388,8 @@ class MessageStore:
             raise
         return True
 
-    def count_settled_chunk(self, request_id: str) -> tuple[int, int]:
-        """Count one more settled chunk; returns (settled, total) after the increment."""
+    def count_settled_chunk(self, request_id: str) -> RequestRecord:
+        """Count one more settled chunk; returns the request after the increment."""
         result = self._db.update_item(
             TableName=self._table,
             Key=request_key(request_id),
@@ -397,5 +398,4 @@ class MessageStore:
             ConditionExpression="attribute_exists(pk)",
             ReturnValues="ALL_NEW",
         )
-        data = from_item(result["Attributes"])
-        return data["settled_chunks"], data["chunk_count"]
+        return self._request_from(from_item(result["Attributes"]))

@@ -17,9 +17,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
 from smsgw.adapters.dynamo import StoreUnavailable
+from smsgw.adapters.events import EventsUnavailable
 from smsgw.adapters.queue import QueueUnavailable
-from smsgw.domain.errors import IdempotencyConflict, InputError, NotFound
+from smsgw.domain.errors import Forbidden, IdempotencyConflict, InputError, NotFound, PayloadTooLarge
 from smsgw.observability import logger
+from smsgw.provider.push import PacketError, TooManyItems
 
 
 def error_response(
@@ -73,6 +75,19 @@ def _conflict(err: IdempotencyConflict) -> Response[str]:
     return error_response(409, "idempotency_key_reused", str(err))
 
 
+def _forbidden(_: Forbidden) -> Response[str]:
+    return error_response(403, "forbidden", "forbidden")
+
+
+def _too_large(err: Exception) -> Response[str]:
+    code = "too_many_items" if isinstance(err, TooManyItems) else "payload_too_large"
+    return error_response(413, code, str(err) or "payload too large")
+
+
+def _malformed_packet(err: PacketError) -> Response[str]:
+    return error_response(400, "malformed_packet", str(err))
+
+
 def _aws_unavailable(_: Exception) -> Response[str]:
     logger.exception("AWS call failed")
     return error_response(
@@ -97,6 +112,11 @@ HANDLERS: list[tuple[type[Exception], Callable[[Any], Response[str]]]] = [
     (ValidationError, _validation),
     (NotFound, _not_found),
     (IdempotencyConflict, _conflict),
+    (Forbidden, _forbidden),
+    (PayloadTooLarge, _too_large),
+    (TooManyItems, _too_large),
+    (PacketError, _malformed_packet),
+    (EventsUnavailable, _aws_unavailable),
     (StoreUnavailable, _aws_unavailable),
     (QueueUnavailable, _aws_unavailable),
     (BotoCoreError, _aws_unavailable),

@@ -40,3 +40,11 @@ class NotFound(Exception):
 
 class IdempotencyConflict(Exception):
     """The Idempotency-Key was used before with a different request body."""
+
+
+class Forbidden(Exception):
+    """The caller may not do this (a wrong push token, a source address not allowed)."""
+
+
+class PayloadTooLarge(Exception):
+    """The body is larger than the endpoint takes."""

@@ -38,6 +38,11 @@ class RecipientStatus(StrEnum):
     UNKNOWN = "unknown"
     EXPIRED = "expired"
     REJECTED = "rejected"
+    OPTED_OUT = "opted_out"
+
+
+# Lists echoed in replies and kept on the request item stop here (an item holds 400 KB).
+MAX_LISTED = 1_000
 
 
 CHUNK_TO_RECIPIENT = {
@@ -82,6 +87,7 @@ class SendCommand:
     reference: str | None = None
     category: Category = Category.TRANSACTIONAL
     caller: str = ""
+    opted_out: tuple[str, ...] = ()  # marketing recipients skipped: on the opt-out list
 
     @property
     def recipients(self) -> int:
@@ -133,6 +139,8 @@ class RequestRecord:
     status: RequestStatus = RequestStatus.ACCEPTING
     settled_chunks: int = 0
     fingerprint: str = ""  # of the request body, to tell a replay from a reused key
+    opted_out: tuple[str, ...] = ()  # the first MAX_LISTED of them
+    opted_out_count: int = 0
 
 
 @dataclass(frozen=True)

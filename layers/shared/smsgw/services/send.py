@@ -17,13 +17,24 @@ import hashlib
 import json
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+from smsgw.adapters.inbound import InboundStore
 from smsgw.adapters.queue import SendQueue
 from smsgw.adapters.store import MessageStore
 from smsgw.domain.errors import IdempotencyConflict
-from smsgw.domain.model import ChunkRef, RequestRecord, RequestStatus, SendCommand, plan_chunks
+from smsgw.domain.model import (
+    MAX_LISTED,
+    Category,
+    ChunkRef,
+    MessageGroup,
+    RequestRecord,
+    RequestStatus,
+    SendCommand,
+    plan_chunks,
+)
 from smsgw.observability import MetricUnit, logger, metrics
 
 # Request ids derived from an Idempotency-Key live in their own UUID namespace.
@@ -51,6 +62,9 @@ def accepted_reply(record: RequestRecord) -> dict[str, Any]:
         "total_segments": record.total_segments,
         "rejected": [{"to": r.to, "reason": r.reason} for r in record.rejected],
     }
+    if record.opted_out_count:
+        reply["opted_out"] = list(record.opted_out)
+        reply["opted_out_count"] = record.opted_out_count
     if record.reference is not None:
         reply["reference"] = record.reference
     return reply
@@ -61,16 +75,20 @@ class SendService:
         self,
         store: MessageStore,
         queue: SendQueue,
+        opt_outs: InboundStore,
         *,
         per_submit: int,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._store = store
         self._queue = queue
+        self._opt_outs = opt_outs
         self._per_submit = per_submit
         self._clock = clock
 
     def accept(self, command: SendCommand, *, request_id: str, body_fingerprint: str) -> dict[str, Any]:
+        if command.category is Category.MARKETING:
+            command = self._without_opted_out(command)
         chunks = plan_chunks(request_id, command, self._per_submit)
         record = RequestRecord(
             id=request_id,
@@ -86,6 +104,9 @@ class SendService:
             append_id=command.append_id,
             caller=command.caller,
             fingerprint=body_fingerprint,
+            opted_out=command.opted_out[:MAX_LISTED],
+            opted_out_count=len(command.opted_out),
+            status=RequestStatus.ACCEPTING if chunks else RequestStatus.SUBMITTED,
         )
         if self._store.create_request(record):
             self._store.put_chunks(chunks)
@@ -100,8 +121,9 @@ class SendService:
             have = self._store.existing_chunk_numbers(request_id)
             self._store.put_chunks([c for c in chunks if c.number not in have])
             record = existing
-        self._queue.enqueue([ChunkRef(request_id, c.number) for c in chunks])
-        self._store.set_request_status(request_id, RequestStatus.ACCEPTED)
+        if chunks:
+            self._queue.enqueue([ChunkRef(request_id, c.number) for c in chunks])
+            self._store.set_request_status(request_id, RequestStatus.ACCEPTED)
         metrics.add_metric(name="RecipientsAccepted", unit=MetricUnit.Count, value=command.recipients)
         metrics.add_metric(name="SegmentsAccepted", unit=MetricUnit.Count, value=command.total_segments)
         if command.rejected:
@@ -111,3 +133,17 @@ class SendService:
             extra={"request_id": request_id, "recipients": command.recipients, "chunks": len(chunks)},
         )
         return accepted_reply(record)
+
+    def _without_opted_out(self, command: SendCommand) -> SendCommand:
+        """Marketing never goes to a number that replied an opt-out keyword."""
+        opted = self._opt_outs.opted_out(m for group in command.groups for m in group.mobiles)
+        if not opted:
+            return command
+        groups = []
+        for group in command.groups:
+            kept = tuple(m for m in group.mobiles if m not in opted)
+            if kept:
+                groups.append(MessageGroup(group.content, kept, group.segments))
+        skipped = tuple(dict.fromkeys(m for group in command.groups for m in group.mobiles if m in opted))
+        metrics.add_metric(name="RecipientsOptedOut", unit=MetricUnit.Count, value=len(skipped))
+        return replace(command, groups=tuple(groups), opted_out=skipped)

@@ -1,13 +1,20 @@
-"""``GET /v1/messages/{id}``: a request and the state of each of its recipients."""
+"""``GET /v1/messages/{id}``: a request and the state of each of its recipients.
+
+A recipient's state is its chunk's submission state, moved on by its delivery report
+when one has arrived. Counts cover the whole request (from chunk states and the report
+counters kept on each MsgId's link); recipients are paged by whole chunks.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
 from typing import Any
 
+from smsgw.adapters.dynamo import iso
+from smsgw.adapters.reports import ReportStore, StoredReport
 from smsgw.adapters.store import MessageStore
 from smsgw.domain.errors import NotFound
-from smsgw.domain.model import CHUNK_TO_RECIPIENT, Chunk, RecipientStatus, RequestStatus
+from smsgw.domain.model import CHUNK_TO_RECIPIENT, Chunk, ChunkState, RecipientStatus, RequestStatus
 
 DEFAULT_PAGE = 1_000
 MAX_PAGE = 5_000
@@ -21,30 +28,41 @@ def _request_status(stored: RequestStatus, counts: Counter[RecipientStatus]) -> 
     return "submitted"
 
 
-def _recipient(mobile: str, chunk: Chunk) -> dict[str, Any]:
+def _recipient(mobile: str, chunk: Chunk, report: StoredReport | None) -> dict[str, Any]:
+    if report is None:
+        return {
+            "to": mobile,
+            "status": CHUNK_TO_RECIPIENT[chunk.state].value,
+            "provider_msg_id": chunk.msg_id,
+            "provider_code": chunk.result_code,
+            "detail": chunk.detail,
+            "reported_at": None,
+            "updated_at": chunk.updated_at,
+        }
     return {
         "to": mobile,
-        "status": CHUNK_TO_RECIPIENT[chunk.state].value,
+        "status": (RecipientStatus.DELIVERED if report.delivered else RecipientStatus.FAILED).value,
         "provider_msg_id": chunk.msg_id,
-        "provider_code": chunk.result_code,
-        "detail": chunk.detail,
-        "updated_at": chunk.updated_at,
+        "provider_code": report.status,
+        "detail": report.msg,
+        "reported_at": report.report_time,
+        "updated_at": iso(report.received_at),
     }
 
 
 class StatusService:
-    def __init__(self, store: MessageStore) -> None:
+    def __init__(self, store: MessageStore, reports: ReportStore) -> None:
         self._store = store
+        self._reports = reports
 
     def status(self, request_id: str, *, cursor: int = 0, limit: int = DEFAULT_PAGE) -> dict[str, Any]:
         request = self._store.get_request(request_id)
         if request is None:
             raise NotFound(f"no message request {request_id}")
         chunks = self._store.list_chunks(request_id)
-        counts: Counter[RecipientStatus] = Counter()
-        for chunk in chunks:
-            counts[CHUNK_TO_RECIPIENT[chunk.state]] += len(chunk.mobiles)
+        counts = self._counts(chunks)
         counts[RecipientStatus.REJECTED] = len(request.rejected)
+        counts[RecipientStatus.OPTED_OUT] = request.opted_out_count
 
         page: list[dict[str, Any]] = []
         next_cursor: int | None = None
@@ -54,9 +72,10 @@ class StatusService:
             if len(page) >= limit:
                 next_cursor = chunk.number
                 break
-            page.extend(_recipient(mobile, chunk) for mobile in chunk.mobiles)
+            reports = self._reports.reports_for(chunk.msg_id) if chunk.msg_id else {}
+            page.extend(_recipient(mobile, chunk, reports.get(mobile)) for mobile in chunk.mobiles)
 
-        reply: dict[str, Any] = {
+        return {
             "id": request.id,
             "status": _request_status(request.status, counts),
             "reference": request.reference,
@@ -68,6 +87,18 @@ class StatusService:
             "counts": {"total": request.recipients, **{s.value: counts[s] for s in RecipientStatus}},
             "recipients": page,
             "rejected": [{"to": r.to, "reason": r.reason} for r in request.rejected],
+            "opted_out": list(request.opted_out),
             "next_cursor": str(next_cursor) if next_cursor is not None else None,
         }
-        return reply
+
+    def _counts(self, chunks: list[Chunk]) -> Counter[RecipientStatus]:
+        counts: Counter[RecipientStatus] = Counter()
+        submitted = [c for c in chunks if c.state is ChunkState.SUBMITTED and c.msg_id]
+        links = self._store.get_links([c.msg_id for c in submitted if c.msg_id])
+        for chunk in chunks:
+            counts[CHUNK_TO_RECIPIENT[chunk.state]] += len(chunk.mobiles)
+        for link in links.values():
+            counts[RecipientStatus.DELIVERED] += link.delivered
+            counts[RecipientStatus.FAILED] += link.failed
+            counts[RecipientStatus.SUBMITTED] -= link.delivered + link.failed
+        return counts

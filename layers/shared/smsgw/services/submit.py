@@ -24,13 +24,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from smsgw.adapters.events import Event, EventPublisher
 from smsgw.adapters.queue import BadMessage, SendQueue, decode_ref
+from smsgw.adapters.reports import ReportStore
 from smsgw.adapters.store import MessageStore
 from smsgw.domain.model import Chunk, ChunkState, RequestStatus
 from smsgw.domain.numbers import mask_mobile
 from smsgw.observability import MetricUnit, logger, metrics
 from smsgw.provider.client import GuoduClient, SubmitResult
 from smsgw.provider.guodu import Outcome, ProtocolError, SubmitRequest
+from smsgw.provider.push import Report
+from smsgw.services.announce import report_events, request_submitted_event
 
 
 class RetryLater(Exception):
@@ -63,6 +67,8 @@ class SubmitService:
         queue: SendQueue,
         client: GuoduClient,
         *,
+        reports: ReportStore,
+        events: EventPublisher,
         retry: RetryPolicy,
         resend_ambiguous: bool = False,
         clock: Callable[[], float] = time.time,
@@ -70,6 +76,8 @@ class SubmitService:
         self._store = store
         self._queue = queue
         self._client = client
+        self._reports = reports
+        self._events = events
         self._retry = retry
         self._resend_ambiguous = resend_ambiguous
         self._clock = clock
@@ -144,6 +152,8 @@ class SubmitService:
         outcome = result.outcome
         if outcome is Outcome.ACCEPTED:
             self._store.record_submitted(chunk, msg_id=result.msg_id, code=result.code, detail=result.detail)
+            if result.msg_id:
+                self._announce_early_reports(chunk, result.msg_id)
             metrics.add_metric(name="RecipientsSubmitted", unit=MetricUnit.Count, value=len(chunk.mobiles))
             self._count_settled(chunk)
         elif outcome is Outcome.REJECTED or (outcome is Outcome.AMBIGUOUS and not self._resend_ambiguous):
@@ -179,10 +189,43 @@ class SubmitService:
         raise RetryLater(f"chunk {chunk.number} of {chunk.request_id}: retry later")
 
     def _count_settled(self, chunk: Chunk) -> None:
-        settled, total = self._store.count_settled_chunk(chunk.request_id)
-        if settled >= total:
+        request = self._store.count_settled_chunk(chunk.request_id)
+        if request.settled_chunks == request.chunk_count:
             self._store.set_request_status(chunk.request_id, RequestStatus.SUBMITTED)
             logger.info("request fully submitted", extra={"request_id": chunk.request_id})
+            self._publish(
+                [
+                    request_submitted_event(
+                        request.id, request.reference, request.recipients, request.chunk_count
+                    )
+                ]
+            )
+
+    def _announce_early_reports(self, chunk: Chunk, msg_id: str) -> None:
+        """Reports that beat the submit's answer were stored unannounced (their MsgId had
+        no request yet): now that the link exists, announce them with the request id."""
+        link = self._reports.link(msg_id, consistent=True)
+        if link is None or link.delivered + link.failed == 0:
+            return
+        mine = set(chunk.mobiles)
+        early = [
+            Report(msg_id, mobile, r.status, r.msg, r.report_time)
+            for mobile, r in self._reports.reports_for(msg_id).items()
+            if mobile in mine
+        ]
+        logger.info(
+            "announcing reports that arrived before the submit's answer",
+            extra=_ids(chunk, reports=len(early)),
+        )
+        self._publish(report_events(early, {msg_id: link}))
+
+    def _publish(self, events: list[Event]) -> None:
+        """The submit itself succeeded: a failure to announce it must not make SQS resend it."""
+        try:
+            self._events.publish(events)
+        except Exception:
+            logger.exception("events could not be published")
+            metrics.add_metric(name="EventsFailed", unit=MetricUnit.Count, value=len(events))
 
 
 def _ids(chunk: Chunk, **extra: object) -> dict[str, object]:

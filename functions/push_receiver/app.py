@@ -1,0 +1,85 @@
+"""Lambda: the push receiver. ``POST /v1/guodu/push/{token}``, the URL registered with Guodu.
+
+Status reports and MO messages arrive here. A wrong token or source address gets 403
+with nothing stored; a packet is acknowledged (200, body configurable) only once it is
+stored and announced; any failure before that is a 5xx so that the platform pushes again.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import boto3
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.parameters import SecretsProvider
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from smsgw.adapters.events import EventPublisher
+from smsgw.adapters.inbound import InboundStore
+from smsgw.adapters.reports import ReportStore
+from smsgw.api.errors import register_error_handlers
+from smsgw.api.guard import SourceAllowList, TokenGuard
+from smsgw.domain.errors import PayloadTooLarge
+from smsgw.domain.optout import OptOutKeywords
+from smsgw.observability import MetricUnit, logger, metrics
+from smsgw.services.announce import SOURCE
+from smsgw.services.push import PushService
+from smsgw.settings import Settings
+
+settings = Settings.from_env()
+settings.require("push_token_secret_name", "event_bus_name")
+dynamodb = boto3.client("dynamodb")
+secrets = SecretsProvider(boto3_client=boto3.client("secretsmanager"))
+token = TokenGuard(
+    lambda: str(secrets.get(settings.push_token_secret_name, max_age=settings.secret_max_age_seconds) or "")
+)
+sources = SourceAllowList(settings.push_allowed_ips)
+service = PushService(
+    ReportStore(
+        dynamodb,
+        settings.messages_table,
+        retention_days=settings.retention_days,
+        raw_retention_days=settings.raw_packet_retention_days,
+    ),
+    InboundStore(dynamodb, settings.messages_table, retention_days=settings.retention_days),
+    EventPublisher(boto3.client("events"), settings.event_bus_name, source=SOURCE),
+    keywords=OptOutKeywords.parse(settings.opt_out_keywords),
+)
+
+app = APIGatewayRestResolver()
+register_error_handlers(app)
+
+
+def _body() -> bytes:
+    event = app.current_event
+    raw = event.body or ""
+    body = base64.b64decode(raw) if event.is_base64_encoded else raw.encode("utf-8")
+    if len(body) > settings.push_max_body_bytes:
+        raise PayloadTooLarge(f"a push body holds at most {settings.push_max_body_bytes} bytes")
+    return body
+
+
+@app.post("/v1/guodu/push/<push_token>")
+def push(push_token: str) -> Response[str]:
+    source_ip = app.current_event.request_context.identity.source_ip
+    sources.check(source_ip)
+    token.check(push_token)
+    outcome = service.handle(
+        _body(),
+        content_type=app.current_event.headers.get("Content-Type")
+        or app.current_event.headers.get("content-type")
+        or "",
+        source_ip=source_ip or "",
+    )
+    metrics.add_metric(
+        name=f"Push{outcome.kind.value.title()}Items", unit=MetricUnit.Count, value=outcome.items
+    )
+    return Response(200, "text/plain; charset=utf-8", settings.push_ack_body)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

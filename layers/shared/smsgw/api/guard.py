@@ -1,0 +1,43 @@
+"""Guards of the push endpoint, which the platform calls without signing anything.
+
+The only secrets are the token in the URL and, optionally, the source addresses. The
+token is compared in constant time, and read from Secrets Manager (cached) so rotating
+it needs no deployment.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+from collections.abc import Callable
+
+from smsgw.domain.errors import Forbidden
+
+
+class TokenGuard:
+    def __init__(self, expected: Callable[[], str]) -> None:
+        self._expected = expected
+
+    def check(self, presented: str) -> None:
+        expected = self._expected()
+        if not expected or not hmac.compare_digest(presented.encode("utf-8"), expected.encode("utf-8")):
+            raise Forbidden("forbidden")
+
+
+class SourceAllowList:
+    """Addresses and networks (``221.179.172.68, 124.251.7.0/24``); empty allows any."""
+
+    def __init__(self, setting: str) -> None:
+        self._networks = [
+            ipaddress.ip_network(part.strip(), strict=False) for part in setting.split(",") if part.strip()
+        ]
+
+    def check(self, source_ip: str | None) -> None:
+        if not self._networks:
+            return
+        try:
+            address = ipaddress.ip_address(source_ip or "")
+        except ValueError as err:
+            raise Forbidden("forbidden") from err
+        if not any(address in network for network in self._networks):
+            raise Forbidden("forbidden")

@@ -1,0 +1,83 @@
+"""The gateway's events: their types and how each is built (``adapters.events`` sends them).
+
+=========================  ================================================================
+detail-type                when, and what ``detail`` holds besides the envelope
+=========================  ================================================================
+Recipients Delivered       reports with status 0 in one push, per request: ``request_id``,
+                           ``reference``, ``count``, ``recipients`` [{to, provider_msg_id,
+                           provider_status, detail, reported_at}]
+Recipients Failed          the same for any other status (``detail`` is the carrier's reason)
+Request Submitted          every chunk of a request has settled: ``request_id``,
+                           ``reference``, ``recipients``, ``chunks``
+Inbound Message Received   an MO message: ``mobile``, ``content``, ``received_at``, ``append_id``
+Recipient Opted Out        an MO that is an opt-out keyword: ``mobile``, ``keyword``
+=========================  ================================================================
+
+The envelope (``version``, ``event_id``, ``occurred_at``) is added by the publisher. One
+event per request and outcome *per push packet*, not per recipient: the platform pushes
+up to 250 reports a packet, so this costs about 1/100th of an event per recipient.
+Recipients are identified by (``provider_msg_id``, ``to``): drop duplicates by that pair.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterable
+
+from smsgw.adapters.events import Event
+from smsgw.adapters.store import Link
+from smsgw.provider.push import Report
+
+SOURCE = "smsgw"
+DELIVERED = "Recipients Delivered"
+FAILED = "Recipients Failed"
+SUBMITTED = "Request Submitted"
+INBOUND = "Inbound Message Received"
+OPTED_OUT = "Recipient Opted Out"
+
+
+def digest(*parts: str) -> str:
+    return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()[:32]
+
+
+def report_events(reports: Iterable[Report], links: dict[str, Link]) -> list[Event]:
+    """One event per (request, outcome) among these reports."""
+    groups: dict[tuple[str | None, bool], list[Report]] = defaultdict(list)
+    for report in reports:
+        link = links.get(report.msg_id)
+        groups[(link.request_id if link else None, report.delivered)].append(report)
+    events: list[Event] = []
+    for (request_id, delivered), items in groups.items():
+        link = links.get(items[0].msg_id)
+        recipients = [
+            {
+                "to": r.mobile,
+                "provider_msg_id": r.msg_id,
+                "provider_status": r.status,
+                "detail": r.msg,
+                "reported_at": r.report_time,
+            }
+            for r in items
+        ]
+        events.append(
+            Event(
+                DELIVERED if delivered else FAILED,
+                digest(*sorted(f"{r.msg_id}:{r.mobile}:{r.status}" for r in items)),
+                {
+                    "request_id": request_id,
+                    "reference": link.reference if link else None,
+                    "count": len(recipients),
+                    "recipients": recipients,
+                },
+            )
+        )
+    return events
+
+
+def request_submitted_event(request_id: str, reference: str | None, recipients: int, chunks: int) -> Event:
+    return Event(
+        SUBMITTED,
+        digest("submitted", request_id),
+        {"request_id": request_id, "reference": reference, "recipients": recipients, "chunks": chunks},
+    )

@@ -1,0 +1,144 @@
+"""Take a packet the platform pushed: keep it, store what it says, announce it.
+
+The order is what makes a push safe to acknowledge:
+
+1. the raw packet is stored first (compressed, with a TTL), so nothing the platform sent
+   is lost even if our parser misreads it;
+2. reports are written first-wins (see ``adapters.reports``); MO messages are stored per
+   mobile, and an opt-out keyword puts the number on the opt-out list;
+3. events go to the bus, for every report that settled a recipient now *and* for every
+   exact repeat of a stored one: if announcing failed before, the platform's re-push
+   announces it now. Consumers drop duplicates by ``event_id``;
+4. only then does the caller answer 200. Any failure before that is a 5xx, and the
+   platform pushes again; by the rules above a repeat changes nothing but the events.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from smsgw.adapters.events import Event, EventPublisher
+from smsgw.adapters.inbound import InboundStore
+from smsgw.adapters.reports import ReportStore
+from smsgw.adapters.store import Link
+from smsgw.domain.numbers import mask_mobile
+from smsgw.domain.optout import OptOutKeywords
+from smsgw.observability import MetricUnit, logger, metrics
+from smsgw.provider.push import Packet, PacketKind, Report, parse_packet
+from smsgw.services.announce import INBOUND, OPTED_OUT, digest, report_events
+
+
+@dataclass(frozen=True)
+class PushOutcome:
+    kind: PacketKind
+    items: int
+    settled: int
+    skipped: int
+
+
+class PushService:
+    def __init__(
+        self,
+        reports: ReportStore,
+        inbound: InboundStore,
+        events: EventPublisher,
+        *,
+        keywords: OptOutKeywords,
+    ) -> None:
+        self._reports = reports
+        self._inbound = inbound
+        self._events = events
+        self._keywords = keywords
+
+    def handle(self, body: bytes, *, content_type: str, source_ip: str) -> PushOutcome:
+        """Store and announce a packet; raises ``PacketError`` for a body that is no packet."""
+        try:
+            packet = parse_packet(body, content_type)
+        except ValueError:
+            self._reports.store_raw_packet(body, kind="unreadable", source_ip=source_ip)
+            raise
+        self._reports.store_raw_packet(body, kind=packet.kind.value, source_ip=source_ip)
+        if packet.skipped:
+            logger.warning(
+                "push items we could not read were kept raw only", extra={"skipped": packet.skipped}
+            )
+            metrics.add_metric(name="PushItemsUnreadable", unit=MetricUnit.Count, value=packet.skipped)
+        if packet.kind is PacketKind.REPORTS:
+            return self._reports_packet(packet)
+        return self._inbound_packet(packet)
+
+    def _reports_packet(self, packet: Packet) -> PushOutcome:
+        recorded = self._reports.record(packet.reports)
+        links: dict[str, Link] = {}
+        by_msg: dict[str, list[Report]] = defaultdict(list)
+        for report in recorded.newly:
+            by_msg[report.msg_id].append(report)
+        for msg_id, reports in by_msg.items():
+            delivered = sum(r.delivered for r in reports)
+            links[msg_id] = self._reports.count(msg_id, delivered, len(reports) - delivered)
+        # Repeats need their link for the event too; counters are not touched again.
+        for msg_id in {r.msg_id for r in recorded.repeated} - set(links):
+            link = self._reports.link(msg_id)
+            if link:
+                links[msg_id] = link
+        # A report whose MsgId is not linked yet beat the submit's answer: the worker
+        # announces it when it records the submit (it finds the counters on the link).
+        announce = [
+            r for r in (*recorded.newly, *recorded.repeated) if links.get(r.msg_id, _UNLINKED).request_id
+        ]
+        self._events.publish(report_events(announce, links))
+        for report in recorded.newly:
+            metrics.add_metric(
+                name="ReportsDelivered" if report.delivered else "ReportsFailed",
+                unit=MetricUnit.Count,
+                value=1,
+            )
+        logger.info(
+            "reports stored",
+            extra={
+                "items": len(packet.reports),
+                "settled": len(recorded.newly),
+                "repeated": len(recorded.repeated),
+            },
+        )
+        return PushOutcome(packet.kind, len(packet.reports), len(recorded.newly), packet.skipped)
+
+    def _inbound_packet(self, packet: Packet) -> PushOutcome:
+        events: list[Event] = []
+        stored = 0
+        for message in packet.inbound:
+            stored += self._inbound.record_inbound(message)
+            message_id = digest(message.mobile, message.received_time, message.append_id, message.content)
+            events.append(
+                Event(
+                    INBOUND,
+                    message_id,
+                    {
+                        "mobile": message.mobile,
+                        "content": message.content,
+                        "received_at": message.received_time,
+                        "append_id": message.append_id,
+                    },
+                )
+            )
+            keyword = self._keywords.matches(message.content)
+            if keyword:
+                self._inbound.add_opt_out(message.mobile, keyword=keyword, source="mo")
+                events.append(
+                    Event(
+                        OPTED_OUT,
+                        digest("optout", message_id),
+                        {"mobile": message.mobile, "keyword": keyword},
+                    )
+                )
+                logger.info(
+                    "opt-out recorded", extra={"mobile": mask_mobile(message.mobile), "keyword": keyword}
+                )
+                metrics.add_metric(name="OptOuts", unit=MetricUnit.Count, value=1)
+        self._events.publish(events)
+        metrics.add_metric(name="InboundMessages", unit=MetricUnit.Count, value=len(packet.inbound))
+        return PushOutcome(packet.kind, len(packet.inbound), stored, packet.skipped)
+
+
+_UNLINKED = Link(msg_id="", request_id=None, chunk=None, reference=None)
