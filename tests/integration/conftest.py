@@ -4,25 +4,36 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import Any
 
 import boto3
 import pytest
 
+from guodu_simulator import Simulator, SimulatorConfig
 from smsgw_local.provision import Provisioned, provision
 from tests.conftest import FakeContext, sample_event
 
 PROVIDER_URL = "http://127.0.0.1:9/HttpQuickProcess/submitJson"  # replaced where a test needs a provider
+PROVIDER_PASSWORD = "test-only-password"
+PUSH_TOKEN = "test-push-token-0123456789"
+
+
+def make_stack(provider_url: str = PROVIDER_URL, **parameters: Any) -> Provisioned:
+    """Tables, queues, secrets and the bus of template.yaml, in moto (call inside ``aws``)."""
+    return provision(
+        parameters={"GuoduSubmitUrl": provider_url, "RetryBaseSeconds": 0, **parameters},
+        secret_values={
+            "ProviderSecret": json.dumps({"oper_id": "acct", "oper_pass": PROVIDER_PASSWORD}),
+            "PushTokenSecret": PUSH_TOKEN,
+        },
+    )
 
 
 @pytest.fixture
 def stack(aws: None) -> Provisioned:
-    return provision(
-        parameters={"GuoduSubmitUrl": PROVIDER_URL, "RetryBaseSeconds": 0},
-        secret_values={"ProviderSecret": json.dumps({"oper_id": "acct", "oper_pass": "test-only-password"})},
-    )
+    return make_stack()
 
 
 @pytest.fixture
@@ -85,5 +96,157 @@ def queued_messages(stack: Provisioned, queue: str = "SendQueue") -> list[dict[s
     return list(found.values())
 
 
-def table_items(stack: Provisioned) -> list[dict[str, Any]]:
-    return boto3.client("dynamodb").scan(TableName=stack.ref("MessagesTable"))["Items"]
+def table_items(stack: Provisioned, prefix: str = "") -> list[dict[str, Any]]:
+    items = boto3.client("dynamodb").scan(TableName=stack.ref("MessagesTable"))["Items"]
+    return [i for i in items if i["pk"]["S"].startswith(prefix)]
+
+
+class EventSink:
+    """An EventBridge rule on the gateway's bus with an SQS target, as a subscriber would set it up."""
+
+    def __init__(self, stack: Provisioned) -> None:
+        self.sqs = boto3.client("sqs")
+        self.url = self.sqs.create_queue(QueueName="event-sink")["QueueUrl"]
+        arn = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        events = boto3.client("events")
+        bus = stack.ref("EventBus")
+        events.put_rule(
+            Name="everything-from-smsgw", EventBusName=bus, EventPattern=json.dumps({"source": ["smsgw"]})
+        )
+        events.put_targets(
+            Rule="everything-from-smsgw", EventBusName=bus, Targets=[{"Id": "sink", "Arn": arn}]
+        )
+        self.received: list[dict[str, Any]] = []
+
+    def drain(self) -> list[dict[str, Any]]:
+        """Every event delivered so far (and remembered across calls)."""
+        while True:
+            batch = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10).get("Messages", [])
+            if not batch:
+                return self.received
+            for message in batch:
+                self.received.append(json.loads(message["Body"]))
+                self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
+
+    def of_type(self, detail_type: str) -> list[dict[str, Any]]:
+        return [e for e in self.drain() if e["detail-type"] == detail_type]
+
+
+@pytest.fixture
+def event_sink(stack: Provisioned) -> EventSink:
+    return EventSink(stack)
+
+
+class Pusher:
+    """Calls the push receiver handler the way API Gateway does for the platform's POSTs."""
+
+    def __init__(self, module: ModuleType) -> None:
+        self.module = module
+
+    def push(
+        self,
+        body: Any,
+        *,
+        token: str = PUSH_TOKEN,
+        source_ip: str = "221.179.172.68",
+        content_type: str = "application/json;charset=UTF-8",
+    ) -> tuple[int, str]:
+        event = copy.deepcopy(sample_event("push_receiver/report_packet.json"))
+        event["path"] = f"/v1/guodu/push/{token}"
+        event["pathParameters"] = {"token": token}
+        event["body"] = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)
+        event["headers"]["Content-Type"] = content_type
+        event["multiValueHeaders"]["Content-Type"] = [content_type]
+        event["requestContext"]["identity"]["sourceIp"] = source_ip
+        response = self.module.handler(event, FakeContext("smsgw-push-receiver"))
+        return response["statusCode"], response["body"]
+
+
+@pytest.fixture
+def load_pusher(load_handler: Callable[..., ModuleType]) -> Callable[..., Pusher]:
+    def load(stack: Provisioned, **env: str) -> Pusher:
+        spec = stack.functions["PushReceiverFunction"]
+        return Pusher(load_handler(spec.code_dir, {**spec.environment, **env}))
+
+    return load
+
+
+@pytest.fixture
+def pusher(stack: Provisioned, load_pusher: Callable[..., Pusher]) -> Pusher:
+    return load_pusher(stack)
+
+
+@pytest.fixture
+def simulator() -> Iterator[Simulator]:
+    """The Guodu simulator on an ephemeral port, with the account the provider secret names."""
+    config = SimulatorConfig().add_account("acct", PROVIDER_PASSWORD, balance=10_000_000)
+    with Simulator(config) as sim:
+        yield sim
+
+
+class Worker:
+    """Plays the SQS event source for the worker handler."""
+
+    def __init__(self, module: ModuleType, stack: Provisioned) -> None:
+        self.module = module
+        self.url = stack.ref("SendQueue")
+        self.arn = stack.attribute("SendQueue", "Arn")
+        self.sqs = boto3.client("sqs")
+        self.invocations = 0
+
+    def event(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
+        template = sample_event("submit_worker/sqs_chunk.json")["Records"][0]
+        records = []
+        for message in messages:
+            record = copy.deepcopy(template)
+            record.update(
+                messageId=message["MessageId"],
+                receiptHandle=message["ReceiptHandle"],
+                body=message["Body"],
+                md5OfBody=message["MD5OfBody"],
+                eventSourceARN=self.arn,
+                awsRegion="us-east-1",
+            )
+            record["attributes"]["ApproximateReceiveCount"] = message["Attributes"]["ApproximateReceiveCount"]
+            records.append(record)
+        return {"Records": records}
+
+    def poll_once(self, batch_size: int = 5) -> int:
+        """One invocation; returns how many messages it got."""
+        messages = self.sqs.receive_message(
+            QueueUrl=self.url, MaxNumberOfMessages=batch_size, MessageSystemAttributeNames=["All"]
+        ).get("Messages", [])
+        if not messages:
+            return 0
+        self.invocations += 1
+        result = self.module.handler(self.event(messages), FakeContext("smsgw-submit-worker"))
+        failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
+        for message in messages:
+            if message["MessageId"] not in failed:
+                self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
+        return len(messages)
+
+    def drain(self, rounds: int = 50) -> None:
+        """Invoke until the queue stays empty (failed messages come back at once: no delay)."""
+        empty = 0
+        for _ in range(rounds):
+            empty = empty + 1 if self.poll_once() == 0 else 0
+            if empty == 2:
+                return
+        raise AssertionError("the send queue did not drain")
+
+
+@pytest.fixture
+def load_worker(load_handler: Callable[..., ModuleType]) -> Callable[..., Worker]:
+    def load(stack: Provisioned, **env: str) -> Worker:
+        spec = stack.functions["SubmitWorkerFunction"]
+        return Worker(load_handler(spec.code_dir, {**spec.environment, **env}), stack)
+
+    return load
+
+
+@pytest.fixture
+def worker(stack: Provisioned, load_worker: Callable[..., Worker]) -> Worker:
+    return load_worker(stack)

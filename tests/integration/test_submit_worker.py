@@ -7,107 +7,22 @@ worker handler the way the SQS event source does: batches of received messages i
 
 from __future__ import annotations
 
-import copy
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from types import ModuleType
-from typing import Any
 from urllib.parse import unquote_plus
 
 import boto3
 import pytest
 
-from guodu_simulator import Simulator, SimulatorConfig
-from smsgw_local.provision import Provisioned, provision
-from tests.conftest import FakeContext, sample_event
-from tests.integration.conftest import Api, queued_messages
-
-PASSWORD = "test-only-password"
-
-
-@pytest.fixture
-def simulator() -> Iterator[Simulator]:
-    config = SimulatorConfig().add_account("acct", PASSWORD, balance=10_000_000)
-    with Simulator(config) as sim:
-        yield sim
-
-
-def make_stack(simulator: Simulator, **parameters: Any) -> Provisioned:
-    return provision(
-        parameters={"GuoduSubmitUrl": simulator.submit_url, "RetryBaseSeconds": 0, **parameters},
-        secret_values={"ProviderSecret": json.dumps({"oper_id": "acct", "oper_pass": PASSWORD})},
-    )
+from guodu_simulator import Simulator
+from smsgw_local.provision import Provisioned
+from tests.integration.conftest import Api, Worker, make_stack, queued_messages
 
 
 @pytest.fixture
 def stack(aws: None, simulator: Simulator) -> Provisioned:
-    return make_stack(simulator)
-
-
-class Worker:
-    """Plays the SQS event source for the worker handler."""
-
-    def __init__(self, module: ModuleType, stack: Provisioned) -> None:
-        self.module = module
-        self.url = stack.ref("SendQueue")
-        self.arn = stack.attribute("SendQueue", "Arn")
-        self.sqs = boto3.client("sqs")
-        self.invocations = 0
-
-    def event(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
-        template = sample_event("submit_worker/sqs_chunk.json")["Records"][0]
-        records = []
-        for message in messages:
-            record = copy.deepcopy(template)
-            record.update(
-                messageId=message["MessageId"],
-                receiptHandle=message["ReceiptHandle"],
-                body=message["Body"],
-                md5OfBody=message["MD5OfBody"],
-                eventSourceARN=self.arn,
-                awsRegion="us-east-1",
-            )
-            record["attributes"]["ApproximateReceiveCount"] = message["Attributes"]["ApproximateReceiveCount"]
-            records.append(record)
-        return {"Records": records}
-
-    def poll_once(self, batch_size: int = 5) -> int:
-        """One invocation; returns how many messages it got."""
-        messages = self.sqs.receive_message(
-            QueueUrl=self.url, MaxNumberOfMessages=batch_size, MessageSystemAttributeNames=["All"]
-        ).get("Messages", [])
-        if not messages:
-            return 0
-        self.invocations += 1
-        result = self.module.handler(self.event(messages), FakeContext("smsgw-submit-worker"))
-        failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
-        for message in messages:
-            if message["MessageId"] not in failed:
-                self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
-        return len(messages)
-
-    def drain(self, rounds: int = 50) -> None:
-        """Invoke until the queue stays empty (failed messages come back at once: no delay)."""
-        empty = 0
-        for _ in range(rounds):
-            empty = empty + 1 if self.poll_once() == 0 else 0
-            if empty == 2:
-                return
-        raise AssertionError("the send queue did not drain")
-
-
-@pytest.fixture
-def load_worker(load_handler: Callable[..., ModuleType]) -> Callable[..., Worker]:
-    def load(stack: Provisioned, **env: str) -> Worker:
-        spec = stack.functions["SubmitWorkerFunction"]
-        return Worker(load_handler(spec.code_dir, {**spec.environment, **env}), stack)
-
-    return load
-
-
-@pytest.fixture
-def worker(stack: Provisioned, load_worker: Callable[..., Worker]) -> Worker:
-    return load_worker(stack)
+    return make_stack(simulator.submit_url)
 
 
 def test_every_chunk_is_submitted_once_with_its_msg_id(
@@ -205,7 +120,7 @@ def test_a_wrong_password_05_ends_in_the_dead_letter_queue_after_its_retries(
     load_worker: Callable[..., Worker],
 ) -> None:
     # Given a stack whose queue allows five receives, and a platform refusing the password
-    stack = make_stack(simulator, SubmitMaxReceiveCount=5)
+    stack = make_stack(simulator.submit_url, SubmitMaxReceiveCount=5)
     api = Api(
         load_handler(
             stack.functions["SendApiFunction"].code_dir, stack.functions["SendApiFunction"].environment

@@ -36,6 +36,7 @@ _MO_TIME_KEYS = ("RecvTime", "recvTime", "moTime", "MoTime", "time", "receiveTim
 _MO_APPEND_KEYS = ("AppendID", "appendId", "appendID", "AppendId", "extno", "ext")
 # Only what java.net.URLEncoder can output, with at least one escape in it.
 _URL_ENCODED = re.compile(r"^[A-Za-z0-9.*_+%-]*%[0-9A-Fa-f]{2}[A-Za-z0-9.*_+%-]*$")
+_URL_ALPHABET = re.compile(r"^(?:[A-Za-z0-9.*_+-]|%[0-9A-Fa-f]{2})*$")
 
 
 class PacketError(ValueError):
@@ -93,9 +94,14 @@ def _text(value: Any) -> str:
     return str(value).strip()
 
 
-def decode_content(raw: str) -> str:
-    """MO content may come URL-encoded (UTF-8, as we send ours) or plain."""
-    if _URL_ENCODED.match(raw):
+def decode_content(raw: str, *, encoded: bool = False) -> str:
+    """MO content may come URL-encoded (UTF-8, as we send ours) or plain.
+
+    ``encoded``: the field is known to be URL-encoded (the older interface's ``Content``),
+    so a ``+`` is a space even without any ``%XX`` escape. Otherwise only text that is
+    plainly URL-encoding (holds an escape, nothing a URLEncoder would not output) is decoded.
+    """
+    if (encoded and _URL_ALPHABET.match(raw)) or _URL_ENCODED.match(raw):
         try:
             return unquote_plus(raw, encoding="utf-8", errors="strict")
         except UnicodeDecodeError:
@@ -159,7 +165,7 @@ def _inbound(item: Mapping[str, Any]) -> Inbound | None:
         return None
     return Inbound(
         mobile=mobile,
-        content=decode_content(str(content)),
+        content=decode_content(str(content), encoded="Content" in item),
         received_time=_text(_first(item, _MO_TIME_KEYS)),
         append_id=_text(_first(item, _MO_APPEND_KEYS)),
     )

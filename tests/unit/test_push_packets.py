@@ -1,0 +1,111 @@
+"""Reading what the platform pushes: report packets, MO packets, and junk."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from smsgw.domain.optout import OptOutKeywords
+from smsgw.provider.push import PacketError, PacketKind, TooManyItems, decode_content, parse_packet
+
+
+def test_the_documents_report_sample_is_read() -> None:
+    # Document section 3.2, with the masked number filled in
+    body = (
+        '[{"msg":"发送成功","mobile":"13300000000","msgId":"12345678",'
+        '"reportTime":"2022-12-12 12:00:00","status":0}]'
+    )
+    packet = parse_packet(body.encode())
+    assert packet.kind is PacketKind.REPORTS
+    (report,) = packet.reports
+    assert (report.msg_id, report.mobile, report.status, report.delivered) == (
+        "12345678",
+        "13300000000",
+        "0",
+        True,
+    )
+    assert (report.msg, report.report_time) == ("发送成功", "2022-12-12 12:00:00")
+
+
+def test_status_as_a_string_and_numbers_as_numbers_are_tolerated() -> None:
+    body = json.dumps([{"msgId": 12345678, "mobile": "+8613300000000", "status": "2", "msg": "UNDELIV"}])
+    (report,) = parse_packet(body.encode()).reports
+    assert (report.msg_id, report.mobile, report.status, report.delivered) == (
+        "12345678",
+        "13300000000",
+        "2",
+        False,
+    )
+
+
+def test_unreadable_items_are_counted_not_fatal() -> None:
+    body = json.dumps(
+        [{"msgId": "1", "mobile": "13300000000", "status": 0}, {"msgId": "", "mobile": "x", "status": 0}]
+    )
+    packet = parse_packet(body.encode())
+    assert (len(packet.reports), packet.skipped) == (1, 1)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"", b"  ", b"{not json", b"[]", b'"x"', b"[1]", b'[{"a": 1}]', b"\xff\xfe\xfa"],
+)
+def test_what_is_not_a_packet_is_refused(body: bytes) -> None:
+    with pytest.raises(PacketError):
+        parse_packet(body)
+
+
+def test_reports_and_mo_never_share_a_packet() -> None:
+    body = json.dumps(
+        [{"msgId": "1", "mobile": "13300000000", "status": 0}, {"SrcMobile": "13300000000", "Content": "hi"}]
+    )
+    with pytest.raises(PacketError, match="never share"):
+        parse_packet(body.encode())
+
+
+def test_250_items_is_the_most_a_packet_holds() -> None:
+    items = [{"msgId": "1", "mobile": "13300000000", "status": 0}] * 250
+    assert len(parse_packet(json.dumps(items).encode()).reports) == 250
+    with pytest.raises(TooManyItems):
+        parse_packet(json.dumps([*items, items[0]]).encode())
+
+
+def test_a_gbk_body_is_read() -> None:
+    body = json.dumps([{"SrcMobile": "13300000000", "Content": "退订"}], ensure_ascii=False).encode("gbk")
+    (message,) = parse_packet(body).inbound
+    assert message.content == "退订"
+
+
+@pytest.mark.parametrize(
+    ("raw", "encoded", "text"),
+    [
+        ("%E9%80%80%E8%AE%A2", False, "退订"),
+        ("+td+", True, " td "),  # the older interface's Content is always URL-encoded
+        ("1+1", False, "1+1"),  # without an escape, plain text keeps its '+'
+        ("TD", False, "TD"),
+        ("100%", False, "100%"),
+        ("%E9%80", False, "%E9%80"),  # broken UTF-8: kept as it came
+    ],
+)
+def test_mo_content_is_decoded_only_when_it_is_url_encoding(raw: str, encoded: bool, text: str) -> None:
+    assert decode_content(raw, encoded=encoded) == text
+
+
+@pytest.mark.parametrize(
+    "reply", ["T", "td", " TD ", "ＴＤ", "退订", "退订。", "取消", "0000", "stop", "R", "n"]
+)
+def test_opt_out_keywords_match_the_whole_reply(reply: str) -> None:
+    assert OptOutKeywords().matches(reply)
+
+
+@pytest.mark.parametrize("reply", ["TD please", "请不要退订", "好的", "", "00000", "STOPP"])
+def test_other_replies_are_not_opt_outs(reply: str) -> None:
+    assert OptOutKeywords().matches(reply) is None
+
+
+def test_keywords_are_configurable() -> None:
+    keywords = OptOutKeywords.parse("QUIT, 不要再发")
+    assert keywords.matches("quit") == "quit"
+    assert keywords.matches("T") is None
+    assert OptOutKeywords.parse("").matches("TD") == "td"
