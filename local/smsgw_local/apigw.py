@@ -1,0 +1,613 @@
+"""The local API Gateway: a REST API with Lambda proxy integrations (payload format 1.0).
+
+It serves exactly the routes the template declares (``Type: Api`` events), at the root
+(``http://127.0.0.1:3000/v1/messages``) and under the stage name
+(``http://127.0.0.1:3000/live/v1/messages``), and behaves as API Gateway does where a
+client can tell:
+
+- an unknown path, or a method the path does not declare: ``403
+  {"message":"Missing Authentication Token"}``;
+- a route with ``ApiKeyRequired`` and no or a wrong ``x-api-key``: ``403
+  {"message":"Forbidden"}``, the function is not invoked; with the right key the event's
+  ``requestContext.identity`` carries ``apiKey`` and ``apiKeyId``;
+- a body over 10 MB: ``413``; a function error, timeout or malformed proxy response:
+  ``502 {"message": "Internal server error"}``; no answer within the 29-second
+  integration timeout: ``504``.
+
+The event is the REST proxy event (``sam local generate-event apigateway aws-proxy``):
+``path`` stays percent-encoded while path and query parameters are decoded, headers keep
+the client's spelling, and the stage-less path is in ``path`` with the staged one in
+``requestContext.path``.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import hmac
+import json
+import logging
+import re
+import secrets
+import socket
+import socketserver
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from smsgw_local.runtime import Invocation, RuntimeStopped
+
+log = logging.getLogger("smsgw_local.api")
+
+MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's limit for a request body
+INTEGRATION_TIMEOUT_SECONDS = 29.0
+# Headers about the client's connection, which API Gateway does not pass on.
+_CONNECTION_HEADERS = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "expect",
+    }
+)
+_PROXY_RESPONSE_KEYS = frozenset({"statusCode", "headers", "multiValueHeaders", "body", "isBase64Encoded"})
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str  # upper case, or ANY
+    path: str  # the template's form: /v1/messages/{id}, /files/{proxy+}
+    function: str  # logical id of the function behind it
+    api_key_required: bool
+
+
+@dataclass
+class _Resource:
+    path: str
+    pattern: re.Pattern[str]
+    names: tuple[str, ...]
+    literal_segments: int
+    greedy: bool
+    methods: dict[str, Route] = field(default_factory=dict)
+
+    def route_for(self, method: str) -> Route | None:
+        return self.methods.get(method) or self.methods.get("ANY")
+
+
+def _compile(path: str) -> tuple[re.Pattern[str], tuple[str, ...], int, bool]:
+    parts: list[str] = []
+    names: list[str] = []
+    literal = 0
+    greedy = False
+    for segment in path.strip("/").split("/") if path != "/" else []:
+        match = re.fullmatch(r"\{([A-Za-z0-9_.\-]+)(\+?)\}", segment)
+        if match is None:
+            parts.append(re.escape(segment))
+            literal += 1
+        elif match.group(2):
+            parts.append("(.+)")
+            names.append(match.group(1))
+            greedy = True
+        else:
+            parts.append("([^/]+)")
+            names.append(match.group(1))
+    return re.compile("^/" + "/".join(parts) + "$"), tuple(names), literal, greedy
+
+
+class RouteTable:
+    """The API's resources, matched as API Gateway matches them: the most specific wins."""
+
+    def __init__(self, routes: Iterable[Route]) -> None:
+        resources: dict[str, _Resource] = {}
+        for route in routes:
+            resource = resources.get(route.path)
+            if resource is None:
+                pattern, names, literal, greedy = _compile(route.path)
+                resource = resources[route.path] = _Resource(route.path, pattern, names, literal, greedy)
+            if route.method in resource.methods:
+                raise ValueError(f"two routes for {route.method} {route.path}")
+            resource.methods[route.method] = route
+        # Literal paths before parameters, parameters before greedy {proxy+}.
+        self._resources = sorted(resources.values(), key=lambda r: (r.greedy, -r.literal_segments))
+
+    def __bool__(self) -> bool:
+        return bool(self._resources)
+
+    @property
+    def routes(self) -> list[Route]:
+        return [route for resource in self._resources for route in resource.methods.values()]
+
+    def resolve(self, path: str) -> tuple[_Resource, dict[str, str]] | None:
+        for resource in self._resources:
+            match = resource.pattern.match(path)
+            if match is not None:
+                values = {
+                    name: unquote(value) for name, value in zip(resource.names, match.groups(), strict=True)
+                }
+                return resource, values
+        return None
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    """What the local API Gateway needs to know besides its routes."""
+
+    stage: str
+    api_key: str
+    api_key_id: str = "local-api-key-id"
+    api_id: str = "localapi00"
+    account: str = "123456789012"
+    region: str = "us-east-1"
+    binary_media_types: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    target: str  # path and query, as sent
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+    source_ip: str
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+
+
+def gateway_reply(status: int, message: str, error_type: str | None = None) -> Reply:
+    """One of API Gateway's own answers (a "gateway response")."""
+    headers = [("Content-Type", "application/json")]
+    if error_type:
+        headers.append(("x-amzn-ErrorType", error_type))
+    return Reply(status, tuple(headers), json.dumps({"message": message}).encode("utf-8"))
+
+
+MISSING_TOKEN = gateway_reply(403, "Missing Authentication Token", "MissingAuthenticationTokenException")
+FORBIDDEN = gateway_reply(403, "Forbidden", "ForbiddenException")
+TOO_LARGE = gateway_reply(413, "Request Too Long", "RequestTooLargeException")
+INTERNAL_ERROR = gateway_reply(502, "Internal server error", "InternalServerErrorException")
+TIMED_OUT = gateway_reply(504, "Endpoint request timed out")
+
+
+def _header(headers: Iterable[tuple[str, str]], name: str) -> str | None:
+    found = None
+    for key, value in headers:
+        if key.lower() == name.lower():
+            found = value
+    return found
+
+
+def _is_binary(content_type: str | None, binary_types: tuple[str, ...]) -> bool:
+    if not content_type or not binary_types:
+        return False
+    media = content_type.split(";", 1)[0].strip().lower()
+    for pattern in binary_types:
+        wanted = pattern.replace("~1", "/").lower()
+        if wanted in ("*/*", media) or (wanted.endswith("/*") and media.startswith(wanted[:-1])):
+            return True
+    return False
+
+
+def _short_id(seed: str, length: int) -> str:
+    return hashlib.sha256(seed.encode("utf-8")).hexdigest()[:length]
+
+
+def build_proxy_event(
+    settings: ApiSettings,
+    route: Route,
+    request: Request,
+    *,
+    path: str,
+    path_parameters: Mapping[str, str],
+    request_id: str,
+    api_key: str | None,
+    now: float | None = None,
+) -> dict[str, Any]:
+    """The event API Gateway (REST, Lambda proxy integration) sends for ``request``."""
+    moment = time.time() if now is None else now
+    query = urlsplit(request.target).query
+    headers: dict[str, str] = {}
+    multi_headers: dict[str, list[str]] = {}
+    for name, value in request.headers:
+        if name.lower() in _CONNECTION_HEADERS:
+            continue
+        headers[name] = value
+        multi_headers.setdefault(name, []).append(value)
+    host = _header(request.headers, "Host") or "127.0.0.1"
+    added = {
+        "X-Amzn-Trace-Id": f"Root=1-{int(moment):08x}-{secrets.token_hex(12)}",
+        "X-Forwarded-For": request.source_ip,
+        "X-Forwarded-Port": host.rsplit(":", 1)[1] if ":" in host else "80",
+        "X-Forwarded-Proto": "http",
+    }
+    for name, value in added.items():
+        if _header(request.headers, name) is None:
+            headers[name] = value
+            multi_headers[name] = [value]
+    pairs = parse_qsl(query, keep_blank_values=True)
+    single_query = dict(pairs)
+    multi_query: dict[str, list[str]] = {}
+    for key, value in pairs:
+        multi_query.setdefault(key, []).append(value)
+    binary = _is_binary(_header(request.headers, "Content-Type"), settings.binary_media_types)
+    body: str | None
+    if not request.body:
+        body = None
+    elif binary:
+        body = base64.b64encode(request.body).decode("ascii")
+    else:
+        body = request.body.decode("utf-8", errors="replace")
+    stamp = datetime.fromtimestamp(moment, UTC)
+    domain = host
+    identity: dict[str, Any] = {
+        "cognitoIdentityPoolId": None,
+        "accountId": None,
+        "cognitoIdentityId": None,
+        "caller": None,
+        "accessKey": None,
+        "sourceIp": request.source_ip,
+        "principalOrgId": None,
+        "cognitoAuthenticationType": None,
+        "cognitoAuthenticationProvider": None,
+        "userArn": None,
+        "userAgent": _header(request.headers, "User-Agent"),
+        "user": None,
+    }
+    if api_key is not None:
+        identity["apiKey"] = api_key
+        identity["apiKeyId"] = settings.api_key_id
+    return {
+        "resource": route.path,
+        "path": path,
+        "httpMethod": request.method,
+        "headers": headers,
+        "multiValueHeaders": multi_headers,
+        "queryStringParameters": single_query or None,
+        "multiValueQueryStringParameters": multi_query or None,
+        "pathParameters": dict(path_parameters) or None,
+        "stageVariables": None,
+        "requestContext": {
+            "resourceId": _short_id(route.path, 6),
+            "resourcePath": route.path,
+            "httpMethod": request.method,
+            "extendedRequestId": base64.b64encode(secrets.token_bytes(10)).decode("ascii"),
+            "requestTime": stamp.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "path": f"/{settings.stage}{path}",
+            "accountId": settings.account,
+            "protocol": "HTTP/1.1",
+            "stage": settings.stage,
+            "domainPrefix": domain.split(".", 1)[0],
+            "requestTimeEpoch": int(moment * 1000),
+            "requestId": request_id,
+            "identity": identity,
+            "domainName": domain,
+            "deploymentId": _short_id(settings.api_id + settings.stage, 6),
+            "apiId": settings.api_id,
+        },
+        "body": body,
+        "isBase64Encoded": binary and body is not None,
+    }
+
+
+def _header_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, str | int | float):
+        return str(value)
+    raise MalformedResponse("a header value is not a string or number")
+
+
+class MalformedResponse(ValueError):
+    """What API Gateway calls a "Malformed Lambda proxy response" (it answers 502)."""
+
+
+def _status(result: Mapping[str, Any]) -> int:
+    status = result.get("statusCode", 200)
+    if isinstance(status, str) and status.isdigit():
+        status = int(status)
+    if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+        raise MalformedResponse("statusCode is not an HTTP status")
+    return status
+
+
+def _body(result: Mapping[str, Any]) -> bytes:
+    body = result.get("body")
+    if body is not None and not isinstance(body, str):
+        raise MalformedResponse("body is not a string")
+    if not result.get("isBase64Encoded"):
+        return (body or "").encode("utf-8")
+    try:
+        return base64.b64decode(body or "", validate=True)
+    except ValueError as err:
+        raise MalformedResponse("body is not base64 although isBase64Encoded is true") from err
+
+
+def _response_headers(result: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """``headers`` and ``multiValueHeaders`` merged; for a name in both, the multi values."""
+    single = result.get("headers") or {}
+    multi = result.get("multiValueHeaders") or {}
+    if not isinstance(single, dict) or not isinstance(multi, dict):
+        raise MalformedResponse("headers and multiValueHeaders must be objects")
+    headers = [(str(name), _header_value(value)) for name, value in single.items() if name not in multi]
+    for name, values in multi.items():
+        if not isinstance(values, list):
+            raise MalformedResponse("a multiValueHeaders entry is not a list")
+        headers.extend((str(name), _header_value(value)) for value in values)
+    if _header(headers, "Content-Type") is None:
+        headers.append(("Content-Type", "application/json"))
+    return headers
+
+
+def reply_from_proxy_result(result: Any) -> Reply:
+    """The HTTP answer for a proxy integration's result (:class:`MalformedResponse` when
+    API Gateway would refuse it)."""
+    if not isinstance(result, dict):
+        raise MalformedResponse("the result is not a JSON object")
+    unknown = set(result) - _PROXY_RESPONSE_KEYS
+    if unknown:
+        raise MalformedResponse(f"unexpected keys: {', '.join(sorted(unknown))}")
+    return Reply(_status(result), tuple(_response_headers(result)), _body(result))
+
+
+Invoker = Callable[[str, dict[str, Any]], Invocation]
+
+
+class LocalApiGateway:
+    """Routes, keys and events: everything but the sockets (see :class:`ApiServer`)."""
+
+    def __init__(
+        self,
+        settings: ApiSettings,
+        routes: Iterable[Route],
+        invoke: Invoker,
+        function_timeouts: Mapping[str, float],
+    ) -> None:
+        self.settings = settings
+        self.table = RouteTable(routes)
+        self._invoke = invoke
+        self._timeouts = dict(function_timeouts)
+
+    def _locate(self, raw_path: str) -> tuple[str, _Resource, dict[str, str]] | None:
+        found = self.table.resolve(raw_path)
+        if found is not None:
+            return raw_path, *found
+        prefix = f"/{self.settings.stage}"
+        if raw_path.startswith(prefix + "/"):
+            path = raw_path[len(prefix) :]
+            found = self.table.resolve(path)
+            if found is not None:
+                return path, *found
+        return None
+
+    def handle(self, request: Request) -> tuple[Reply, str | None]:
+        """The answer to ``request``, and the function that was invoked (if any)."""
+        raw_path = urlsplit(request.target).path or "/"
+        located = self._locate(raw_path)
+        if located is None:
+            return MISSING_TOKEN, None
+        path, resource, parameters = located
+        route = resource.route_for(request.method)
+        if route is None:
+            return MISSING_TOKEN, None
+        api_key: str | None = None
+        if route.api_key_required:
+            given = _header(request.headers, "x-api-key")
+            if given is None or not hmac.compare_digest(given.encode(), self.settings.api_key.encode()):
+                return FORBIDDEN, None
+            api_key = given
+        request_id = str(uuid.uuid4())
+        event = build_proxy_event(
+            self.settings,
+            route,
+            request,
+            path=path,
+            path_parameters=parameters,
+            request_id=request_id,
+            api_key=api_key,
+        )
+        return self._integrate(route, event), route.function
+
+    def _integrate(self, route: Route, event: dict[str, Any]) -> Reply:
+        """Invoke the route's function with ``event``; its answer as API Gateway gives it."""
+        request_id = event["requestContext"]["requestId"]
+        invocation = self._call(route.function, event)
+        if invocation is None:
+            return TIMED_OUT
+        if not invocation.ok:
+            return INTERNAL_ERROR
+        try:
+            reply = reply_from_proxy_result(invocation.payload)
+        except MalformedResponse as err:
+            log.error("%s: malformed Lambda proxy response (%s)", route.function, err)
+            return INTERNAL_ERROR
+        extra = (
+            ("x-amzn-RequestId", request_id),
+            ("x-amz-apigw-id", event["requestContext"]["extendedRequestId"]),
+        )
+        return Reply(reply.status, reply.headers + extra, reply.body)
+
+    def _call(self, function: str, event: dict[str, Any]) -> Invocation | None:
+        """Invoke; None when API Gateway's 29-second integration timeout hits first."""
+        try:
+            if self._timeouts.get(function, 0.0) <= INTEGRATION_TIMEOUT_SECONDS:
+                return self._invoke(function, event)
+            outcome: list[Invocation] = []
+            thread = threading.Thread(
+                target=lambda: outcome.append(self._invoke(function, event)), daemon=True
+            )
+            thread.start()
+            thread.join(INTEGRATION_TIMEOUT_SECONDS)
+            return outcome[0] if outcome else None
+        except RuntimeStopped:
+            return Invocation(function, "", ok=False, error={"errorType": "Local.Stopped"})
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+    gateway: LocalApiGateway
+    connections: set[socket.socket]
+    connections_lock: threading.Lock
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind looks up the host's FQDN, a DNS query we do not need.
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name, self.server_port = str(host), int(port)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+    timeout = 120  # an idle keep-alive connection is closed after this
+
+    def setup(self) -> None:
+        super().setup()
+        with self.server.connections_lock:
+            self.server.connections.add(self.connection)
+
+    def finish(self) -> None:
+        with contextlib.suppress(OSError):
+            super().finish()
+        with self.server.connections_lock:
+            self.server.connections.discard(self.connection)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s " + format, self.address_string(), *args)
+
+    def send_response(self, code: int, message: str | None = None) -> None:
+        # Like API Gateway: a Date header, no "Server: BaseHTTP/..." header.
+        self.log_request(code)
+        self.send_response_only(code, message)
+        self.send_header("Date", self.date_time_string())
+
+    def handle_expect_100(self) -> bool:
+        if self._declared_length() > MAX_PAYLOAD_BYTES:
+            self._write(TOO_LARGE, close=True)
+            return False
+        return super().handle_expect_100()
+
+    def _declared_length(self) -> int:
+        try:
+            return int(self.headers.get("Content-Length", "0"))
+        except ValueError:
+            return -1
+
+    def _read_body(self) -> bytes | None:
+        """The request body; None when it is over the limit (the connection is then closed)."""
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            chunks: list[bytes] = []
+            total = 0
+            while True:
+                size = int(self.rfile.readline(1024).split(b";", 1)[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                        pass
+                    return b"".join(chunks)
+                total += size
+                if total > MAX_PAYLOAD_BYTES:
+                    return None
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline(1024)
+        length = self._declared_length()
+        if length > MAX_PAYLOAD_BYTES:
+            return None
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _serve(self) -> None:
+        started = time.perf_counter()
+        if self._declared_length() < 0:
+            self._write(gateway_reply(400, "Bad Request"), close=True)
+            return
+        body = self._read_body()
+        if body is None:
+            self._write(TOO_LARGE, close=True)
+            return
+        request = Request(
+            method=self.command,
+            target=self.path,
+            headers=tuple((str(k), str(v)) for k, v in self.headers.items()),
+            body=body,
+            source_ip=self.client_address[0],
+        )
+        reply, function = self.server.gateway.handle(request)
+        self._write(reply)
+        log.info(
+            '"%s %s" %d%s %.0f ms',
+            self.command,
+            urlsplit(self.path).path,
+            reply.status,
+            f" {function}" if function else "",
+            (time.perf_counter() - started) * 1000,
+        )
+
+    def _write(self, reply: Reply, *, close: bool = False) -> None:
+        self.send_response(reply.status)
+        for name, value in reply.headers:
+            if name.lower() not in ("content-length", "connection", "transfer-encoding", "date"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(reply.body)))
+        if close:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(reply.body)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
+
+
+class ApiServer:
+    """The local API on a port: binds at construction, serves from :meth:`start`."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._server = _Server((host, port), _Handler, bind_and_activate=True)
+        self._server.connections = set()
+        self._server.connections_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        host = str(self._server.server_address[0])
+        return f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{self.port}"
+
+    def start(self, gateway: LocalApiGateway) -> None:
+        self._server.gateway = gateway
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name="smsgw-local-api",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join()
+            self._thread = None
+        self._server.server_close()
+        with self._server.connections_lock:
+            connections = list(self._server.connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
