@@ -3,4 +3,32 @@
 - ``template``: reads ``template.yaml`` and resolves its intrinsic functions.
 - ``provision``: creates the template's tables, queues and secrets in moto, and
   describes its functions (code, handler, environment, events).
+- ``moto_server``: the moto server in a process of its own.
+- ``runtime`` (and ``_worker``, the process side): each function in worker processes
+  that behave like Lambda execution environments (environment, cold start, timeout).
+- ``apigw``: the local API Gateway (REST API, proxy events, API keys).
+- ``sqs_source``: the SQS event source mapping (poller, partial batch responses).
+- ``schedules``: ``rate(...)`` schedules.
+- ``stack``: :class:`LocalStack`, which starts all of it with the Guodu simulator;
+  ``python -m smsgw_local`` runs it until Ctrl-C.
+
+Nothing is imported here, so that a worker process (``python -m smsgw_local._worker``)
+pays only for its handler's imports; ``from smsgw_local import LocalStack`` still works.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from smsgw_local.stack import LocalStack
+
+__all__ = ["LocalStack"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "LocalStack":
+        from smsgw_local.stack import LocalStack  # noqa: PLC0415 - see the module docstring
+
+        return LocalStack
+    raise AttributeError(f"module 'smsgw_local' has no attribute {name!r}")
