@@ -1,0 +1,628 @@
+"""The local stack (``make run``) end to end: real sockets, the real handlers, moto server.
+
+These tests cover the mechanics the local stack adds around the handlers: the API front
+(keys, routes, events, responses), the SQS event source (batches, partial failures,
+dead-lettering), the function runtimes (environment, timeouts) and ``python -m
+smsgw_local`` itself. What the handlers decide is tested in the unit and integration
+suites.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from aws_lambda_powertools.utilities.parser.models import APIGatewayProxyEventModel, SqsModel
+
+from smsgw_local.apigw import ApiSettings, LocalApiGateway, Request, Route, build_proxy_event
+from smsgw_local.provision import FunctionSpec
+from smsgw_local.runtime import FunctionPool, Invocation, lambda_environment
+from smsgw_local.sqs_source import failed_message_ids, sqs_record
+from smsgw_local.stack import LocalStack
+from smsgw_local.template import REPO_ROOT
+from tests.e2e.conftest import (
+    FAILING_PARAMETERS,
+    FAILING_VISIBILITY_TIMEOUT,
+    Gateway,
+    mobile,
+    queue_depth,
+    wait_until,
+)
+
+pytestmark = pytest.mark.e2e
+
+SUBMIT_WORKER = "SubmitWorkerFunction"
+SEND_API = "SendApiFunction"
+
+
+def _sam_event(*args: str) -> dict[str, Any] | None:
+    """``sam local generate-event ...`` when the SAM CLI is installed (make test installs it)."""
+    tools = os.environ.get("SMSGW_TOOLS_BIN") or str(REPO_ROOT / ".venv-tools" / "bin")
+    sam = shutil.which("sam", path=tools) or shutil.which("sam")
+    if sam is None:
+        return None
+    env = {**os.environ, "SAM_CLI_TELEMETRY": "0", "AWS_DEFAULT_REGION": "us-east-1"}
+    done = subprocess.run(  # noqa: S603 - a fixed command line
+        [sam, "local", "generate-event", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=True,
+    )
+    data: dict[str, Any] = json.loads(done.stdout)
+    return data
+
+
+# Fields whose keys are data (header names, parameters), not part of the event's shape.
+_DATA_MAPS = frozenset(
+    {
+        "headers",
+        "multiValueHeaders",
+        "queryStringParameters",
+        "multiValueQueryStringParameters",
+        "pathParameters",
+        "stageVariables",
+        "messageAttributes",
+    }
+)
+
+
+def _key_paths(data: Any, prefix: str = "") -> set[str]:
+    """Every key of a JSON object, as dotted paths, without descending into data maps."""
+    if not isinstance(data, dict):
+        return set()
+    paths = set()
+    for key, value in data.items():
+        paths.add(prefix + key)
+        if key not in _DATA_MAPS:
+            paths |= _key_paths(value, f"{prefix}{key}.")
+    return paths
+
+
+# -- the events the local stack builds ---------------------------------------------------
+
+
+def test_api_event_has_the_shape_of_an_api_gateway_rest_proxy_event() -> None:
+    # Given a request to a route with a path parameter, a repeated query parameter and an API key
+    settings = ApiSettings(stage="live", api_key="k")
+    route = Route("GET", "/v1/messages/{id}", SEND_API, api_key_required=True)
+    request = Request(
+        method="GET",
+        target="/v1/messages/a%20b?limit=5&tag=x&tag=y",
+        headers=(("Host", "127.0.0.1:3000"), ("x-api-key", "k"), ("Accept", "a"), ("Accept", "b")),
+        body=b"",
+        source_ip="127.0.0.1",
+    )
+
+    # When the local API Gateway turns it into an event
+    event = build_proxy_event(
+        settings,
+        route,
+        request,
+        path="/v1/messages/a%20b",
+        path_parameters={"id": "a b"},
+        request_id="r-1",
+        api_key="k",
+    )
+
+    # Then Powertools reads it as a REST proxy event, with what API Gateway puts there
+    parsed = APIGatewayProxyEventModel.model_validate(event)
+    assert parsed.pathParameters == {"id": "a b"}
+    assert parsed.path == "/v1/messages/a%20b"
+    assert parsed.resource == "/v1/messages/{id}"
+    assert parsed.queryStringParameters == {"limit": "5", "tag": "y"}
+    assert parsed.multiValueQueryStringParameters == {"limit": ["5"], "tag": ["x", "y"]}
+    assert parsed.multiValueHeaders["Accept"] == ["a", "b"]
+    assert parsed.requestContext.identity.apiKey == "k"
+    assert parsed.requestContext.identity.apiKeyId == "local-api-key-id"
+    assert parsed.requestContext.path == "/live/v1/messages/a%20b"
+    assert parsed.body is None
+    assert parsed.isBase64Encoded is False
+    # And it has every field of the SAM CLI's sample event
+    sample = _sam_event("apigateway", "aws-proxy")
+    if sample is not None:
+        assert _key_paths(sample) <= _key_paths(event)
+
+
+def test_sqs_record_has_the_shape_of_a_lambda_sqs_record() -> None:
+    # Given a message as ReceiveMessage returns it, with attributes of every kind
+    message = {
+        "MessageId": "m-1",
+        "ReceiptHandle": "rh-1",
+        "MD5OfBody": "5d41402abc4b2a76b9719d911017c592",
+        "Body": "hello",
+        "Attributes": {
+            "SenderId": "AIDAEXAMPLE",
+            "SentTimestamp": "1",
+            "ApproximateReceiveCount": "2",
+            "ApproximateFirstReceiveTimestamp": "2",
+        },
+        "MD5OfMessageAttributes": "abc",
+        "MessageAttributes": {
+            "reason": {"StringValue": "x", "DataType": "String"},
+            "blob": {"BinaryValue": b"\x00\x01", "DataType": "Binary"},
+        },
+    }
+
+    # When the poller turns it into a record of the event
+    record = sqs_record(message, queue_arn="arn:aws:sqs:us-east-1:123456789012:q", region="us-east-1")
+
+    # Then Powertools reads it as an SQS event, with Lambda's camelCase attributes
+    parsed = SqsModel.model_validate({"Records": [record]}).Records[0]
+    assert parsed.attributes.ApproximateReceiveCount == "2"
+    assert record["messageAttributes"]["reason"] == {
+        "stringValue": "x",
+        "stringListValues": [],
+        "binaryListValues": [],
+        "dataType": "String",
+    }
+    assert record["messageAttributes"]["blob"]["binaryValue"] == "AAE="
+    assert record["eventSource"] == "aws:sqs"
+    sample = _sam_event("sqs", "receive-message")
+    if sample is not None:
+        assert _key_paths(sample["Records"][0]) <= _key_paths(record)
+
+
+@pytest.mark.parametrize(
+    ("response", "failed"),
+    [
+        (None, set()),
+        ({}, set()),
+        ({"batchItemFailures": []}, set()),
+        ({"batchItemFailures": None}, set()),
+        ({"batchItemFailures": [{"itemIdentifier": "b"}]}, {"b"}),
+        ({"batchItemFailures": [{"itemIdentifier": ""}]}, {"a", "b"}),
+        ({"batchItemFailures": [{"itemIdentifier": None}]}, {"a", "b"}),
+        ({"batchItemFailures": [{"id": "b"}]}, {"a", "b"}),
+        ({"batchItemFailures": [{"itemIdentifier": "zz"}]}, {"a", "b"}),
+        ("ok", {"a", "b"}),
+    ],
+)
+def test_partial_batch_responses_are_read_as_lambda_reads_them(response: Any, failed: set[str]) -> None:
+    # Given a batch of two messages, When the function answers `response`,
+    # Then exactly the messages Lambda would keep are kept
+    assert failed_message_ids(response, ["a", "b"]) == failed
+
+
+def _gateway_answering(outcome: Invocation) -> LocalApiGateway:
+    route = Route("POST", "/v1/things", "ThingFunction", api_key_required=False)
+    return LocalApiGateway(ApiSettings(stage="live", api_key="k"), [route], lambda fn, ev: outcome, {})
+
+
+_POST = Request("POST", "/v1/things", (("Host", "h"),), b"{}", "127.0.0.1")
+
+
+@pytest.mark.parametrize(
+    "outcome",
+    [
+        Invocation("ThingFunction", "r", ok=False, error={"errorType": "ValueError", "errorMessage": "boom"}),
+        Invocation("ThingFunction", "r", ok=False, error={"errorType": "Sandbox.Timedout"}, timed_out=True),
+        Invocation("ThingFunction", "r", ok=True, payload={"statusCode": 200, "body": {"not": "a string"}}),
+        Invocation("ThingFunction", "r", ok=True, payload={"statusCode": 200, "extra": 1}),
+        Invocation("ThingFunction", "r", ok=True, payload="not an object"),
+    ],
+    ids=["exception", "timeout", "body-not-a-string", "unknown-key", "not-an-object"],
+)
+def test_a_failed_invocation_or_a_malformed_proxy_response_is_a_502(outcome: Invocation) -> None:
+    # Given a function that fails or answers what API Gateway cannot read
+    gateway = _gateway_answering(outcome)
+
+    # When it is called through the local API Gateway
+    reply, function = gateway.handle(_POST)
+
+    # Then the client gets API Gateway's 502
+    assert function == "ThingFunction"
+    assert reply.status == 502
+    assert json.loads(reply.body) == {"message": "Internal server error"}
+
+
+def test_a_proxy_response_is_written_back_as_api_gateway_writes_it() -> None:
+    # Given a function answering with single and multi-value headers and a base64 body
+    payload = {
+        "statusCode": 201,
+        "headers": {"X-One": "1", "X-Both": "single"},
+        "multiValueHeaders": {"Set-Cookie": ["a=1", "b=2"], "X-Both": ["multi"]},
+        "body": base64.b64encode(b"\x00binary").decode(),
+        "isBase64Encoded": True,
+    }
+    gateway = _gateway_answering(Invocation("ThingFunction", "r", ok=True, payload=payload))
+
+    # When it is called
+    reply, _ = gateway.handle(_POST)
+
+    # Then status, merged headers (multi values win) and the decoded body come back
+    assert reply.status == 201
+    assert reply.body == b"\x00binary"
+    headers = [(k, v) for k, v in reply.headers if not k.lower().startswith("x-am")]
+    assert headers == [
+        ("X-One", "1"),
+        ("Set-Cookie", "a=1"),
+        ("Set-Cookie", "b=2"),
+        ("X-Both", "multi"),
+        ("Content-Type", "application/json"),
+    ]
+
+
+# -- the function runtime ---------------------------------------------------------------
+
+
+def test_a_worker_process_sees_only_its_lambda_environment_and_is_replaced_after_a_timeout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a function with a one-second timeout, and a variable in the orchestrator's environment
+    monkeypatch.setenv("SMSGW_E2E_SHOULD_NOT_LEAK", "1")
+    (tmp_path / "app.py").write_text(
+        textwrap.dedent(
+            """
+            import os, sys, time
+
+            def handler(event, context):
+                if event.get("sleep"):
+                    time.sleep(event["sleep"])
+                return {"env": dict(os.environ), "path": sys.path[:2], "pid": os.getpid(),
+                        "memory": context.memory_limit_in_mb, "name": context.function_name,
+                        "remaining": context.get_remaining_time_in_millis()}
+            """
+        ),
+        encoding="utf-8",
+    )
+    spec = FunctionSpec(
+        logical_id="ProbeFunction",
+        name="smsgw-local-probe",
+        code_dir=tmp_path,
+        handler="app.handler",
+        timeout=1,
+        memory=256,
+        environment={"MESSAGES_TABLE": "t"},
+        layer_dirs=(REPO_ROOT / "layers" / "shared",),
+    )
+    environment = lambda_environment(spec, region="us-east-1", endpoint_url="http://127.0.0.1:9")
+    pool = FunctionPool(spec, environment, size=1, log_prefix="Probe | ", invoked_arn="arn:probe")
+    pool.start()
+    try:
+        # When it is invoked, then invoked with a handler that overruns the timeout, then again
+        first = pool.invoke({})
+        slow = pool.invoke({"sleep": 5})
+        after = pool.invoke({})
+    finally:
+        pool.stop()
+
+    # Then the handler saw the function's environment and Lambda's variables, nothing else
+    assert first.ok, first.error
+    env = first.payload["env"]
+    assert env["MESSAGES_TABLE"] == "t"
+    assert env["AWS_LAMBDA_FUNCTION_NAME"] == "smsgw-local-probe"
+    assert env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == "256"
+    assert env["AWS_ENDPOINT_URL"] == "http://127.0.0.1:9"
+    assert "SMSGW_E2E_SHOULD_NOT_LEAK" not in env
+    assert first.payload["path"] == [str(tmp_path), str(REPO_ROOT / "layers" / "shared")]
+    assert first.payload["memory"] == "256"
+    assert 0 < first.payload["remaining"] <= 1000
+    # And the overrun failed as Lambda's timeout, in about the timeout, in a process replaced since
+    assert slow.timed_out
+    assert slow.error is not None
+    assert slow.error["errorType"] == "Sandbox.Timedout"
+    assert slow.duration_ms < 3000
+    assert after.ok
+    assert after.payload["pid"] != first.payload["pid"]
+    assert pool.stats.timeouts == 1
+
+
+# -- the API front ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("api_key", [None, "not-the-key"])
+def test_the_api_refuses_a_missing_or_wrong_key_without_invoking_the_function(
+    local_stack: LocalStack, gateway: Gateway, api_key: str | None
+) -> None:
+    # Given the running stack
+    before = local_stack.stats(SEND_API).invocations
+
+    # When a message is posted without the key, or with a wrong one
+    response = gateway.post_messages({"to": [mobile()], "content": "【测试】你好"}, api_key=api_key)
+
+    # Then API Gateway's own 403 comes back and the send function never ran
+    assert response.status_code == 403
+    assert response.json() == {"message": "Forbidden"}
+    assert local_stack.stats(SEND_API).invocations == before
+
+
+@pytest.mark.parametrize(
+    ("method", "path"), [("GET", "/v1/unknown"), ("DELETE", "/v1/messages"), ("GET", "/")]
+)
+def test_an_unknown_route_or_method_answers_missing_authentication_token(
+    local_stack: LocalStack, method: str, path: str
+) -> None:
+    # When a path or a method the template does not declare is called, even with the key
+    response = requests.request(
+        method, local_stack.api_url + path, headers={"x-api-key": local_stack.api_key}, timeout=10
+    )
+
+    # Then the answer is API Gateway's
+    assert response.status_code == 403
+    assert response.json() == {"message": "Missing Authentication Token"}
+
+
+def test_a_body_over_api_gateways_10_mb_limit_is_refused_before_the_function(local_stack: LocalStack) -> None:
+    # Given the running stack
+    before = local_stack.stats(SEND_API).invocations
+    port = int(local_stack.api_url.rsplit(":", 1)[1])
+
+    # When a request announces a body over 10 MB
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        connection.sendall(
+            b"POST /v1/messages HTTP/1.1\r\nHost: localhost\r\nx-api-key: "
+            + local_stack.api_key.encode()
+            + b"\r\nContent-Type: application/json\r\nContent-Length: 10485761\r\n\r\n{"
+        )
+        answer = connection.recv(4096).decode("utf-8", "replace")
+
+    # Then API Gateway's 413 comes back at once and the function never ran
+    assert answer.startswith("HTTP/1.1 413 ")
+    assert local_stack.stats(SEND_API).invocations == before
+
+
+def test_a_message_is_accepted_then_readable_at_the_root_and_under_the_stage(
+    local_stack: LocalStack, gateway: Gateway
+) -> None:
+    # Given a recipient
+    to = mobile()
+
+    # When a message is posted with the right key
+    response = gateway.post_messages({"to": [to, "123"], "content": "【测试】您好", "reference": "e2e-1"})
+
+    # Then it is accepted with an id, and the bad number is reported back
+    assert response.status_code == 202, response.text
+    accepted = response.json()
+    assert accepted["status"] == "accepted"
+    assert accepted["recipients"] == 1
+    assert accepted["rejected"] == [{"to": "123", "reason": "invalid_mobile"}]
+    assert response.headers["Content-Type"].startswith("application/json")
+    # And its status is readable at the root and under the stage name, with the path parameter decoded
+    for base in (local_stack.api_url, f"{local_stack.api_url}/{local_stack.stage_name}"):
+        status = gateway.get_message(accepted["id"], base=base)
+        assert status.status_code == 200
+        assert status.json()["id"] == accepted["id"]
+        assert status.json()["reference"] == "e2e-1"
+
+
+def test_an_unknown_id_gets_the_contracts_404(gateway: Gateway) -> None:
+    # When a request that does not exist is read
+    response = gateway.get_message("no-such-request")
+
+    # Then the contract's error JSON comes back
+    assert response.status_code == 404
+    error = response.json()["error"]
+    assert error["code"] == "not_found"
+    assert isinstance(error["message"], str)
+    assert error["details"] == []
+
+
+def test_headers_and_the_api_key_id_reach_the_handler(gateway: Gateway) -> None:
+    # Given one body and one Idempotency-Key (the handler keys idempotency on the caller's
+    # API key id, which only the local API Gateway puts in the event)
+    body = {"to": [mobile()], "content": "【测试】幂等"}
+    key = f"e2e-{time.time_ns()}"
+
+    # When it is posted twice
+    first = gateway.post_messages(body, headers={"Idempotency-Key": key})
+    second = gateway.post_messages(body, headers={"Idempotency-Key": key})
+
+    # Then the second answer is the first one: the header and the key id arrived
+    assert first.status_code == second.status_code == 202
+    assert second.json()["id"] == first.json()["id"]
+
+
+# -- the send path, through the poller -----------------------------------------------------
+
+
+def test_a_message_goes_from_queued_to_submitted_on_the_simulator(
+    local_stack: LocalStack, gateway: Gateway
+) -> None:
+    # Given a recipient
+    to = mobile()
+
+    # When a message is sent to it
+    request_id = gateway.send(to)
+
+    # Then the worker submits it to the simulator with the account the stack generated
+    states = wait_until(lambda: gateway.recipient_states(request_id) & {"submitted", "delivered"}, 20)
+    assert states, gateway.status(request_id)
+    assert local_stack.simulator is not None
+    submits = requests.get(f"{local_stack.simulator.base_url}/_sim/submits", timeout=10).json()["accepted"]
+    mine = [submit for submit in submits if to in submit["mobiles"]]
+    assert len(mine) == 1
+    assert mine[0]["oper_id"] == local_stack.oper_id
+    # And the delivery report the simulator pushes back reaches the status
+    assert wait_until(lambda: gateway.recipient_states(request_id) == {"delivered"}, 20)
+
+
+def test_a_partial_batch_failure_leaves_only_the_failed_message_on_the_queue(
+    local_stack: LocalStack, gateway: Gateway
+) -> None:
+    # Given two requests waiting on the queue while the event source is paused,
+    # and a platform that answers the next submit with -1 (a transient error)
+    source = local_stack.event_sources[SUBMIT_WORKER][0]
+    assert wait_until(source.idle, 20)
+    assert wait_until(lambda: queue_depth(local_stack, "SendQueue") == (0, 0), 30)
+    local_stack.disable_event_source(SUBMIT_WORKER)
+    try:
+        first, second = gateway.send(mobile()), gateway.send(mobile())
+        assert queue_depth(local_stack, "SendQueue") == (2, 0)
+        assert local_stack.simulator is not None
+        local_stack.simulator.queue_faults("-1")
+        batches = source.batches
+    finally:
+        # When the event source resumes and hands both messages to one invocation
+        local_stack.enable_event_source(SUBMIT_WORKER)
+    assert wait_until(lambda: source.batches > batches, 20)
+
+    # Then the failed message is still on the queue (hidden until its retry), the other is gone
+    assert queue_depth(local_stack, "SendQueue") == (0, 1)
+    states = {request_id: gateway.recipient_states(request_id) for request_id in (first, second)}
+    settled = [r for r, s in states.items() if s <= {"submitted", "delivered"}]
+    retried = [r for r, s in states.items() if s == {"queued"}]
+    assert len(settled) == len(retried) == 1, states
+    assert gateway.status(retried[0])["recipients"][0]["provider_code"] == "-1"
+
+
+def test_a_message_that_keeps_failing_ends_in_the_dead_letter_queue(
+    failing_stack: LocalStack, failing_gateway: Gateway
+) -> None:
+    # Given a platform that refuses the gateway's password (ResultCode 05) on every submit
+    simulator = failing_stack.simulator
+    assert simulator is not None
+    simulator.reset()
+    simulator.configure({"accounts": {failing_stack.oper_id: {"password": "not-what-the-secret-says"}}})
+    try:
+        # When a message is sent
+        request_id = failing_gateway.send(mobile())
+
+        # Then after maxReceiveCount attempts SQS moves it to the dead-letter queue
+        assert wait_until(lambda: queue_depth(failing_stack, "SendDeadLetterQueue")[0] == 1, 30)
+        refused = [r.result_code for r in simulator.refused]
+    finally:
+        simulator.reset()
+    assert refused == ["05"] * FAILING_PARAMETERS["SubmitMaxReceiveCount"]
+    assert queue_depth(failing_stack, "SendQueue") == (0, 0)
+    dead = failing_stack.client("sqs").receive_message(
+        QueueUrl=failing_stack.provisioned.ref("SendDeadLetterQueue") if failing_stack.provisioned else "",
+        MessageSystemAttributeNames=["All"],
+    )["Messages"]
+    assert json.loads(dead[0]["Body"])["request_id"] == request_id
+    # And the request shows the recipient still queued, with the platform's last answer
+    recipient = failing_gateway.status(request_id)["recipients"][0]
+    assert recipient["status"] == "queued"
+    assert recipient["provider_code"] == "05"
+
+
+def test_a_worker_that_overruns_its_timeout_fails_and_its_message_comes_back(
+    failing_stack: LocalStack, failing_gateway: Gateway
+) -> None:
+    # Given a platform whose next answer takes longer than the worker's one-second timeout
+    simulator = failing_stack.simulator
+    assert simulator is not None
+    simulator.reset()
+    simulator.configure({"faults": {"slow_seconds": 3.0}})
+    simulator.queue_faults("slow")
+    before = failing_stack.stats(SUBMIT_WORKER)
+
+    # When a message is sent
+    request_id = failing_gateway.send(mobile())
+
+    # Then the invocation times out, its process is replaced and the message is not deleted
+    assert wait_until(lambda: failing_stack.stats(SUBMIT_WORKER).timeouts > before.timeouts, 15)
+    assert queue_depth(failing_stack, "SendQueue") == (0, 1)
+    assert failing_stack.stats(SUBMIT_WORKER).processes_started > before.processes_started
+    # And when it comes back after the visibility timeout, the worker finds the claim of the
+    # killed attempt and records the recipient as unknown instead of risking a second SMS
+    assert wait_until(
+        lambda: failing_gateway.recipient_states(request_id) == {"unknown"}, FAILING_VISIBILITY_TIMEOUT + 10
+    )
+    assert wait_until(lambda: queue_depth(failing_stack, "SendQueue") == (0, 0), 10)
+    assert len(simulator.accepted) + len(simulator.refused) == 1
+
+
+# -- python -m smsgw_local ------------------------------------------------------------------
+
+
+def _children(pid: int) -> set[int]:
+    found: set[int] = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] == "Z")
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to list child processes")
+def test_python_m_smsgw_local_prints_a_curl_and_stops_cleanly_on_ctrl_c() -> None:
+    # Given `make run`'s command, on free ports
+    env = {
+        **os.environ,
+        "SMSGW_API_PORT": "0",
+        "SMSGW_SIMULATOR_PORT": "0",
+        "SMSGW_MOTO_PORT": "0",
+        "SMSGW_API_KEY": "e2e-key",
+    }
+    env.pop("GUODU_SUBMIT_URL", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "smsgw_local"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=REPO_ROOT,
+    )
+    try:
+        # When it is up
+        printed: list[str] = []
+        assert process.stdout is not None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = process.stdout.readline()
+            if not line:
+                break
+            printed.append(line)
+            if "Ctrl-C" in line:
+                break
+        out = "".join(printed)
+        curl = next(line for line in printed if line.strip().startswith("curl") and "-d" in line)
+        url = re.search(r"(http://127\.0\.0\.1:\d+)/v1/messages", curl)
+        assert url is not None, out
+        answer = requests.post(
+            f"{url.group(1)}/v1/messages",
+            headers={"x-api-key": "e2e-key"},
+            json={"to": ["13800138000"], "content": "【示例】您好"},
+            timeout=30,
+        )
+        children = _children(process.pid)
+
+        # And Ctrl-C is pressed
+        started = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        code = process.wait(timeout=15)
+        took = time.monotonic() - started
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    err = process.stderr.read() if process.stderr else ""
+
+    # Then it had printed a curl with the key that works, and it stopped within seconds,
+    # with exit code 0, no traceback and no process left behind
+    assert "-H 'x-api-key: e2e-key'" in curl
+    assert "'content-type: application/json'" in curl
+    assert "/v1/messages/<id>" in out
+    assert answer.status_code == 202
+    assert code == 0, err
+    assert took < 8
+    assert "Traceback" not in err
+    assert children, "the moto server and the workers are child processes"
+    assert not [pid for pid in children if _alive(pid)]
