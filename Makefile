@@ -5,6 +5,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 TOOLS := .venv-tools
+CHECKOV := .venv-checkov
 PY := $(VENV)/bin/python
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
@@ -26,6 +27,12 @@ $(TOOLS)/.installed: requirements-tools.txt
 	test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/python -m pip install -q --upgrade pip
 	$(TOOLS)/bin/python -m pip install -q -r requirements-tools.txt
+	touch $@
+
+$(CHECKOV)/.installed: requirements-checkov.txt
+	test -x $(CHECKOV)/bin/python || $(PYTHON) -m venv $(CHECKOV)
+	$(CHECKOV)/bin/python -m pip install -q --upgrade pip
+	$(CHECKOV)/bin/python -m pip install -q -r requirements-checkov.txt
 	touch $@
 
 run: $(VENV)/.installed  ## the whole gateway locally: moto, API on :3000, simulator, worker
@@ -50,9 +57,10 @@ lint: $(VENV)/.installed  ## ruff
 typecheck: $(VENV)/.installed  ## mypy --strict
 	$(VENV)/bin/mypy
 
-validate: $(TOOLS)/.installed  ## sam validate --lint and cfn-lint, offline
+validate: $(TOOLS)/.installed $(CHECKOV)/.installed  ## sam validate --lint, cfn-lint and checkov, offline
 	$(TOOLS)/bin/sam validate --lint --template template.yaml
 	$(TOOLS)/bin/cfn-lint template.yaml
+	$(CHECKOV)/bin/checkov --file template.yaml --framework cloudformation --compact --quiet --skip-download
 
 build: $(TOOLS)/.installed  ## sam build (needs python3.13 on PATH)
 	$(SAM_PYENV) $(TOOLS)/bin/sam build --template template.yaml
@@ -64,4 +72,4 @@ bench: $(VENV)/.installed  ## benchmarks: writes docs/benchmarks.md, .json and .
 	$(PY) -m bench
 
 clean:  ## remove virtual environments and build output
-	rm -rf $(VENV) $(TOOLS) .venv-runtime .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) $(CHECKOV) .venv-runtime .aws-sam .pytest_cache .mypy_cache .ruff_cache

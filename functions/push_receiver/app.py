@@ -8,6 +8,7 @@ stored and announced; any failure before that is a 5xx so that the platform push
 from __future__ import annotations
 
 import base64
+import time
 from typing import Any
 
 import boto3
@@ -63,6 +64,7 @@ def _body() -> bytes:
 
 @app.post("/v1/guodu/push/<push_token>")
 def push(push_token: str) -> Response[str]:
+    started = time.perf_counter()
     source_ip = app.current_event.request_context.identity.source_ip
     sources.check(source_ip)
     token.check(push_token)
@@ -75,6 +77,9 @@ def push(push_token: str) -> Response[str]:
     )
     metrics.add_metric(
         name=f"Push{outcome.kind.value.title()}Items", unit=MetricUnit.Count, value=outcome.items
+    )
+    metrics.add_metric(
+        name="PushHandlingTime", unit=MetricUnit.Milliseconds, value=(time.perf_counter() - started) * 1000
     )
     return Response(200, "text/plain; charset=utf-8", settings.push_ack_body)
 

@@ -8,6 +8,7 @@ queue's redrive policy, a function's environment all come from the template itse
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import string
 from collections.abc import Callable, Mapping
@@ -48,6 +49,7 @@ _SKIPPED = {
     "AWS::ApiGateway::UsagePlanKey",
     "AWS::ApiGateway::ApiKey",
 }
+# What the local stack cannot stand in for and has no need of: logged, not created.
 
 
 @dataclass(frozen=True)
@@ -226,8 +228,6 @@ def provision(
         if kind in _SKIPPED:
             ctx.refs.setdefault(logical, f"{stack_name}-{logical}")
             ctx.attributes.setdefault(logical, {"Arn": f"arn:aws:local:{ctx.region}:{ctx.account}:{logical}"})
-    if "GatewayApi" in ctx.refs:
-        ctx.refs["GatewayApiApiKey"] = "local-api-key-id"
 
     creators: dict[str, Callable[[str, dict[str, Any]], None]] = {
         "AWS::SQS::Queue": worker.queue,
@@ -269,10 +269,36 @@ def _as_env(values: Mapping[str, Any]) -> dict[str, str]:
     return {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in values.items()}
 
 
+_INTEGRATION_TARGET = re.compile(r"\$\{(\w+)\.Arn\}")
+
+
+def api_routes(template: Mapping[str, Any], ctx: Context) -> dict[str, list[ApiRoute]]:
+    """Routes by function, from the APIs' OpenAPI bodies (the template's own routing)."""
+    routes: dict[str, list[ApiRoute]] = {}
+    for api in resources_of_type(template, "AWS::Serverless::Api").values():
+        body = api.get("Properties", {}).get("DefinitionBody", {})
+        for path, methods in body.get("paths", {}).items():
+            for method, operation in methods.items():
+                integration = operation.get("x-amazon-apigateway-integration", {})
+                uri = integration.get("uri", {})
+                found = _INTEGRATION_TARGET.search(
+                    uri.get("Fn::Sub", "") if isinstance(uri, dict) else str(uri)
+                )
+                if not found:
+                    raise TemplateError(f"{method.upper()} {path}: cannot tell which function it calls")
+                security = resolve(operation.get("security", []), ctx)
+                if any("sigv4" in requirement for requirement in security):
+                    raise TemplateError("the local stack serves API keys only: run it with ApiAuth=API_KEY")
+                required = any("api_key" in requirement for requirement in security)
+                routes.setdefault(found.group(1), []).append(ApiRoute(method.upper(), path, required))
+    return routes
+
+
 def describe_functions(template: Mapping[str, Any], ctx: Context) -> dict[str, FunctionSpec]:
     globals_ = template.get("Globals", {}).get("Function", {})
     apis = resources_of_type(template, "AWS::Serverless::Api")
     layers = resources_of_type(template, "AWS::Serverless::LayerVersion")
+    openapi_routes = api_routes(template, ctx)
     specs: dict[str, FunctionSpec] = {}
     for logical, res in resources_of_type(template, "AWS::Serverless::Function").items():
         props = {**globals_, **res.get("Properties", {})}
@@ -285,7 +311,7 @@ def describe_functions(template: Mapping[str, Any], ctx: Context) -> dict[str, F
             for layer in props.get("Layers", [])
             if isinstance(layer, dict) and layer.get("Ref") in layers
         )
-        routes: list[ApiRoute] = []
+        routes: list[ApiRoute] = list(openapi_routes.get(logical, []))
         sqs: list[SqsSource] = []
         schedules: list[ScheduleSource] = []
         for event in res.get("Properties", {}).get("Events", {}).values():

@@ -31,7 +31,7 @@ class _CfnLoader(yaml.SafeLoader):
 
 
 def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    name = suffix if suffix in {"Ref", "Condition"} else f"Fn::{suffix}"
     if isinstance(node, yaml.ScalarNode):
         value: Any = loader.construct_scalar(node)
         if suffix == "GetAtt":
@@ -65,6 +65,7 @@ class Context:
     refs: dict[str, Any] = field(default_factory=dict)
     attributes: dict[str, dict[str, Any]] = field(default_factory=dict)
     conditions: dict[str, bool] = field(default_factory=dict)
+    condition_expressions: dict[str, Any] = field(default_factory=dict)
     stack_name: str = "smsgw-local"
     region: str = LOCAL_REGION
     account: str = LOCAL_ACCOUNT
@@ -122,12 +123,20 @@ def _fn_get_att(arg: Any, ctx: Context) -> Any:
 
 def _fn_if(arg: Any, ctx: Context) -> Any:
     condition, when_true, when_false = arg
-    return resolve(when_true if ctx.conditions[condition] else when_false, ctx)
+    return resolve(when_true if _condition(condition, ctx) else when_false, ctx)
 
 
 def _fn_equals(arg: Any, ctx: Context) -> bool:
     left, right = (resolve(v, ctx) for v in arg)
     return str(left) == str(right)
+
+
+def _condition(name: Any, ctx: Context) -> bool:
+    if name not in ctx.conditions:
+        if name not in ctx.condition_expressions:
+            raise TemplateError(f"no condition {name}")
+        ctx.conditions[name] = bool(resolve(ctx.condition_expressions[name], ctx))
+    return ctx.conditions[name]
 
 
 def _fn_join(arg: Any, ctx: Context) -> str:
@@ -146,6 +155,10 @@ _INTRINSICS: dict[str, Callable[[Any, Context], Any]] = {
     "Fn::Sub": _sub,
     "Fn::If": _fn_if,
     "Fn::Equals": _fn_equals,
+    "Fn::Not": lambda arg, ctx: not resolve(arg[0], ctx),
+    "Fn::And": lambda arg, ctx: all(resolve(a, ctx) for a in arg),
+    "Fn::Or": lambda arg, ctx: any(resolve(a, ctx) for a in arg),
+    "Condition": _condition,
     "Fn::Join": _fn_join,
     "Fn::Select": _fn_select,
 }
@@ -161,7 +174,7 @@ def resolve(value: Any, ctx: Context) -> Any:
         ((key, arg),) = value.items()
         if key in _INTRINSICS:
             return _INTRINSICS[key](arg, ctx)
-        if key.startswith("Fn::") or key == "Condition":
+        if key.startswith("Fn::"):
             raise TemplateError(f"{key} is not supported by the local stack")
     return {k: resolve(v, ctx) for k, v in value.items()}
 
@@ -183,7 +196,8 @@ def parameter_values(template: Mapping[str, Any], overrides: Mapping[str, Any]) 
 
 
 def evaluate_conditions(template: Mapping[str, Any], ctx: Context) -> dict[str, bool]:
-    return {name: bool(resolve(expr, ctx)) for name, expr in template.get("Conditions", {}).items()}
+    ctx.condition_expressions = dict(template.get("Conditions", {}))
+    return {name: _condition(name, ctx) for name in ctx.condition_expressions}
 
 
 def resources_of_type(template: Mapping[str, Any], kind: str) -> dict[str, dict[str, Any]]:

@@ -55,6 +55,7 @@ class Settings:
     send_dlq_url: str = ""
     provider_secret_name: str = ""
     guodu_submit_url: str = ""
+    guodu_balance_url: str = ""
     # spnumber + account id, when known: AppendID may only fill the rest of 20 digits.
     guodu_account_prefix: str = ""
     numbers_per_submit: int = MAX_NUMBERS_PER_SUBMIT
@@ -93,6 +94,7 @@ class Settings:
             send_dlq_url=env.get("SEND_DLQ_URL", "").strip(),
             provider_secret_name=env.get("PROVIDER_SECRET_NAME", "").strip(),
             guodu_submit_url=env.get("GUODU_SUBMIT_URL", "").strip(),
+            guodu_balance_url=env.get("GUODU_BALANCE_URL", "").strip(),
             guodu_account_prefix=prefix,
             numbers_per_submit=_int(
                 env, "GUODU_NUMBERS_PER_SUBMIT", MAX_NUMBERS_PER_SUBMIT, 1, MAX_NUMBERS_PER_SUBMIT

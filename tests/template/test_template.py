@@ -1,0 +1,208 @@
+"""What the template must hold, read from template.yaml itself (no AWS, no network).
+
+sam validate, cfn-lint and checkov run in `make validate`; these tests check the
+gateway's own rules, which no linter knows.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+
+from smsgw_local.template import Context, load_template, resolve, resources_of_type
+
+TEMPLATE = load_template()
+RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
+PARAMETERS: dict[str, Any] = TEMPLATE["Parameters"]
+
+
+def props(logical_id: str) -> dict[str, Any]:
+    properties: dict[str, Any] = RESOURCES[logical_id]["Properties"]
+    return properties
+
+
+def test_the_send_queue_outlives_six_worker_timeouts_and_dead_letters_after_five_receives() -> None:
+    worker_timeout = props("SubmitWorkerFunction")["Timeout"]
+    queue = props("SendQueue")
+    assert queue["VisibilityTimeout"] >= 6 * worker_timeout
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["SendDeadLetterQueue", "Arn"]}
+    assert PARAMETERS["SubmitMaxReceiveCount"]["MinValue"] >= 5
+    assert queue["SqsManagedSseEnabled"] is True
+    assert props("SendDeadLetterQueue")["SqsManagedSseEnabled"] is True
+
+
+def test_the_worker_reports_partial_failures_with_batch_and_concurrency_as_parameters() -> None:
+    (source,) = props("SubmitWorkerFunction")["Events"].values()
+    assert source["Type"] == "SQS"
+    assert source["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert source["Properties"]["BatchSize"] == {"Ref": "SubmitBatchSize"}
+    assert source["Properties"]["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "SubmitMaxConcurrency"}
+    # AWS refuses a MaximumConcurrency below 2; the linters do not check it.
+    assert PARAMETERS["SubmitMaxConcurrency"]["MinValue"] >= 2
+    assert PARAMETERS["SubmitMaxConcurrency"]["Default"] >= 2
+
+
+def test_the_table_is_on_demand_encrypted_with_ttl_and_point_in_time_recovery() -> None:
+    table = props("MessagesTable")
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["SSESpecification"]["SSEEnabled"] is True
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+
+
+def test_every_function_runs_python_3_13_with_the_shared_layer_and_a_log_group() -> None:
+    function_globals = TEMPLATE["Globals"]["Function"]
+    assert function_globals["Runtime"] == "python3.13"
+    assert function_globals["Layers"] == [{"Ref": "SharedLayer"}]
+    log_groups = {
+        resolve(p["Properties"]["LogGroupName"], Context(parameters={}, stack_name="s"))
+        for p in resources_of_type(TEMPLATE, "AWS::Logs::LogGroup").values()
+    }
+    for logical, function in resources_of_type(TEMPLATE, "AWS::Serverless::Function").items():
+        name = resolve(function["Properties"]["FunctionName"], Context(parameters={}, stack_name="s"))
+        assert f"/aws/lambda/{name}" in log_groups, logical
+        assert "Runtime" not in function["Properties"] or function["Properties"]["Runtime"] == "python3.13"
+
+
+def test_secrets_are_never_plain_environment_variables() -> None:
+    for logical, function in resources_of_type(TEMPLATE, "AWS::Serverless::Function").items():
+        variables = function["Properties"].get("Environment", {}).get("Variables", {})
+        for name, value in variables.items():
+            assert not re.search(r"PASS|TOKEN(?!_SECRET)|SECRET(?!_NAME)", name), (logical, name)
+            if "SECRET" in name:
+                assert isinstance(value, dict), (logical, name)  # a reference to a secret, not a value
+
+
+def test_no_wildcard_actions_and_only_policy_templates_scoped_by_ref() -> None:
+    for logical, function in resources_of_type(TEMPLATE, "AWS::Serverless::Function").items():
+        for policy in function["Properties"].get("Policies", []):
+            assert isinstance(policy, dict), (
+                f"{logical}: a managed policy name ({policy}) instead of a template"
+            )
+            ((template_name, arguments),) = policy.items()
+            assert template_name.endswith("Policy"), logical
+            for value in arguments.values():
+                assert isinstance(value, dict), f"{logical}: {template_name} not scoped by Ref/GetAtt"
+    serialised = json.dumps({k: v for k, v in RESOURCES.items() if v["Type"] != "AWS::KMS::Key"})
+    assert '"Action": "*"' not in serialised
+    assert not re.search(r'"[a-z0-9-]+:\*"', serialised), "a service-wide wildcard action"
+
+
+def test_arns_use_the_partition_so_the_stack_deploys_in_china() -> None:
+    text = json.dumps(TEMPLATE)
+    assert "arn:aws:" not in text
+    assert "arn:aws-cn:" not in text
+    assert "amazonaws.com/" not in text  # URLs are built with AWS::URLSuffix
+    for function in resources_of_type(TEMPLATE, "AWS::Serverless::Function").values():
+        for layer in function["Properties"].get("Layers", []):
+            assert isinstance(layer, dict), "a public layer ARN"
+
+
+def test_the_api_requires_keys_or_iam_except_on_the_push_route() -> None:
+    paths = props("GatewayApi")["DefinitionBody"]["paths"]
+    for path, methods in paths.items():
+        for method, operation in methods.items():
+            if path == "/v1/guodu/push/{token}":
+                assert operation["security"] == [], "the platform cannot send a key"
+            else:
+                assert operation["security"] == {"Fn::If": ["UseIam", [{"sigv4": []}], [{"api_key": []}]]}, (
+                    method,
+                    path,
+                )
+    assert set(PARAMETERS["ApiAuth"]["AllowedValues"]) == {"API_KEY", "IAM"}
+    for logical in ("ApiKey", "ApiUsagePlan", "ApiUsagePlanKey"):
+        assert RESOURCES[logical]["Condition"] == "UseApiKeys"
+    plan = props("ApiUsagePlan")
+    assert plan["Throttle"] == {
+        "RateLimit": {"Ref": "ApiThrottleRate"},
+        "BurstLimit": {"Ref": "ApiThrottleBurst"},
+    }
+    assert plan["Quota"]["Limit"] == {"Ref": "ApiQuotaPerDay"}
+
+
+def test_access_logs_never_hold_the_push_token() -> None:
+    log_format = props("GatewayApi")["AccessLogSetting"]["Format"]
+    assert "$context.resourcePath" in log_format
+    assert "$context.path" not in log_format
+
+
+ALARMS = {
+    "DeadLetterQueueAlarm": "dead-letter queue not empty",
+    "WorkerErrorsAlarm": "worker errors",
+    "ApiServerErrorsAlarm": "API 5xx",
+    "AccountErrorsAlarm": "account-level result codes",
+    "NoReportsAlarm": "no reports while submitted",
+    "BalanceLowAlarm": "balance below a threshold",
+}
+
+
+@pytest.mark.parametrize("logical", sorted(ALARMS))
+def test_each_alarm_of_issue_4_exists_and_notifies_the_encrypted_topic(logical: str) -> None:
+    alarm = RESOURCES[logical]
+    assert alarm["Type"] == "AWS::CloudWatch::Alarm"
+    assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+    assert "docs/operations.md#" in alarm["Properties"]["AlarmDescription"]
+
+
+def test_the_alarm_topic_is_encrypted_with_a_key_cloudwatch_may_use() -> None:
+    assert props("AlarmTopic")["KmsMasterKeyId"] == {"Ref": "GatewayKey"}
+    statements = props("GatewayKey")["KeyPolicy"]["Statement"]
+    assert any(s["Principal"].get("Service") == "cloudwatch.amazonaws.com" for s in statements)
+    assert props("GatewayKey")["EnableKeyRotation"] is True
+
+
+def test_the_account_code_alarm_watches_the_metric_the_worker_emits() -> None:
+    alarm = props("AccountErrorsAlarm")
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("SmsGateway", "AccountErrors")
+    assert (
+        TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]["POWERTOOLS_METRICS_NAMESPACE"]
+        == "SmsGateway"
+    )
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": "smsgw"}]
+
+
+def test_the_no_reports_alarm_fires_only_when_submits_had_no_report_at_all() -> None:
+    metrics = {m["Id"]: m for m in props("NoReportsAlarm")["Metrics"]}
+    assert metrics["submitted"]["MetricStat"]["Metric"]["MetricName"] == "RecipientsSubmitted"
+    assert metrics["silent"]["ReturnData"] is True
+    assert "submitted" in metrics["silent"]["Expression"]
+    assert metrics["submitted"]["MetricStat"]["Period"] == {"Ref": "NoReportsAlarmPeriodSeconds"}
+
+
+def test_the_dashboard_is_valid_json_showing_every_alarm() -> None:
+    body_template, variables = props("Dashboard")["DashboardBody"]["Fn::Sub"]
+    ctx = Context(parameters={"BalanceAlarmThreshold": 10000, "StageName": "live"}, stack_name="smsgw")
+    for logical in resources_of_type(TEMPLATE, "AWS::Serverless::Function"):
+        ctx.refs[logical] = f"smsgw-{logical}"
+    for logical in resources_of_type(TEMPLATE, "AWS::CloudWatch::Alarm"):
+        ctx.attributes[logical] = {"Arn": f"arn:alarm:{logical}"}
+    for logical in ("SendQueue", "SendDeadLetterQueue"):
+        ctx.attributes[logical] = {"QueueName": logical}
+    dashboard = json.loads(resolve({"Fn::Sub": [body_template, variables]}, ctx))
+    (alarm_widget,) = [w for w in dashboard["widgets"] if w["type"] == "alarm"]
+    assert set(alarm_widget["properties"]["alarms"]) == {
+        f"arn:alarm:{a}" for a in resources_of_type(TEMPLATE, "AWS::CloudWatch::Alarm")
+    }
+
+
+def test_outputs_name_every_url_table_and_queue() -> None:
+    assert {
+        "ApiUrl",
+        "MessagesEndpoint",
+        "PushUrl",
+        "ApiKeyId",
+        "MessagesTableName",
+        "SendQueueUrl",
+        "SendDeadLetterQueueUrl",
+        "EventBusName",
+        "AlarmTopicArn",
+    } <= set(TEMPLATE["Outputs"])
+
+
+def test_every_checkov_suppression_says_why() -> None:
+    for logical, resource in RESOURCES.items():
+        for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", []):
+            assert len(skip.get("comment", "")) > 30, f"{logical}: {skip['id']} needs a reason"
