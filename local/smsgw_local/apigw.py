@@ -366,6 +366,13 @@ def reply_from_proxy_result(result: Any) -> Reply:
 Invoker = Callable[[str, dict[str, Any]], Invocation]
 
 
+@dataclass(frozen=True)
+class Handled:
+    reply: Reply
+    resource: str | None = None  # the matched resource (route template), if any
+    function: str | None = None  # the function invoked, if any
+
+
 class LocalApiGateway:
     """Routes, keys and events: everything but the sockets (see :class:`ApiServer`)."""
 
@@ -393,21 +400,21 @@ class LocalApiGateway:
                 return path, *found
         return None
 
-    def handle(self, request: Request) -> tuple[Reply, str | None]:
-        """The answer to ``request``, and the function that was invoked (if any)."""
+    def handle(self, request: Request) -> Handled:
+        """The answer to ``request``: what API Gateway would answer, and what it matched."""
         raw_path = urlsplit(request.target).path or "/"
         located = self._locate(raw_path)
         if located is None:
-            return MISSING_TOKEN, None
+            return Handled(MISSING_TOKEN)
         path, resource, parameters = located
         route = resource.route_for(request.method)
         if route is None:
-            return MISSING_TOKEN, None
+            return Handled(MISSING_TOKEN, resource.path)
         api_key: str | None = None
         if route.api_key_required:
             given = _header(request.headers, "x-api-key")
             if given is None or not hmac.compare_digest(given.encode(), self.settings.api_key.encode()):
-                return FORBIDDEN, None
+                return Handled(FORBIDDEN, resource.path)
             api_key = given
         request_id = str(uuid.uuid4())
         event = build_proxy_event(
@@ -419,7 +426,7 @@ class LocalApiGateway:
             request_id=request_id,
             api_key=api_key,
         )
-        return self._integrate(route, event), route.function
+        return Handled(self._integrate(route, event), resource.path, route.function)
 
     def _integrate(self, route: Route, event: dict[str, Any]) -> Reply:
         """Invoke the route's function with ``event``; its answer as API Gateway gives it."""
@@ -490,6 +497,9 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s " + format, self.address_string(), *args)
 
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass  # the request line holds the path, and the push route's path holds a secret
+
     def send_response(self, code: int, message: str | None = None) -> None:
         # Like API Gateway: a Date header, no "Server: BaseHTTP/..." header.
         self.log_request(code)
@@ -545,14 +555,16 @@ class _Handler(BaseHTTPRequestHandler):
             body=body,
             source_ip=self.client_address[0],
         )
-        reply, function = self.server.gateway.handle(request)
-        self._write(reply)
+        handled = self.server.gateway.handle(request)
+        self._write(handled.reply)
+        # The resource, not the path, once one matched (as the template's access log does):
+        # the push route's path holds its secret token.
         log.info(
             '"%s %s" %d%s %.0f ms',
             self.command,
-            urlsplit(self.path).path,
-            reply.status,
-            f" {function}" if function else "",
+            handled.resource or urlsplit(self.path).path,
+            handled.reply.status,
+            f" {handled.function}" if handled.function else "",
             (time.perf_counter() - started) * 1000,
         )
 
