@@ -3,6 +3,7 @@
 Prints the URLs and a ready-to-paste ``curl`` once everything is up; handler output goes
 to the terminal, each line led by the function's name. Settings are environment
 variables (see ``smsgw_local.stack.ENV_VARS``); ``--help`` lists them.
+``SMSGW_LOG_LEVEL=DEBUG`` adds the stack's own details (a REPORT line per invocation).
 """
 
 from __future__ import annotations
@@ -31,11 +32,14 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write("\n".join(lines) + "\n")
         return 0
     logging.basicConfig(
-        level=os.environ.get("SMSGW_LOG_LEVEL", "INFO").upper(),
+        level=logging.INFO,
         format="%(asctime)s %(name)-22s %(message)s",
         datefmt="%H:%M:%S",
         stream=sys.stderr,
     )
+    # SMSGW_LOG_LEVEL=DEBUG shows the stack's own details (REPORT lines, start-up phases),
+    # not every botocore request.
+    logging.getLogger("smsgw_local").setLevel(os.environ.get("SMSGW_LOG_LEVEL", "INFO").upper())
     done = threading.Event()
     phase = ["starting"]
 
