@@ -3,8 +3,7 @@
 ``rate(N minute|minutes|hour|hours|day|days)`` is supported: the function is invoked
 asynchronously every period (the first time one period after start-up, as a new rule
 does) with EventBridge's "Scheduled Event" payload. ``cron(...)`` expressions are not
-supported locally; such a schedule is reported at start-up and skipped. The template
-has no schedule yet.
+supported locally; such a schedule is reported at start-up and skipped.
 """
 
 from __future__ import annotations
@@ -73,6 +72,7 @@ class Schedule:
         region: str,
     ) -> None:
         self.function = function
+        self.expression = expression
         self.period = rate_seconds(expression)
         self._invoke = invoke
         self._rule_arn = rule_arn
@@ -89,9 +89,13 @@ class Schedule:
         if self._thread.is_alive():
             self._thread.join(2.0)
 
+    def event(self) -> dict[str, Any]:
+        """The payload of the next invocation."""
+        return scheduled_event(self._rule_arn, account=self._account, region=self._region)
+
     def _run(self) -> None:
         while not self._stopping.wait(self.period):
-            event = scheduled_event(self._rule_arn, account=self._account, region=self._region)
+            event = self.event()
             try:
                 invocation = self._invoke(event)
             except RuntimeStopped:

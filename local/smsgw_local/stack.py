@@ -172,7 +172,7 @@ class LocalStack:
         self.init_errors: dict[str, list[dict[str, Any]]] = {}
         self.pools: dict[str, FunctionPool] = {}
         self.event_sources: dict[str, list[SqsEventSource]] = {}
-        self._schedules: list[Schedule] = []
+        self.schedules: list[Schedule] = []
         self._moto: MotoServer | None = None
         self._api: ApiServer | None = None
         self._clients: dict[str, Any] = {}
@@ -246,7 +246,7 @@ class LocalStack:
         for sources in self.event_sources.values():
             for source in sources:
                 source.signal_stop()
-        for schedule in self._schedules:
+        for schedule in self.schedules:
             schedule.stop()
         if self._api is not None:
             self._api.stop()
@@ -388,7 +388,7 @@ class LocalStack:
                 if not schedule.enabled:
                     continue
                 try:
-                    self._schedules.append(
+                    self.schedules.append(
                         Schedule(
                             logical,
                             schedule.expression,
@@ -400,7 +400,7 @@ class LocalStack:
                     )
                 except UnsupportedSchedule as err:
                     log.warning("%s: schedule skipped: %s", logical, err)
-        for running in self._schedules:
+        for running in self.schedules:
             running.start()
 
     def _sqs_poller_client(self) -> Any:

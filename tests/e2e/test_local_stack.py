@@ -30,6 +30,7 @@ from aws_lambda_powertools.utilities.parser.models import APIGatewayProxyEventMo
 from smsgw_local.apigw import ApiSettings, LocalApiGateway, Request, Route, build_proxy_event
 from smsgw_local.provision import FunctionSpec
 from smsgw_local.runtime import FunctionPool, Invocation, lambda_environment
+from smsgw_local.schedules import UnsupportedSchedule, rate_seconds
 from smsgw_local.sqs_source import failed_message_ids, sqs_record
 from smsgw_local.stack import LocalStack
 from smsgw_local.template import REPO_ROOT
@@ -222,10 +223,11 @@ def test_a_failed_invocation_or_a_malformed_proxy_response_is_a_502(outcome: Inv
     gateway = _gateway_answering(outcome)
 
     # When it is called through the local API Gateway
-    reply, function = gateway.handle(_POST)
+    handled = gateway.handle(_POST)
 
     # Then the client gets API Gateway's 502
-    assert function == "ThingFunction"
+    assert handled.function == "ThingFunction"
+    reply = handled.reply
     assert reply.status == 502
     assert json.loads(reply.body) == {"message": "Internal server error"}
 
@@ -242,7 +244,7 @@ def test_a_proxy_response_is_written_back_as_api_gateway_writes_it() -> None:
     gateway = _gateway_answering(Invocation("ThingFunction", "r", ok=True, payload=payload))
 
     # When it is called
-    reply, _ = gateway.handle(_POST)
+    reply = gateway.handle(_POST).reply
 
     # Then status, merged headers (multi values win) and the decoded body come back
     assert reply.status == 201
@@ -535,6 +537,45 @@ def test_a_worker_that_overruns_its_timeout_fails_and_its_message_comes_back(
     )
     assert wait_until(lambda: queue_depth(failing_stack, "SendQueue") == (0, 0), 10)
     assert len(simulator.accepted) + len(simulator.refused) == 1
+
+
+# -- schedules -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("expression", "seconds"),
+    [("rate(1 minute)", 60), ("rate(15 minutes)", 900), ("rate(2 hours)", 7200), ("rate(1 day)", 86_400)],
+)
+def test_rate_expressions_are_read_as_eventbridge_reads_them(expression: str, seconds: int) -> None:
+    # Given a template schedule, When the stack reads it, Then it runs at EventBridge's period
+    assert rate_seconds(expression) == seconds
+
+
+@pytest.mark.parametrize(
+    "expression", ["rate(1 minutes)", "rate(2 minute)", "rate(0 hours)", "cron(0 * * * ? *)"]
+)
+def test_a_schedule_eventbridge_would_refuse_or_a_cron_is_not_run(expression: str) -> None:
+    # Given an expression EventBridge refuses (or a cron), When the stack reads it,
+    # Then it says so (the stack logs it and skips that schedule) rather than guessing
+    with pytest.raises(UnsupportedSchedule):
+        rate_seconds(expression)
+
+
+def test_the_templates_schedule_invokes_its_function_with_a_scheduled_event(local_stack: LocalStack) -> None:
+    # Given the stack, with the template's scheduled functions on their rate
+    schedules = {schedule.function: schedule for schedule in local_stack.schedules}
+    assert "BalanceCheckFunction" in schedules
+    schedule = schedules["BalanceCheckFunction"]
+    assert schedule.period == 60 * int(local_stack.provisioned.context.parameters["BalanceCheckMinutes"])
+
+    # When the function gets the event the schedule sends
+    event = schedule.event()
+    invocation = local_stack.invoke("BalanceCheckFunction", event)
+
+    # Then it is EventBridge's "Scheduled Event", and the function runs on it
+    assert event["detail-type"] == "Scheduled Event"
+    assert event["source"] == "aws.events"
+    assert invocation.ok, invocation.error
 
 
 # -- python -m smsgw_local ------------------------------------------------------------------
