@@ -134,8 +134,9 @@ def main(argv: list[str] | None = None) -> int:
             threaded=True,
             request_handler=MotoRequestHandler,
         )
-    except (OSError, SystemExit) as err:
-        print(f"cannot listen on {args.host}:{args.port}: {err}", flush=True)
+    except (OSError, SystemExit) as err:  # werkzeug exits when the port is taken
+        reason = str(err) if isinstance(err, OSError) else "the port is in use"
+        print(f"cannot listen on {args.host}:{args.port}: {reason}", flush=True)
         return 2
     print(f"PORT {server.server_address[1]}", flush=True)
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # nobody reads stdout any more

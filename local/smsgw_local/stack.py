@@ -85,6 +85,7 @@ ENV_VARS: dict[str, str] = {
     "GUODU_OPER_PASS": "the provider account's password (default: generated at start-up)",
     "GUODU_MAX_SUBMITS_PER_SECOND": "the template parameter GuoduMaxSubmitsPerSecond, when it has one",
     "SMSGW_PARAM_<Name>": "the value of the template parameter <Name>",
+    "SMSGW_LOG_LEVEL": "the stack's own log level (default INFO; DEBUG adds a REPORT line per invocation)",
 }
 
 
