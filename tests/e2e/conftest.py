@@ -2,10 +2,11 @@
 
 Two stacks, each shared by the tests of a module (each test uses its own numbers and
 requests): ``local_stack`` runs ``template.yaml`` as ``make run`` does; ``failing_stack``
-runs a copy of it made for failures, with a one-second worker timeout and a six-second
-visibility timeout (still more than the worker's claim lease, as AWS's "six times the
-timeout" rule keeps it in the real template), five receives before the dead-letter queue
-and no retry delay.
+runs it with five receives before the dead-letter queue and no retry delay, plus a probe:
+a queue (two-second visibility timeout, dead-letter queue after two receives) feeding a
+small function with a one-second timeout that sleeps, raises or reports a failure when a
+message asks it to. The probe tests the runtime's and the poller's mechanics without
+depending on what the real worker decides.
 """
 
 from __future__ import annotations
@@ -25,8 +26,26 @@ from smsgw_local.stack import LocalStack
 from smsgw_local.template import load_template
 
 FAILING_PARAMETERS = {"SubmitMaxReceiveCount": 5, "RetryBaseSeconds": 0, "RetryMaxSeconds": 0}
-FAILING_WORKER_TIMEOUT = 1
-FAILING_VISIBILITY_TIMEOUT = 6
+PROBE = "ProbeFunction"
+PROBE_TIMEOUT = 1
+PROBE_VISIBILITY_TIMEOUT = 2
+PROBE_MAX_RECEIVES = 2
+PROBE_HANDLER = """
+import json
+import time
+
+
+def handler(event, context):
+    failures = []
+    for record in event["Records"]:
+        order = json.loads(record["body"])
+        time.sleep(order.get("sleep", 0))
+        if order.get("raise"):
+            raise RuntimeError("the probe was asked to fail")
+        if order.get("fail"):
+            failures.append({"itemIdentifier": record["messageId"]})
+    return {"batchItemFailures": failures}
+"""
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 15.0, interval: float = 0.1) -> Any:
@@ -111,13 +130,54 @@ def local_stack() -> Iterator[LocalStack]:
         yield stack
 
 
+def _with_probe(template: dict[str, Any], code_dir: Path) -> dict[str, Any]:
+    resources = template["Resources"]
+    resources["ProbeDeadLetterQueue"] = {
+        "Type": "AWS::SQS::Queue",
+        "Properties": {"QueueName": {"Fn::Sub": "${AWS::StackName}-probe-dlq"}},
+    }
+    resources["ProbeQueue"] = {
+        "Type": "AWS::SQS::Queue",
+        "Properties": {
+            "QueueName": {"Fn::Sub": "${AWS::StackName}-probe"},
+            "VisibilityTimeout": PROBE_VISIBILITY_TIMEOUT,
+            "RedrivePolicy": {
+                "deadLetterTargetArn": {"Fn::GetAtt": ["ProbeDeadLetterQueue", "Arn"]},
+                "maxReceiveCount": PROBE_MAX_RECEIVES,
+            },
+        },
+    }
+    resources[PROBE] = {
+        "Type": "AWS::Serverless::Function",
+        "Properties": {
+            "FunctionName": {"Fn::Sub": "${AWS::StackName}-probe"},
+            "CodeUri": str(code_dir),
+            "Handler": "app.handler",
+            "Timeout": PROBE_TIMEOUT,
+            "Events": {
+                "Probe": {
+                    "Type": "SQS",
+                    "Properties": {
+                        "Queue": {"Fn::GetAtt": ["ProbeQueue", "Arn"]},
+                        "BatchSize": 1,
+                        "FunctionResponseTypes": ["ReportBatchItemFailures"],
+                        "ScalingConfig": {"MaximumConcurrency": 2},
+                    },
+                }
+            },
+        },
+    }
+    return template
+
+
 @pytest.fixture(scope="module")
 def failing_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    template = load_template()
-    resources = template["Resources"]
-    resources["SubmitWorkerFunction"]["Properties"]["Timeout"] = FAILING_WORKER_TIMEOUT
-    resources["SendQueue"]["Properties"]["VisibilityTimeout"] = FAILING_VISIBILITY_TIMEOUT
-    path: Path = tmp_path_factory.mktemp("template") / "template.yaml"
+    folder = tmp_path_factory.mktemp("failing")
+    code_dir = folder / "probe"
+    code_dir.mkdir()
+    (code_dir / "app.py").write_text(PROBE_HANDLER, encoding="utf-8")
+    path = folder / "template.yaml"
+    template = _with_probe(load_template(), code_dir)
     path.write_text(yaml.safe_dump(template, allow_unicode=True, sort_keys=False), encoding="utf-8")
     with LocalStack(
         api_port=0,

@@ -36,7 +36,9 @@ from smsgw_local.stack import LocalStack
 from smsgw_local.template import REPO_ROOT
 from tests.e2e.conftest import (
     FAILING_PARAMETERS,
-    FAILING_VISIBILITY_TIMEOUT,
+    PROBE,
+    PROBE_MAX_RECEIVES,
+    PROBE_TIMEOUT,
     Gateway,
     mobile,
     queue_depth,
@@ -512,31 +514,67 @@ def test_a_message_that_keeps_failing_ends_in_the_dead_letter_queue(
     assert recipient["provider_code"] == "05"
 
 
-def test_a_worker_that_overruns_its_timeout_fails_and_its_message_comes_back(
-    failing_stack: LocalStack, failing_gateway: Gateway
-) -> None:
-    # Given a platform whose next answer takes longer than the worker's one-second timeout
-    simulator = failing_stack.simulator
-    assert simulator is not None
-    simulator.reset()
-    simulator.configure({"faults": {"slow_seconds": 3.0}})
-    simulator.queue_faults("slow")
-    before = failing_stack.stats(SUBMIT_WORKER)
+def _probe(stack: LocalStack, order: dict[str, Any]) -> None:
+    queue = stack.provisioned.ref("ProbeQueue") if stack.provisioned else ""
+    stack.client("sqs").send_message(QueueUrl=queue, MessageBody=json.dumps(order))
 
-    # When a message is sent
-    request_id = failing_gateway.send(mobile())
 
-    # Then the invocation times out, its process is replaced and the message is not deleted
-    assert wait_until(lambda: failing_stack.stats(SUBMIT_WORKER).timeouts > before.timeouts, 15)
-    assert queue_depth(failing_stack, "SendQueue") == (0, 1)
-    assert failing_stack.stats(SUBMIT_WORKER).processes_started > before.processes_started
-    # And when it comes back after the visibility timeout, the worker finds the claim of the
-    # killed attempt and records the recipient as unknown instead of risking a second SMS
-    assert wait_until(
-        lambda: failing_gateway.recipient_states(request_id) == {"unknown"}, FAILING_VISIBILITY_TIMEOUT + 10
+def _dead_letters(stack: LocalStack, queue: str) -> list[dict[str, Any]]:
+    url = stack.provisioned.ref(queue) if stack.provisioned else ""
+    response = stack.client("sqs").receive_message(
+        QueueUrl=url, MaxNumberOfMessages=10, MessageSystemAttributeNames=["All"], VisibilityTimeout=0
     )
-    assert wait_until(lambda: queue_depth(failing_stack, "SendQueue") == (0, 0), 10)
-    assert len(simulator.accepted) + len(simulator.refused) == 1
+    messages: list[dict[str, Any]] = response.get("Messages", [])
+    return messages
+
+
+def test_a_function_that_overruns_its_timeout_fails_and_its_message_comes_back(
+    failing_stack: LocalStack,
+) -> None:
+    # Given a function with a one-second timeout fed by a queue
+    before = failing_stack.stats(PROBE)
+    order = {"sleep": PROBE_TIMEOUT + 4, "id": time.time_ns()}
+
+    # When a message makes it run longer than that
+    _probe(failing_stack, order)
+
+    # Then every attempt times out, its process is replaced, and the message is never deleted:
+    # it comes back after the visibility timeout until SQS moves it to the dead-letter queue
+    assert wait_until(lambda: queue_depth(failing_stack, "ProbeDeadLetterQueue")[0] == 1, 30)
+    after = failing_stack.stats(PROBE)
+    assert after.timeouts - before.timeouts == PROBE_MAX_RECEIVES
+    assert after.processes_started - before.processes_started >= PROBE_MAX_RECEIVES
+    (dead,) = _dead_letters(failing_stack, "ProbeDeadLetterQueue")
+    assert json.loads(dead["Body"]) == order
+    assert int(dead["Attributes"]["ApproximateReceiveCount"]) >= PROBE_MAX_RECEIVES
+    failing_stack.client("sqs").delete_message(
+        QueueUrl=failing_stack.provisioned.ref("ProbeDeadLetterQueue") if failing_stack.provisioned else "",
+        ReceiptHandle=dead["ReceiptHandle"],
+    )
+
+
+@pytest.mark.parametrize("order", [{"raise": True}, {"fail": True}], ids=["error", "reported-failure"])
+def test_a_failing_message_is_never_deleted_and_ends_in_the_dead_letter_queue(
+    failing_stack: LocalStack, order: dict[str, Any]
+) -> None:
+    # Given a function that fails on a message, by an error or by reporting it
+    before = failing_stack.stats(PROBE)
+
+    # When the message arrives
+    _probe(failing_stack, {**order, "id": time.time_ns()})
+
+    # Then it is handed out again after its visibility timeout, maxReceiveCount times,
+    # and then it is in the dead-letter queue
+    assert wait_until(lambda: queue_depth(failing_stack, "ProbeDeadLetterQueue")[0] == 1, 20)
+    after = failing_stack.stats(PROBE)
+    assert after.invocations - before.invocations == PROBE_MAX_RECEIVES
+    assert after.errors - before.errors == (PROBE_MAX_RECEIVES if "raise" in order else 0)
+    assert queue_depth(failing_stack, "ProbeQueue") == (0, 0)
+    (dead,) = _dead_letters(failing_stack, "ProbeDeadLetterQueue")
+    failing_stack.client("sqs").delete_message(
+        QueueUrl=failing_stack.provisioned.ref("ProbeDeadLetterQueue") if failing_stack.provisioned else "",
+        ReceiptHandle=dead["ReceiptHandle"],
+    )
 
 
 # -- schedules -------------------------------------------------------------------------------
