@@ -41,6 +41,9 @@ def sample_event(name: str) -> dict[str, Any]:
 def aws() -> Iterator[None]:
     from moto import mock_aws
 
+    from smsgw_local.moto_fidelity import serialise_dynamodb_writes
+
+    serialise_dynamodb_writes()
     with mock_aws():
         yield
 

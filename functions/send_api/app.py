@@ -40,6 +40,7 @@ sender = SendService(
     SendQueue(boto3.client("sqs"), settings.send_queue_url),
     inbound,
     per_submit=settings.numbers_per_submit,
+    default_validity_seconds=settings.default_validity_seconds,
 )
 statuses = StatusService(store, reports)
 opt_outs = OptOutService(inbound)

@@ -6,6 +6,7 @@ Reports partial batch failures: a message that must be retried is left on the qu
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import boto3
@@ -20,10 +21,12 @@ from smsgw.adapters.queue import SendQueue
 from smsgw.adapters.reports import ReportStore
 from smsgw.adapters.secrets import ProviderCredentials
 from smsgw.adapters.store import MessageStore
+from smsgw.adapters.throttle import LanePause, PausePolicy, RateLimit, SubmitRateLimiter
+from smsgw.domain.quiet import QuietHours
 from smsgw.observability import logger, metrics
 from smsgw.provider.client import GuoduClient
 from smsgw.services.announce import SOURCE
-from smsgw.services.submit import QueueMessage, RetryLater, RetryPolicy, SubmitService
+from smsgw.services.submit import Lane, QueueMessage, RetryLater, RetryPolicy, SubmitService
 from smsgw.settings import Settings
 
 settings = Settings.from_env()
@@ -47,6 +50,24 @@ service = SubmitService(
     ),
     reports=ReportStore(dynamodb, settings.messages_table, retention_days=settings.retention_days),
     events=EventPublisher(boto3.client("events"), settings.event_bus_name, source=SOURCE),
+    lane=Lane(
+        SubmitRateLimiter(
+            dynamodb,
+            settings.messages_table,
+            RateLimit(settings.max_submits_per_second, settings.max_recipients_per_second),
+        ),
+        LanePause(
+            dynamodb,
+            settings.messages_table,
+            PausePolicy(
+                settings.lane_pause_failures,
+                settings.lane_pause_window_seconds,
+                settings.lane_pause_base_seconds,
+                settings.lane_pause_max_seconds,
+            ),
+        ),
+        QuietHours.parse(settings.quiet_hours),
+    ),
     retry=RetryPolicy(settings.retry_base_seconds, settings.retry_max_seconds, settings.submit_max_receives),
     resend_ambiguous=settings.resend_ambiguous,
 )
@@ -55,18 +76,22 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 # A claim must outlive the invocation that took it: a crashed worker's claim then
 # expires before SQS hands the message to another worker.
 LEASE_MARGIN_SECONDS = 5
+SUBMIT_BUDGET_SECONDS = settings.provider_connect_timeout + settings.provider_read_timeout + 2
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     def submit(record: SQSRecord) -> None:
-        lease = context.get_remaining_time_in_millis() // 1000 + LEASE_MARGIN_SECONDS
+        remaining = context.get_remaining_time_in_millis() / 1000
+        lease = int(remaining) + LEASE_MARGIN_SECONDS
+        # The last moment a submit may start and still get its answer before the timeout.
+        deadline = time.time() + remaining - SUBMIT_BUDGET_SECONDS
         message = QueueMessage(
             record.body, record.receipt_handle, int(record.attributes.approximate_receive_count)
         )
         try:
-            service.handle(message, lease_seconds=lease)
+            service.handle(message, lease_seconds=lease, deadline=deadline)
         except RetryLater:
             raise
         except Exception:

@@ -242,7 +242,10 @@ class Worker:
 def load_worker(load_handler: Callable[..., ModuleType]) -> Callable[..., Worker]:
     def load(stack: Provisioned, **env: str) -> Worker:
         spec = stack.functions["SubmitWorkerFunction"]
-        return Worker(load_handler(spec.code_dir, {**spec.environment, **env}), stack)
+        # No lane pause unless a test asks for one: it would only slow the others down.
+        return Worker(
+            load_handler(spec.code_dir, {**spec.environment, "LANE_PAUSE_BASE_SECONDS": "0", **env}), stack
+        )
 
     return load
 

@@ -75,6 +75,16 @@ class Settings:
     push_max_body_bytes: int = 1_048_576
     opt_out_keywords: str = ""
     raw_packet_retention_days: int = 30
+    # The provider's rate limit, shared by every worker (0: none).
+    max_submits_per_second: int = 20
+    max_recipients_per_second: int = 0
+    # Marketing is held during these hours (Beijing time); empty: never.
+    quiet_hours: str = "21:00-08:00"
+    default_validity_seconds: int = 36_000
+    lane_pause_failures: int = 3
+    lane_pause_window_seconds: int = 10
+    lane_pause_base_seconds: int = 5
+    lane_pause_max_seconds: int = 300
     provider_connect_timeout: float = 3.05
     provider_read_timeout: float = 10.0
     secret_max_age_seconds: int = 300
@@ -113,6 +123,14 @@ class Settings:
             push_max_body_bytes=_int(env, "PUSH_MAX_BODY_BYTES", 1_048_576, 1024, 10_485_760),
             opt_out_keywords=env.get("OPT_OUT_KEYWORDS", "").strip(),
             raw_packet_retention_days=_int(env, "RAW_PACKET_RETENTION_DAYS", 30, 1, 3650),
+            max_submits_per_second=_int(env, "GUODU_MAX_SUBMITS_PER_SECOND", 20, 0, 10_000),
+            max_recipients_per_second=_int(env, "GUODU_MAX_RECIPIENTS_PER_SECOND", 0, 0, 2_000_000),
+            quiet_hours=env.get("QUIET_HOURS", "21:00-08:00").strip(),
+            default_validity_seconds=_int(env, "DEFAULT_VALIDITY_SECONDS", 36_000, 60, 3 * 86_400),
+            lane_pause_failures=_int(env, "LANE_PAUSE_FAILURES", 3, 1, 1000),
+            lane_pause_window_seconds=_int(env, "LANE_PAUSE_WINDOW_SECONDS", 10, 1, 3600),
+            lane_pause_base_seconds=_int(env, "LANE_PAUSE_BASE_SECONDS", 5, 0, 3600),
+            lane_pause_max_seconds=_int(env, "LANE_PAUSE_MAX_SECONDS", 300, 0, 43_200),
             provider_connect_timeout=_float(env, "GUODU_CONNECT_TIMEOUT", 3.05),
             provider_read_timeout=_float(env, "GUODU_READ_TIMEOUT", 10.0),
             secret_max_age_seconds=_int(env, "SECRET_MAX_AGE_SECONDS", 300, 0, 86_400),

@@ -158,6 +158,8 @@ class MessageStore:
             "send_time": chunk.send_time,
             "append_id": chunk.append_id,
             "ref": chunk.reference,
+            "cat": chunk.category.value,
+            "valid_until": chunk.valid_until or None,
             "st": chunk.state.value,
             "attempts": chunk.attempts,
             "expires_at": expires_at,
@@ -258,6 +260,8 @@ class MessageStore:
             send_time=data.get("send_time", ""),
             append_id=data.get("append_id", ""),
             reference=data.get("ref"),
+            category=Category(data.get("cat", Category.TRANSACTIONAL)),
+            valid_until=data.get("valid_until", 0),
             state=ChunkState(data["st"]),
             attempts=data.get("attempts", 0),
             msg_id=data.get("msg_id"),
@@ -358,6 +362,16 @@ class MessageStore:
 
         Conditional on the claim still standing: False means someone else settled it."""
         return self._settle(self._settle_update(chunk, state, code, detail))
+
+    def hold_chunk(self, chunk: Chunk, *, code: str, detail: str, valid_until: int) -> bool:
+        """Give a claimed chunk back to the queue without counting an attempt (quiet hours)."""
+        update = self._settle_update(chunk, ChunkState.QUEUED, code, detail)
+        update["UpdateExpression"] = update["UpdateExpression"].replace(
+            " REMOVE lease_until", ", valid_until = :valid ADD attempts :minus_one REMOVE lease_until"
+        )
+        update["ExpressionAttributeValues"][":valid"] = {"N": str(valid_until)}
+        update["ExpressionAttributeValues"][":minus_one"] = {"N": "-1"}
+        return self._settle(update)
 
     def _settle_update(
         self, chunk: Chunk, state: ChunkState, code: str, detail: str, msg_id: str | None = None

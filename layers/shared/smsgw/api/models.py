@@ -28,6 +28,7 @@ MAX_REJECTED = 1_000
 
 Reference = Annotated[str, Field(min_length=1, max_length=128)]
 Extension = Annotated[str, Field(min_length=1, max_length=20, pattern=r"^[0-9]+$")]
+ValidFor = Annotated[timedelta, Field(ge=timedelta(minutes=1), le=timedelta(days=3))]
 
 
 class PersonalMessage(BaseModel):
@@ -49,6 +50,9 @@ class SendBody(BaseModel):
     extension: Extension | None = None
     reference: Reference | None = None
     category: Category = Category.TRANSACTIONAL
+    # Seconds (or an ISO 8601 duration such as PT2H) a send may wait to go out; after
+    # that it ends "expired" rather than late. Default: the gateway's (10 hours).
+    valid_for: ValidFor | None = None
 
 
 def _content_problem(field: str, content: str) -> FieldProblem | None:
@@ -132,4 +136,5 @@ def to_command(
         reference=body.reference,
         category=body.category,
         caller=caller,
+        valid_for=int(body.valid_for.total_seconds()) if body.valid_for else 0,
     )

@@ -88,6 +88,7 @@ class SendCommand:
     category: Category = Category.TRANSACTIONAL
     caller: str = ""
     opted_out: tuple[str, ...] = ()  # marketing recipients skipped: on the opt-out list
+    valid_for: int = 0  # seconds a chunk may wait to be submitted; 0: the default
 
     @property
     def recipients(self) -> int:
@@ -114,6 +115,8 @@ class Chunk:
     send_time: str = ""
     append_id: str = ""
     reference: str | None = None
+    category: Category = Category.TRANSACTIONAL
+    valid_until: int = 0  # epoch seconds; not submitted after this, it ends expired
     state: ChunkState = ChunkState.QUEUED
     attempts: int = 0
     msg_id: str | None = None
@@ -151,7 +154,9 @@ class ChunkRef:
     number: int
 
 
-def plan_chunks(request_id: str, command: SendCommand, per_submit: int) -> list[Chunk]:
+def plan_chunks(
+    request_id: str, command: SendCommand, per_submit: int, *, valid_until: int = 0
+) -> list[Chunk]:
     """Split every content group into chunks of at most ``per_submit`` numbers."""
     chunks: list[Chunk] = []
     for group in command.groups:
@@ -166,6 +171,8 @@ def plan_chunks(request_id: str, command: SendCommand, per_submit: int) -> list[
                     send_time=command.send_time,
                     append_id=command.append_id,
                     reference=command.reference,
+                    category=command.category,
+                    valid_until=valid_until,
                 )
             )
     return chunks

@@ -78,21 +78,25 @@ class SendService:
         opt_outs: InboundStore,
         *,
         per_submit: int,
+        default_validity_seconds: int = 36_000,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._store = store
         self._queue = queue
         self._opt_outs = opt_outs
         self._per_submit = per_submit
+        self._default_validity = default_validity_seconds
         self._clock = clock
 
     def accept(self, command: SendCommand, *, request_id: str, body_fingerprint: str) -> dict[str, Any]:
         if command.category is Category.MARKETING:
             command = self._without_opted_out(command)
-        chunks = plan_chunks(request_id, command, self._per_submit)
+        now = self._clock()
+        valid_until = int(now.timestamp()) + (command.valid_for or self._default_validity)
+        chunks = plan_chunks(request_id, command, self._per_submit, valid_until=valid_until)
         record = RequestRecord(
             id=request_id,
-            created_at=self._clock().strftime("%Y-%m-%dT%H:%M:%SZ"),
+            created_at=now.strftime("%Y-%m-%dT%H:%M:%SZ"),
             recipients=command.recipients,
             segments=command.segments,
             total_segments=command.total_segments,

@@ -15,6 +15,11 @@ unknown     a code not in the table: parked in the dead-letter queue at once
 ambiguous   sent, no answer: recorded as ``unknown``; resent only when
             ``RESEND_AMBIGUOUS`` is on (off by default: no duplicate SMS)
 ==========  =================================================================
+
+Before a submit, the lane decides when it may leave: no worker submits while the lane
+is paused (the platform kept failing), every submit takes a slot of the provider's rate
+limit shared by all workers, marketing waits out quiet hours, and a chunk past its
+validity ends ``expired`` instead of going out late.
 """
 
 from __future__ import annotations
@@ -23,16 +28,19 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from smsgw.adapters.events import Event, EventPublisher
 from smsgw.adapters.queue import BadMessage, SendQueue, decode_ref
 from smsgw.adapters.reports import ReportStore
 from smsgw.adapters.store import MessageStore
-from smsgw.domain.model import Chunk, ChunkState, RequestStatus
+from smsgw.adapters.throttle import LanePause, SubmitRateLimiter, Throttled
+from smsgw.domain.model import Category, Chunk, ChunkState, RequestStatus
 from smsgw.domain.numbers import mask_mobile
+from smsgw.domain.quiet import QuietHours, send_time_moment
 from smsgw.observability import MetricUnit, logger, metrics
 from smsgw.provider.client import GuoduClient, SubmitResult
-from smsgw.provider.guodu import Outcome, ProtocolError, SubmitRequest
+from smsgw.provider.guodu import BEIJING, Outcome, ProtocolError, SubmitRequest, format_send_time
 from smsgw.provider.push import Report
 from smsgw.services.announce import report_events, request_submitted_event
 
@@ -60,6 +68,20 @@ class RetryPolicy:
         return int(step / 2 + rng() * step / 2)
 
 
+@dataclass(frozen=True)
+class Lane:
+    """What paces the submits: the shared rate limit, the shared pause, quiet hours."""
+
+    limiter: SubmitRateLimiter
+    pause: LanePause
+    quiet_hours: QuietHours | None = None
+    max_hold_seconds: float = 5.0  # a pause this short is waited out in the invocation
+
+
+# SQS holds a message back for at most 12 hours.
+MAX_DEFER_SECONDS = 43_200 - 60
+
+
 class SubmitService:
     def __init__(
         self,
@@ -69,26 +91,34 @@ class SubmitService:
         *,
         reports: ReportStore,
         events: EventPublisher,
+        lane: Lane,
         retry: RetryPolicy,
         resend_ambiguous: bool = False,
         clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: Callable[[], float] = random.random,
     ) -> None:
         self._store = store
         self._queue = queue
         self._client = client
         self._reports = reports
         self._events = events
+        self._lane = lane
         self._retry = retry
         self._resend_ambiguous = resend_ambiguous
         self._clock = clock
+        self._sleep = sleep
+        self._rng = rng
 
-    def handle(self, message: QueueMessage, *, lease_seconds: int) -> None:
+    def handle(self, message: QueueMessage, *, lease_seconds: int, deadline: float) -> None:
+        """Submit the chunk a queue message points at; raises ``RetryLater`` to keep it queued."""
         try:
             ref = decode_ref(message.body)
         except BadMessage as err:
             logger.error("not a chunk message: parked", extra={"reason": str(err)})
             self._queue.park(message.body, f"bad message: {err}")
             return
+        self._wait_for_lane(message, deadline)
         claim = self._store.claim_chunk(ref, lease_seconds=lease_seconds)
         chunk = claim.chunk
         if chunk is None:
@@ -98,8 +128,17 @@ class SubmitService:
         if not claim.claimed:
             self._not_claimed(chunk, claim.lease_until)
             return
+        if self._expired(chunk):
+            return
+        send_time = self._quiet_hours(message, chunk)
         try:
-            result = self._submit(chunk)
+            self._lane.limiter.acquire(len(chunk.mobiles), deadline=deadline)
+        except Throttled as err:
+            self._store.hold_chunk(chunk, code="throttled", detail=str(err), valid_until=chunk.valid_until)
+            metrics.add_metric(name="SubmitsThrottled", unit=MetricUnit.Count, value=1)
+            self._defer(message, err.retry_after)
+        try:
+            result = self._submit(chunk, send_time)
         except Exception:
             # Secrets Manager down, a bug...: give the chunk back before failing the message.
             logger.exception("submit failed inside the gateway", extra=_ids(chunk))
@@ -108,7 +147,73 @@ class SubmitService:
             )
             self._retry_later(message, chunk)
         else:
+            self._pace(result.outcome)
             self._settle(message, chunk, result)
+
+    def _defer(self, message: QueueMessage, seconds: float) -> None:
+        """Hand the message back to SQS for ``seconds`` (plus jitter); not a failed attempt."""
+        delay = min(MAX_DEFER_SECONDS, int(seconds + self._rng() * max(1.0, seconds / 10)) + 1)
+        self._queue.delay(message.receipt_handle, delay)
+        raise RetryLater(f"deferred {delay} s")
+
+    def _wait_for_lane(self, message: QueueMessage, deadline: float) -> None:
+        """While the lane is paused no worker submits: short pauses are waited out here,
+        longer ones hand the message back until the pause ends."""
+        pause = self._lane.pause.remaining()
+        if not pause:
+            return
+        if pause <= min(self._lane.max_hold_seconds, deadline - self._clock()):
+            self._sleep(pause)
+            return
+        metrics.add_metric(name="SubmitsHeldByPause", unit=MetricUnit.Count, value=1)
+        self._defer(message, pause)
+
+    def _pace(self, outcome: Outcome) -> None:
+        if outcome in (Outcome.TRANSIENT, Outcome.AMBIGUOUS, Outcome.ACCOUNT):
+            pause = self._lane.pause.record_failure()
+            if pause:
+                logger.warning("the platform keeps failing: the lane pauses", extra={"pause_seconds": pause})
+                metrics.add_metric(name="LanePaused", unit=MetricUnit.Count, value=1)
+        elif outcome in (Outcome.ACCEPTED, Outcome.REJECTED):
+            self._lane.pause.record_success()
+
+    def _expired(self, chunk: Chunk) -> bool:
+        if not chunk.valid_until or self._clock() <= chunk.valid_until:
+            return False
+        logger.warning("not submitted within its validity: expired", extra=_ids(chunk))
+        if self._store.record_attempt(
+            chunk, state=ChunkState.EXPIRED, code="expired", detail="not submitted within its validity"
+        ):
+            metrics.add_metric(name="RecipientsExpired", unit=MetricUnit.Count, value=len(chunk.mobiles))
+            self._count_settled(chunk)
+        return True
+
+    def _quiet_hours(self, message: QueueMessage, chunk: Chunk) -> str:
+        """The SendTime to submit with. Marketing due in quiet hours waits until they end:
+        a scheduled one is rescheduled (the platform holds it), an immediate one goes back
+        to the queue until morning, its validity extended by the wait."""
+        quiet = self._lane.quiet_hours
+        if quiet is None or chunk.category is not Category.MARKETING:
+            return chunk.send_time
+        now = datetime.fromtimestamp(self._clock(), tz=BEIJING)
+        due = send_time_moment(chunk.send_time) or now
+        if not quiet.contains(due):
+            return chunk.send_time
+        resume = quiet.end_after(due)
+        if chunk.send_time:
+            return format_send_time(resume)
+        wait = (resume - now).total_seconds()
+        self._store.hold_chunk(
+            chunk,
+            code="quiet_hours",
+            detail=f"marketing held until {resume:%H:%M} Beijing time",
+            valid_until=chunk.valid_until + int(wait) if chunk.valid_until else 0,
+        )
+        metrics.add_metric(
+            name="RecipientsHeldForQuietHours", unit=MetricUnit.Count, value=len(chunk.mobiles)
+        )
+        self._defer(message, wait)
+        return chunk.send_time  # not reached: _defer raises
 
     def _not_claimed(self, chunk: Chunk, lease_until: int) -> None:
         if chunk.state is not ChunkState.SUBMITTING:
@@ -125,9 +230,9 @@ class SubmitService:
             metrics.add_metric(name="SubmitsAmbiguous", unit=MetricUnit.Count, value=1)
             self._count_settled(chunk)
 
-    def _submit(self, chunk: Chunk) -> SubmitResult:
+    def _submit(self, chunk: Chunk, send_time: str) -> SubmitResult:
         try:
-            request = SubmitRequest(chunk.mobiles, chunk.content, chunk.send_time, chunk.append_id)
+            request = SubmitRequest(chunk.mobiles, chunk.content, send_time, chunk.append_id)
         except ProtocolError as err:
             return SubmitResult(Outcome.REJECTED, "invalid", detail=str(err))
         started = time.perf_counter()

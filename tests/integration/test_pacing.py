@@ -1,0 +1,162 @@
+"""When submits may leave: the shared rate limit, the lane pause, validity and quiet hours."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from types import ModuleType
+
+import boto3
+import pytest
+
+from guodu_simulator import Simulator
+from smsgw.provider.guodu import BEIJING
+from smsgw_local.provision import Provisioned
+from tests.integration.conftest import Api, Worker, make_stack, queued_messages
+
+
+def second_of(iso: str) -> int:
+    return int(datetime.fromisoformat(iso).timestamp())
+
+
+def test_the_rate_limit_holds_with_several_workers_at_once(
+    aws: None,
+    simulator: Simulator,
+    load_handler: Callable[..., ModuleType],
+    load_worker: Callable[..., Worker],
+) -> None:
+    # Given a platform limit of 3 submits a second and 24 chunks waiting
+    stack = make_stack(simulator.submit_url, GuoduMaxSubmitsPerSecond=3)
+    spec = stack.functions["SendApiFunction"]
+    api = Api(load_handler(spec.code_dir, spec.environment))
+    messages = [{"to": f"138{i:08d}", "content": f"通知 {i}"} for i in range(24)]
+    api.post({"messages": messages})
+    # When four workers drain the queue at the same time (each its own container)
+    workers = [load_worker(stack) for _ in range(4)]
+    threads = [threading.Thread(target=w.drain) for w in workers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    # Then all 24 went out, and no second saw more than 3 of them
+    assert len(simulator.accepted) == 24
+    per_second = Counter(second_of(s.received_at) for s in simulator.accepted)
+    assert max(per_second.values()) <= 3, per_second
+    assert sum(1 for w in workers if w.invocations) >= 3  # they really did share the work
+
+
+def test_a_failing_platform_pauses_the_whole_lane(
+    aws: None,
+    simulator: Simulator,
+    load_handler: Callable[..., ModuleType],
+    load_worker: Callable[..., Worker],
+) -> None:
+    # Given a platform answering -1 twice, then well again
+    stack = make_stack(simulator.submit_url)
+    spec = stack.functions["SendApiFunction"]
+    api = Api(load_handler(spec.code_dir, spec.environment))
+    worker = load_worker(
+        stack, LANE_PAUSE_FAILURES="2", LANE_PAUSE_BASE_SECONDS="2", LANE_PAUSE_WINDOW_SECONDS="30"
+    )
+    simulator.queue_faults("-1", "-1")
+    api.post({"messages": [{"to": f"139{i:08d}", "content": f"m{i}"} for i in range(5)]})
+    # When the worker drains the queue
+    started = time.time()
+    while len(simulator.accepted) < 5 and time.time() - started < 30:
+        worker.poll_once()
+    # Then after the second failure nothing at all went out for the pause
+    assert len(simulator.accepted) == 5
+    second_failure = max(datetime.fromisoformat(r.received_at) for r in simulator.refused)
+    first_after = min(datetime.fromisoformat(s.received_at) for s in simulator.accepted)
+    assert first_after - second_failure >= timedelta(seconds=1.9)
+
+
+def test_a_chunk_past_its_validity_ends_expired_instead_of_late(
+    api: Api, worker: Worker, simulator: Simulator, stack: Provisioned
+) -> None:
+    _, reply = api.post({"to": ["13800138000", "13900139000"], "content": "x", "valid_for": 60})
+    # Given it waited longer than its validity (an outage, say)
+    boto3.client("dynamodb").update_item(
+        TableName=stack.ref("MessagesTable"),
+        Key={"pk": {"S": f"REQ#{reply['id']}"}, "sk": {"S": "CHUNK#00000"}},
+        UpdateExpression="SET valid_until = :past",
+        ExpressionAttributeValues={":past": {"N": str(int(time.time()) - 1)}},
+    )
+    worker.drain()
+    assert simulator.accepted == []
+    _, view = api.get(reply["id"])
+    assert view["counts"]["expired"] == 2
+    assert {r["status"] for r in view["recipients"]} == {"expired"}
+    assert view["status"] == "submitted"
+
+
+def test_valid_for_accepts_seconds_or_an_iso_duration(api: Api, stack: Provisioned) -> None:
+    for valid_for in (3600, "PT1H"):
+        status, reply = api.post({"to": ["13800138000"], "content": "x", "valid_for": valid_for})
+        assert status == 202
+        item = boto3.client("dynamodb").get_item(
+            TableName=stack.ref("MessagesTable"),
+            Key={"pk": {"S": f"REQ#{reply['id']}"}, "sk": {"S": "CHUNK#00000"}},
+        )["Item"]
+        assert abs(int(item["valid_until"]["N"]) - (time.time() + 3600)) < 60
+    assert api.post({"to": ["13800138000"], "content": "x", "valid_for": 5})[0] == 400
+
+
+def quiet_window_around_now() -> str:
+    now = datetime.now(BEIJING)
+    start, end = now - timedelta(hours=1), now + timedelta(hours=1)
+    return f"{start:%H:%M}-{end:%H:%M}"
+
+
+@pytest.fixture
+def quiet_stack(aws: None, simulator: Simulator) -> Provisioned:
+    return make_stack(simulator.submit_url, QuietHours=quiet_window_around_now())
+
+
+def test_marketing_in_quiet_hours_is_held_not_dropped(
+    quiet_stack: Provisioned,
+    simulator: Simulator,
+    load_handler: Callable[..., ModuleType],
+    load_worker: Callable[..., Worker],
+) -> None:
+    spec = quiet_stack.functions["SendApiFunction"]
+    api = Api(load_handler(spec.code_dir, spec.environment))
+    worker = load_worker(quiet_stack)
+    # Given a marketing send and a one-time code, both during quiet hours
+    _, marketing = api.post({"to": ["13800138000"], "content": "大促，退订回T", "category": "marketing"})
+    _, code = api.post({"to": ["13900139000"], "content": "验证码 123456"})
+    worker.drain()
+    # Then the code went out and the marketing waits, queued, hidden until morning
+    assert [s.mobiles for s in simulator.accepted] == [["13900139000"]]
+    held = api.get(marketing["id"])[1]["recipients"][0]
+    assert (held["status"], held["provider_code"]) == ("queued", "quiet_hours")
+    assert held["detail"].startswith("marketing held until")
+    sqs = boto3.client("sqs")
+    attributes = sqs.get_queue_attributes(QueueUrl=quiet_stack.ref("SendQueue"), AttributeNames=["All"])[
+        "Attributes"
+    ]
+    assert attributes["ApproximateNumberOfMessagesNotVisible"] == "1"
+    assert queued_messages(quiet_stack, "SendDeadLetterQueue") == []
+    assert api.get(code["id"])[1]["recipients"][0]["status"] == "submitted"
+
+
+def test_scheduled_marketing_inside_quiet_hours_is_rescheduled_to_their_end(
+    quiet_stack: Provisioned,
+    simulator: Simulator,
+    load_handler: Callable[..., ModuleType],
+    load_worker: Callable[..., Worker],
+) -> None:
+    spec = quiet_stack.functions["SendApiFunction"]
+    api = Api(load_handler(spec.code_dir, spec.environment))
+    worker = load_worker(quiet_stack)
+    send_at = datetime.now(UTC) + timedelta(minutes=30)
+    api.post(
+        {"to": ["13800138000"], "content": "大促", "category": "marketing", "send_at": send_at.isoformat()}
+    )
+    worker.drain()
+    (submit,) = simulator.accepted
+    quiet_end = (datetime.now(BEIJING) + timedelta(hours=1)).strftime("%Y%m%d%H%M00")
+    assert submit.send_time == quiet_end
