@@ -73,7 +73,7 @@ class FakeContext:
     def __init__(self, function_name: str = "smsgw-test", timeout_ms: int = 30_000) -> None:
         self.function_name = function_name
         self.function_version = "$LATEST"
-        self.memory_limit_in_mb = 256
+        self.memory_limit_in_mb = "256"  # a string, as the real runtime gives it
         self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}"
         self.aws_request_id = str(uuid.uuid4())
         self.log_group_name = f"/aws/lambda/{function_name}"

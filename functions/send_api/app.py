@@ -16,12 +16,14 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from smsgw.adapters.frequency import FrequencyStore
 from smsgw.adapters.inbound import InboundStore
 from smsgw.adapters.queue import SendQueue
 from smsgw.adapters.reports import ReportStore
 from smsgw.adapters.store import MessageStore
 from smsgw.api.errors import register_error_handlers
 from smsgw.api.models import SendBody, to_command
+from smsgw.domain.caps import FrequencyCaps
 from smsgw.domain.errors import InputError
 from smsgw.observability import logger, metrics
 from smsgw.services.optouts import OptOutService
@@ -39,6 +41,12 @@ sender = SendService(
     store,
     SendQueue(boto3.client("sqs"), settings.send_queue_url),
     inbound,
+    FrequencyStore(dynamodb, settings.messages_table),
+    caps=FrequencyCaps.parse(
+        verification=settings.frequency_caps_verification,
+        transactional=settings.frequency_caps_transactional,
+        marketing=settings.frequency_caps_marketing,
+    ),
     per_submit=settings.numbers_per_submit,
     default_validity_seconds=settings.default_validity_seconds,
 )
@@ -102,9 +110,13 @@ def send_messages() -> Response[str]:
         account_prefix=settings.guodu_account_prefix,
         caller=caller,
     )
-    return _json(
-        202, sender.accept(command, request_id=request_id_for(caller, key), body_fingerprint=fingerprint(raw))
+    reply = sender.accept(
+        command,
+        request_id=request_id_for(caller, key),
+        body_fingerprint=fingerprint(raw),
+        keyed=key is not None,
     )
+    return _json(202, reply)
 
 
 @app.get("/v1/messages/<request_id>")

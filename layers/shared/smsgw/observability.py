@@ -8,6 +8,8 @@ still masked. Never log whole events: they hold numbers and, for pushes, the tok
 
 from __future__ import annotations
 
+import warnings
+
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from aws_lambda_powertools.logging.types import LogRecord
@@ -22,6 +24,9 @@ class MaskingFormatter(LambdaPowertoolsFormatter):
     def serialize(self, log: LogRecord) -> str:
         return mask_mobiles_in_text(super().serialize(log))
 
+
+# A status read publishes no metric, which is fine: keep Powertools from warning each time.
+warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
 
 logger = Logger(logger_formatter=MaskingFormatter())
 metrics = Metrics()

@@ -81,6 +81,9 @@ class Settings:
     # Marketing is held during these hours (Beijing time); empty: never.
     quiet_hours: str = "21:00-08:00"
     default_validity_seconds: int = 36_000
+    frequency_caps_verification: str = "1/1m,5/1h,10/1d"
+    frequency_caps_transactional: str = ""
+    frequency_caps_marketing: str = ""
     lane_pause_failures: int = 3
     lane_pause_window_seconds: int = 10
     lane_pause_base_seconds: int = 5
@@ -127,6 +130,9 @@ class Settings:
             max_recipients_per_second=_int(env, "GUODU_MAX_RECIPIENTS_PER_SECOND", 0, 0, 2_000_000),
             quiet_hours=env.get("QUIET_HOURS", "21:00-08:00").strip(),
             default_validity_seconds=_int(env, "DEFAULT_VALIDITY_SECONDS", 36_000, 60, 3 * 86_400),
+            frequency_caps_verification=env.get("FREQUENCY_CAPS_VERIFICATION", "1/1m,5/1h,10/1d").strip(),
+            frequency_caps_transactional=env.get("FREQUENCY_CAPS_TRANSACTIONAL", "").strip(),
+            frequency_caps_marketing=env.get("FREQUENCY_CAPS_MARKETING", "").strip(),
             lane_pause_failures=_int(env, "LANE_PAUSE_FAILURES", 3, 1, 1000),
             lane_pause_window_seconds=_int(env, "LANE_PAUSE_WINDOW_SECONDS", 10, 1, 3600),
             lane_pause_base_seconds=_int(env, "LANE_PAUSE_BASE_SECONDS", 5, 0, 3600),

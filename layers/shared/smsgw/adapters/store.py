@@ -107,7 +107,7 @@ class MessageStore:
             "segments": request.segments,
             "total_segments": request.total_segments,
             "chunk_count": request.chunk_count,
-            "rejected": [{"to": r.to, "reason": r.reason} for r in request.rejected],
+            "rejected": [r.as_dict() for r in request.rejected],
             "reference": request.reference,
             "category": request.category.value,
             "send_time": request.send_time,
@@ -132,20 +132,27 @@ class MessageStore:
             raise
         return True
 
-    def put_chunks(self, chunks: Sequence[Chunk]) -> None:
+    def put_chunks(self, chunks: Sequence[Chunk], *, only_new: bool = False) -> None:
+        """Write chunks. ``only_new``: never overwrite one that exists (a retry's chunks may
+        be claimed by a worker already), at the price of one call per chunk."""
         expires_at = self._expires_at()
-        requests = [
-            {
-                "PutRequest": {
-                    "Item": {
-                        **chunk_key(c.request_id, c.number),
-                        **to_item(self._chunk_values(c, expires_at)),
-                    }
-                }
-            }
+        items = [
+            {**chunk_key(c.request_id, c.number), **to_item(self._chunk_values(c, expires_at))}
             for c in chunks
         ]
-        batch_write(self._db, self._table, requests, sleep=self._sleep)
+        if not only_new:
+            batch_write(
+                self._db, self._table, [{"PutRequest": {"Item": item}} for item in items], sleep=self._sleep
+            )
+            return
+        for item in items:
+            try:
+                self._db.put_item(
+                    TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)"
+                )
+            except ClientError as err:
+                if not is_condition_failure(err):
+                    raise
 
     @staticmethod
     def _chunk_values(chunk: Chunk, expires_at: int) -> dict[str, Any]:
@@ -164,12 +171,6 @@ class MessageStore:
             "attempts": chunk.attempts,
             "expires_at": expires_at,
         }
-
-    def existing_chunk_numbers(self, request_id: str) -> set[int]:
-        numbers: set[int] = set()
-        for item in self._query_chunks(request_id, projection="n", consistent=True):
-            numbers.add(int(item["n"]))
-        return numbers
 
     def set_request_status(self, request_id: str, status: RequestStatus) -> None:
         self._db.update_item(
@@ -199,7 +200,9 @@ class MessageStore:
             segments=data["segments"],
             total_segments=data["total_segments"],
             chunk_count=data["chunk_count"],
-            rejected=tuple(Rejection(r["to"], r["reason"]) for r in data.get("rejected", [])),
+            rejected=tuple(
+                Rejection(r["to"], r["reason"], r.get("detail")) for r in data.get("rejected", [])
+            ),
             reference=data.get("reference"),
             category=Category(data.get("category", Category.TRANSACTIONAL)),
             send_time=data.get("send_time", ""),

@@ -19,7 +19,14 @@ from pydantic import ValidationError
 from smsgw.adapters.dynamo import StoreUnavailable
 from smsgw.adapters.events import EventsUnavailable
 from smsgw.adapters.queue import QueueUnavailable
-from smsgw.domain.errors import Forbidden, IdempotencyConflict, InputError, NotFound, PayloadTooLarge
+from smsgw.domain.errors import (
+    Forbidden,
+    FrequencyCapped,
+    IdempotencyConflict,
+    InputError,
+    NotFound,
+    PayloadTooLarge,
+)
 from smsgw.observability import logger
 from smsgw.provider.push import PacketError, TooManyItems
 
@@ -57,7 +64,8 @@ def validation_details(err: ValidationError) -> list[dict[str, Any]]:
 
 
 def _input(err: InputError) -> Response[str]:
-    return error_response(400, err.code, str(err), [p.as_dict() for p in err.problems])
+    status = 429 if isinstance(err, FrequencyCapped) else 400
+    return error_response(status, err.code, str(err), [p.as_dict() for p in err.problems])
 
 
 def _validation(err: ValidationError) -> Response[str]:

@@ -48,3 +48,10 @@ class Forbidden(Exception):
 
 class PayloadTooLarge(Exception):
     """The body is larger than the endpoint takes."""
+
+
+class FrequencyCapped(InputError):
+    """Every number of the request is over a frequency cap (HTTP 429)."""
+
+    def __init__(self, problems: list[FieldProblem]) -> None:
+        super().__init__(problems, code="frequency_capped")

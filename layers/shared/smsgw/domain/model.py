@@ -63,8 +63,9 @@ class RequestStatus(StrEnum):
 
 
 class Category(StrEnum):
-    TRANSACTIONAL = "transactional"
-    MARKETING = "marketing"
+    VERIFICATION = "verification"  # one-time codes: frequency caps apply by default
+    TRANSACTIONAL = "transactional"  # notices: not held, not capped by default
+    MARKETING = "marketing"  # skips opted-out numbers, held in quiet hours
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,13 @@ def split_recipients(value: str | Iterable[str]) -> list[str]:
 class Rejection:
     to: str
     reason: str = INVALID_MOBILE
+    detail: str | None = None
+
+    def as_dict(self) -> dict[str, str]:
+        out = {"to": self.to, "reason": self.reason}
+        if self.detail:
+            out["detail"] = self.detail
+        return out
 
 
 @dataclass(frozen=True)

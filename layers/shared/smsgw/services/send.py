@@ -21,10 +21,12 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+from smsgw.adapters.frequency import FrequencyStore
 from smsgw.adapters.inbound import InboundStore
 from smsgw.adapters.queue import SendQueue
 from smsgw.adapters.store import MessageStore
-from smsgw.domain.errors import IdempotencyConflict
+from smsgw.domain.caps import FREQUENCY_CAPPED, FrequencyCaps
+from smsgw.domain.errors import FieldProblem, FrequencyCapped, IdempotencyConflict
 from smsgw.domain.model import (
     MAX_LISTED,
     Category,
@@ -35,6 +37,7 @@ from smsgw.domain.model import (
     SendCommand,
     plan_chunks,
 )
+from smsgw.domain.numbers import Rejection
 from smsgw.observability import MetricUnit, logger, metrics
 
 # Request ids derived from an Idempotency-Key live in their own UUID namespace.
@@ -60,7 +63,7 @@ def accepted_reply(record: RequestRecord) -> dict[str, Any]:
         "recipients": record.recipients,
         "segments": record.segments,
         "total_segments": record.total_segments,
-        "rejected": [{"to": r.to, "reason": r.reason} for r in record.rejected],
+        "rejected": [r.as_dict() for r in record.rejected],
     }
     if record.opted_out_count:
         reply["opted_out"] = list(record.opted_out)
@@ -76,7 +79,9 @@ class SendService:
         store: MessageStore,
         queue: SendQueue,
         opt_outs: InboundStore,
+        frequency: FrequencyStore,
         *,
+        caps: FrequencyCaps,
         per_submit: int,
         default_validity_seconds: int = 36_000,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -84,13 +89,22 @@ class SendService:
         self._store = store
         self._queue = queue
         self._opt_outs = opt_outs
+        self._frequency = frequency
+        self._caps = caps
         self._per_submit = per_submit
         self._default_validity = default_validity_seconds
         self._clock = clock
 
-    def accept(self, command: SendCommand, *, request_id: str, body_fingerprint: str) -> dict[str, Any]:
-        if command.category is Category.MARKETING:
-            command = self._without_opted_out(command)
+    def accept(
+        self, command: SendCommand, *, request_id: str, body_fingerprint: str, keyed: bool = False
+    ) -> dict[str, Any]:
+        """Store and queue a request. ``keyed``: its id comes from an Idempotency-Key, so
+        it may exist already (a replay, or a retry of an attempt that stopped half-way)."""
+        if keyed:
+            existing = self._store.get_request(request_id, consistent=True)
+            if existing is not None:
+                return self._again(existing, body_fingerprint)
+        command = self._apply_caps(self._without_opted_out(command))
         now = self._clock()
         valid_until = int(now.timestamp()) + (command.valid_for or self._default_validity)
         chunks = plan_chunks(request_id, command, self._per_submit, valid_until=valid_until)
@@ -101,7 +115,7 @@ class SendService:
             segments=command.segments,
             total_segments=command.total_segments,
             chunk_count=len(chunks),
-            rejected=command.rejected,
+            rejected=command.rejected[:MAX_LISTED],
             reference=command.reference,
             category=command.category,
             send_time=command.send_time,
@@ -112,22 +126,16 @@ class SendService:
             opted_out_count=len(command.opted_out),
             status=RequestStatus.ACCEPTING if chunks else RequestStatus.SUBMITTED,
         )
-        if self._store.create_request(record):
-            self._store.put_chunks(chunks)
-        else:
+        # Chunks first, the request header last: once the header exists, so does every
+        # chunk, and a retry only has to queue them. A keyed retry may find some chunks
+        # written already; conditional writes never overwrite one a worker has claimed.
+        self._store.put_chunks(chunks, only_new=keyed)
+        if not self._store.create_request(record):
             existing = self._store.get_request(request_id, consistent=True)
-            if existing is None or existing.fingerprint != body_fingerprint:
-                raise IdempotencyConflict("this Idempotency-Key was used with a different request body")
-            if existing.status is not RequestStatus.ACCEPTING:
-                logger.info("idempotent replay", extra={"request_id": request_id})
-                return accepted_reply(existing)
-            logger.warning("resuming a request stopped half-way", extra={"request_id": request_id})
-            have = self._store.existing_chunk_numbers(request_id)
-            self._store.put_chunks([c for c in chunks if c.number not in have])
-            record = existing
-        if chunks:
-            self._queue.enqueue([ChunkRef(request_id, c.number) for c in chunks])
-            self._store.set_request_status(request_id, RequestStatus.ACCEPTED)
+            if existing is None:
+                raise IdempotencyConflict("this request is being changed by another call; retry")
+            return self._again(existing, body_fingerprint)
+        self._enqueue(record)
         metrics.add_metric(name="RecipientsAccepted", unit=MetricUnit.Count, value=command.recipients)
         metrics.add_metric(name="SegmentsAccepted", unit=MetricUnit.Count, value=command.total_segments)
         if command.rejected:
@@ -138,16 +146,60 @@ class SendService:
         )
         return accepted_reply(record)
 
+    def _again(self, existing: RequestRecord, body_fingerprint: str) -> dict[str, Any]:
+        """The same key again: the first reply, after finishing what the first call left."""
+        if existing.fingerprint != body_fingerprint:
+            raise IdempotencyConflict("this Idempotency-Key was used with a different request body")
+        if existing.status is RequestStatus.ACCEPTING:
+            logger.warning(
+                "queueing a request an earlier call stopped short of", extra={"request_id": existing.id}
+            )
+            self._enqueue(existing)
+        else:
+            logger.info("idempotent replay", extra={"request_id": existing.id})
+        return accepted_reply(existing)
+
+    def _enqueue(self, record: RequestRecord) -> None:
+        if record.chunk_count:
+            # Queued twice is harmless: the worker claims a chunk once.
+            self._queue.enqueue([ChunkRef(record.id, n) for n in range(record.chunk_count)])
+            self._store.set_request_status(record.id, RequestStatus.ACCEPTED)
+
     def _without_opted_out(self, command: SendCommand) -> SendCommand:
         """Marketing never goes to a number that replied an opt-out keyword."""
+        if command.category is not Category.MARKETING:
+            return command
         opted = self._opt_outs.opted_out(m for group in command.groups for m in group.mobiles)
         if not opted:
             return command
-        groups = []
-        for group in command.groups:
-            kept = tuple(m for m in group.mobiles if m not in opted)
-            if kept:
-                groups.append(MessageGroup(group.content, kept, group.segments))
         skipped = tuple(dict.fromkeys(m for group in command.groups for m in group.mobiles if m in opted))
         metrics.add_metric(name="RecipientsOptedOut", unit=MetricUnit.Count, value=len(skipped))
-        return replace(command, groups=tuple(groups), opted_out=skipped)
+        return replace(command, groups=_without(command.groups, opted), opted_out=skipped)
+
+    def _apply_caps(self, command: SendCommand) -> SendCommand:
+        """Numbers over a frequency cap of the request's category are refused with the cap."""
+        caps = self._caps.for_category(command.category)
+        if not caps:
+            return command
+        mobiles = list(dict.fromkeys(m for group in command.groups for m in group.mobiles))
+        refused = self._frequency.take(mobiles, command.category, caps)
+        if not refused:
+            return command
+        metrics.add_metric(name="RecipientsFrequencyCapped", unit=MetricUnit.Count, value=len(refused))
+        rejections = tuple(Rejection(m, FREQUENCY_CAPPED, cap.describe()) for m, cap in refused.items())
+        if len(refused) == len(mobiles):
+            raise FrequencyCapped(
+                [FieldProblem("to", f"{cap.describe()} for this number", m) for m, cap in refused.items()]
+            )
+        return replace(
+            command, groups=_without(command.groups, set(refused)), rejected=command.rejected + rejections
+        )
+
+
+def _without(groups: tuple[MessageGroup, ...], excluded: set[str]) -> tuple[MessageGroup, ...]:
+    kept = []
+    for group in groups:
+        mobiles = tuple(m for m in group.mobiles if m not in excluded)
+        if mobiles:
+            kept.append(MessageGroup(group.content, mobiles, group.segments))
+    return tuple(kept)

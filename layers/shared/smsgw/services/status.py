@@ -86,7 +86,7 @@ class StatusService:
             "total_segments": request.total_segments,
             "counts": {"total": request.recipients, **{s.value: counts[s] for s in RecipientStatus}},
             "recipients": page,
-            "rejected": [{"to": r.to, "reason": r.reason} for r in request.rejected],
+            "rejected": [r.as_dict() for r in request.rejected],
             "opted_out": list(request.opted_out),
             "next_cursor": str(next_cursor) if next_cursor is not None else None,
         }

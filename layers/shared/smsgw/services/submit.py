@@ -126,7 +126,7 @@ class SubmitService:
             self._queue.park(message.body, "chunk not found")
             return
         if not claim.claimed:
-            self._not_claimed(chunk, claim.lease_until)
+            self._not_claimed(message, chunk, claim.lease_until)
             return
         if self._expired(chunk):
             return
@@ -215,13 +215,15 @@ class SubmitService:
         self._defer(message, wait)
         return chunk.send_time  # not reached: _defer raises
 
-    def _not_claimed(self, chunk: Chunk, lease_until: int) -> None:
+    def _not_claimed(self, message: QueueMessage, chunk: Chunk, lease_until: int) -> None:
         if chunk.state is not ChunkState.SUBMITTING:
             logger.info("duplicate message for a settled chunk", extra=_ids(chunk, state=chunk.state.value))
             return
         if lease_until > self._clock():
+            # Keep this copy until the claim is due: should the other worker die, this
+            # message is what brings the chunk to a settled state.
             logger.info("chunk is being submitted by another worker", extra=_ids(chunk))
-            return
+            self._defer(message, lease_until - self._clock())
         # A worker claimed it and died (timeout, crash) while its request may have left.
         logger.warning("stale claim: the earlier attempt may have been sent", extra=_ids(chunk))
         if self._store.record_attempt(

@@ -1,0 +1,80 @@
+"""Counting messages per number for the frequency caps (``domain.caps``).
+
+One item per number, category and Beijing day holds a counter per cap window. Taking a
+send is one conditional ``ADD`` over all the number's windows at once: either every
+counter has room and all go up, or none moves, so concurrent sends cannot overshoot.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, cast
+
+from botocore.exceptions import ClientError
+
+from smsgw.adapters.dynamo import is_condition_failure, key
+from smsgw.domain.caps import DAY, Cap
+from smsgw.domain.model import Category
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+BEIJING_OFFSET = 8 * 3_600
+THREADS = 8
+
+
+class FrequencyStore:
+    def __init__(
+        self, client: DynamoDBClient, table_name: str, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._db = client
+        self._table = table_name
+        self._clock = clock
+        self._pool = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="caps")
+
+    def take(self, mobiles: Sequence[str], category: Category, caps: Sequence[Cap]) -> dict[str, Cap]:
+        """Count one message to each number; returns the numbers refused and the cap each hit."""
+        if not caps:
+            return {}
+        now = int(self._clock())
+        refused: dict[str, Cap] = {}
+        results = self._pool.map(lambda m: self._take(m, category, caps, now), mobiles)
+        for mobile, cap in zip(mobiles, results, strict=True):
+            if cap is not None:
+                refused[mobile] = cap
+        return refused
+
+    def _take(self, mobile: str, category: Category, caps: Sequence[Cap], now: int) -> Cap | None:
+        local = now + BEIJING_OFFSET
+        day, second_of_day = divmod(local, DAY)
+        names = {
+            f"#w{i}": f"w{c.window_seconds}_{second_of_day // c.window_seconds}" for i, c in enumerate(caps)
+        }
+        values: dict[str, Any] = {":one": {"N": "1"}, ":exp": {"N": str((day + 2) * DAY - BEIJING_OFFSET)}}
+        conditions = []
+        for i, cap in enumerate(caps):
+            values[f":max{i}"] = {"N": str(cap.limit)}
+            conditions.append(f"(attribute_not_exists(#w{i}) OR #w{i} < :max{i})")
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=key(f"FREQ#{mobile}", f"{category.value}#{day}"),
+                UpdateExpression="ADD "
+                + ", ".join(f"#w{i} :one" for i in range(len(caps)))
+                + " SET expires_at = :exp",
+                ConditionExpression=" AND ".join(conditions),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as err:
+            if not is_condition_failure(err):
+                raise
+            old = cast(dict[str, Any], err.response.get("Item") or {})
+            for i, cap in enumerate(caps):
+                if int(old.get(names[f"#w{i}"], {}).get("N", "0")) >= cap.limit:
+                    return cap
+            return caps[0]
+        return None
