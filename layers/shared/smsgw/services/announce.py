@@ -27,7 +27,7 @@ from collections.abc import Iterable
 
 from smsgw.adapters.events import Event
 from smsgw.adapters.store import Link
-from smsgw.provider.push import Report
+from smsgw.provider.push import Inbound, Report
 
 SOURCE = "smsgw"
 DELIVERED = "Recipients Delivered"
@@ -81,3 +81,26 @@ def request_submitted_event(request_id: str, reference: str | None, recipients: 
         digest("submitted", request_id),
         {"request_id": request_id, "reference": reference, "recipients": recipients, "chunks": chunks},
     )
+
+
+def inbound_event(message: Inbound) -> Event:
+    return Event(
+        INBOUND,
+        inbound_id(message),
+        {
+            "mobile": message.mobile,
+            "content": message.content,
+            "received_at": message.received_time,
+            "append_id": message.append_id,
+        },
+    )
+
+
+def opt_out_event(message: Inbound, keyword: str) -> Event:
+    return Event(
+        OPTED_OUT, digest("optout", inbound_id(message)), {"mobile": message.mobile, "keyword": keyword}
+    )
+
+
+def inbound_id(message: Inbound) -> str:
+    return digest(message.mobile, message.received_time, message.append_id, message.content)

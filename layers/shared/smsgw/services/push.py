@@ -26,7 +26,7 @@ from smsgw.domain.numbers import mask_mobile
 from smsgw.domain.optout import OptOutKeywords
 from smsgw.observability import MetricUnit, logger, metrics
 from smsgw.provider.push import Packet, PacketKind, Report, parse_packet
-from smsgw.services.announce import INBOUND, OPTED_OUT, digest, report_events
+from smsgw.services.announce import inbound_event, opt_out_event, report_events
 
 
 @dataclass(frozen=True)
@@ -109,29 +109,11 @@ class PushService:
         stored = 0
         for message in packet.inbound:
             stored += self._inbound.record_inbound(message)
-            message_id = digest(message.mobile, message.received_time, message.append_id, message.content)
-            events.append(
-                Event(
-                    INBOUND,
-                    message_id,
-                    {
-                        "mobile": message.mobile,
-                        "content": message.content,
-                        "received_at": message.received_time,
-                        "append_id": message.append_id,
-                    },
-                )
-            )
+            events.append(inbound_event(message))
             keyword = self._keywords.matches(message.content)
             if keyword:
                 self._inbound.add_opt_out(message.mobile, keyword=keyword, source="mo")
-                events.append(
-                    Event(
-                        OPTED_OUT,
-                        digest("optout", message_id),
-                        {"mobile": message.mobile, "keyword": keyword},
-                    )
-                )
+                events.append(opt_out_event(message, keyword))
                 logger.info(
                     "opt-out recorded", extra={"mobile": mask_mobile(message.mobile), "keyword": keyword}
                 )
