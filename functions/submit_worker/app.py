@@ -68,7 +68,7 @@ service = SubmitService(
         ),
         QuietHours.parse(settings.quiet_hours),
     ),
-    retry=RetryPolicy(settings.retry_base_seconds, settings.retry_max_seconds, settings.submit_max_receives),
+    retry=RetryPolicy(settings.retry_base_seconds, settings.retry_max_seconds, settings.submit_max_attempts),
     resend_ambiguous=settings.resend_ambiguous,
 )
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)

@@ -483,7 +483,7 @@ def test_chunks_dead_lettered_by_a_wrong_password_are_submitted_after_the_fix_an
     stack = provision(
         parameters={
             "GuoduSubmitUrl": simulator.submit_url,
-            "SubmitMaxReceiveCount": 5,
+            "SubmitMaxAttempts": 5,
             "RetryBaseSeconds": 0,
         },
         secret_values={

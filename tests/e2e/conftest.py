@@ -25,7 +25,7 @@ from guodu_simulator import SimulatorConfig
 from smsgw_local.stack import LocalStack
 from smsgw_local.template import load_template
 
-FAILING_PARAMETERS = {"SubmitMaxReceiveCount": 5, "RetryBaseSeconds": 0, "RetryMaxSeconds": 0}
+FAILING_PARAMETERS = {"SubmitMaxAttempts": 5, "RetryBaseSeconds": 0, "RetryMaxSeconds": 0}
 PROBE = "ProbeFunction"
 PROBE_TIMEOUT = 1
 PROBE_VISIBILITY_TIMEOUT = 2

@@ -501,7 +501,7 @@ def test_a_message_that_keeps_failing_ends_in_the_dead_letter_queue(
         refused = [r.result_code for r in simulator.refused]
     finally:
         simulator.reset()
-    assert refused == ["05"] * FAILING_PARAMETERS["SubmitMaxReceiveCount"]
+    assert refused == ["05"] * FAILING_PARAMETERS["SubmitMaxAttempts"]
     assert queue_depth(failing_stack, "SendQueue") == (0, 0)
     dead = failing_stack.client("sqs").receive_message(
         QueueUrl=failing_stack.provisioned.ref("SendDeadLetterQueue") if failing_stack.provisioned else "",

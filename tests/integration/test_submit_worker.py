@@ -120,7 +120,7 @@ def test_a_wrong_password_05_ends_in_the_dead_letter_queue_after_its_retries(
     load_worker: Callable[..., Worker],
 ) -> None:
     # Given a stack whose queue allows five receives, and a platform refusing the password
-    stack = make_stack(simulator.submit_url, SubmitMaxReceiveCount=5)
+    stack = make_stack(simulator.submit_url, SubmitMaxAttempts=5)
     api = Api(
         load_handler(
             stack.functions["SendApiFunction"].code_dir, stack.functions["SendApiFunction"].environment

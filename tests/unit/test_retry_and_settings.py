@@ -9,7 +9,7 @@ from smsgw.settings import Settings, SettingsError
 
 
 def test_retry_delays_grow_with_jitter_and_stop_at_the_cap() -> None:
-    policy = RetryPolicy(base_seconds=10, max_seconds=900, max_receives=8)
+    policy = RetryPolicy(base_seconds=10, max_seconds=900, max_attempts=8)
     lowest = [policy.delay(n, rng=lambda: 0.0) for n in range(1, 10)]
     highest = [policy.delay(n, rng=lambda: 0.999999) for n in range(1, 10)]
     assert lowest == [5, 10, 20, 40, 80, 160, 320, 450, 450]
@@ -24,12 +24,12 @@ def test_settings_come_from_the_environment() -> None:
     settings = Settings.from_env(
         {
             "MESSAGES_TABLE": "t",
-            "SUBMIT_MAX_RECEIVES": "5",
+            "SUBMIT_MAX_ATTEMPTS": "5",
             "RESEND_AMBIGUOUS": "true",
             "GUODU_ACCOUNT_PREFIX": "10690013",
         }
     )
-    assert (settings.messages_table, settings.submit_max_receives, settings.resend_ambiguous) == (
+    assert (settings.messages_table, settings.submit_max_attempts, settings.resend_ambiguous) == (
         "t",
         5,
         True,

@@ -73,9 +73,10 @@ how a message moves:
 columns:
   RECEIVES        ApproximateReceiveCount, as the dead-letter queue reports it
   FIRST RECEIVED  ApproximateFirstReceiveTimestamp, UTC
-  REASON          the worker's note when it parked the message at once (unknown
-                  ResultCode, not a chunk message, chunk not found); '-' means SQS moved
-                  it there after SubmitMaxReceiveCount failed attempts
+  REASON          the worker's note when it parked the message: its attempts used up
+                  (SubmitMaxAttempts), an unknown ResultCode, not a chunk message, chunk
+                  not found; '-' means SQS moved it there after SubmitMaxReceiveCount
+                  receives (the worker never got to handle it)
 
 exit codes:
   0  done (or nothing to move)

@@ -13,6 +13,11 @@ pk                          sk                  what (store)
 ``RAW#<yyyymmdd>``          ``<time>#<hash>``   a push packet exactly as it arrived
 ``MO#<mobile>``             ``<time>#<hash>``   an inbound message (``inbound.InboundStore``)
 ``OPTOUT#<mobile>``         ``OPTOUT``          a number that opted out of marketing
+``FREQ#<mobile>``           ``<category>#<d>``  frequency-cap counters of one Beijing day
+                                                (``frequency.FrequencyStore``)
+``RATE#guodu``              ``S#<epoch s>``     submits and recipients reserved in a second
+                                                (``throttle.SubmitRateLimiter``)
+``RATE#guodu``              ``PAUSE``           the lane's pause (``throttle.LanePause``)
 ==========================  ==================  ============================================
 """
 

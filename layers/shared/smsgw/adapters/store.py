@@ -267,6 +267,7 @@ class MessageStore:
             valid_until=data.get("valid_until", 0),
             state=ChunkState(data["st"]),
             attempts=data.get("attempts", 0),
+            attempt_base=data.get("attempt_base", 0),
             msg_id=data.get("msg_id"),
             result_code=data.get("code"),
             detail=data.get("detail"),
@@ -374,6 +375,15 @@ class MessageStore:
         )
         update["ExpressionAttributeValues"][":valid"] = {"N": str(valid_until)}
         update["ExpressionAttributeValues"][":minus_one"] = {"N": "-1"}
+        return self._settle(update)
+
+    def park_chunk(self, chunk: Chunk, *, code: str, detail: str) -> bool:
+        """Release a chunk that used up its attempts; its next claim (after a redrive)
+        starts a fresh count of attempts."""
+        update = self._settle_update(chunk, ChunkState.RETRYING, code, detail)
+        update["UpdateExpression"] = update["UpdateExpression"].replace(
+            " REMOVE lease_until", ", attempt_base = attempts REMOVE lease_until"
+        )
         return self._settle(update)
 
     def _settle_update(

@@ -120,6 +120,7 @@ class Chunk:
     valid_until: int = 0  # epoch seconds; not submitted after this, it ends expired
     state: ChunkState = ChunkState.QUEUED
     attempts: int = 0
+    attempt_base: int = 0  # attempts before the last redrive: they no longer count
     msg_id: str | None = None
     result_code: str | None = None
     detail: str | None = None

@@ -60,11 +60,14 @@ class QueueMessage:
 class RetryPolicy:
     base_seconds: int = 10
     max_seconds: int = 900
-    max_receives: int = 8  # the send queue's maxReceiveCount
+    # Failed submits before the chunk is parked in the dead-letter queue. Counted on the
+    # chunk, not by SQS: a message handed back while the lane is paused or throttled, or
+    # held for quiet hours, has not failed and must not use up the chunk's attempts.
+    max_attempts: int = 8
 
-    def delay(self, receive_count: int, rng: Callable[[], float] = random.random) -> int:
+    def delay(self, attempt: int, rng: Callable[[], float] = random.random) -> int:
         """Exponential backoff with "equal jitter": between half and all of the step."""
-        step = min(self.max_seconds, self.base_seconds * 2 ** max(0, receive_count - 1))
+        step = min(self.max_seconds, self.base_seconds * 2 ** max(0, attempt - 1))
         return int(step / 2 + rng() * step / 2)
 
 
@@ -142,10 +145,7 @@ class SubmitService:
         except Exception:
             # Secrets Manager down, a bug...: give the chunk back before failing the message.
             logger.exception("submit failed inside the gateway", extra=_ids(chunk))
-            self._store.record_attempt(
-                chunk, state=ChunkState.RETRYING, code="internal", detail="internal error"
-            )
-            self._retry_later(message, chunk)
+            self._retry_later(message, chunk, "internal", "internal error")
         else:
             self._pace(result.outcome)
             self._settle(message, chunk, result)
@@ -279,21 +279,24 @@ class SubmitService:
         else:  # transient, account, or ambiguous with resending on
             if outcome is Outcome.ACCOUNT:
                 metrics.add_metric(name="AccountErrors", unit=MetricUnit.Count, value=1)
-            self._store.record_attempt(
-                chunk, state=ChunkState.RETRYING, code=result.code, detail=result.detail
-            )
-            self._retry_later(message, chunk)
+            self._retry_later(message, chunk, result.code, result.detail)
 
-    def _retry_later(self, message: QueueMessage, chunk: Chunk) -> None:
-        if message.receive_count >= self._retry.max_receives:
-            # Visible again at once: SQS moves it to the dead-letter queue on its next receive.
-            logger.error("last attempt failed: the message goes to the dead-letter queue", extra=_ids(chunk))
-            metrics.add_metric(name="SubmitsDeadLettered", unit=MetricUnit.Count, value=1)
-            self._queue.delay(message.receipt_handle, 0)
-        else:
-            self._queue.delay(message.receipt_handle, self._retry.delay(message.receive_count))
-        metrics.add_metric(name="SubmitRetries", unit=MetricUnit.Count, value=1)
-        raise RetryLater(f"chunk {chunk.number} of {chunk.request_id}: retry later")
+    def _retry_later(self, message: QueueMessage, chunk: Chunk, code: str, detail: str) -> None:
+        """After a failed attempt: retry with a growing delay, or, when the chunk has used
+        its attempts, park it in the dead-letter queue for a person (``smsgw redrive``)."""
+        attempt = chunk.attempts - chunk.attempt_base
+        if attempt < self._retry.max_attempts:
+            self._store.record_attempt(chunk, state=ChunkState.RETRYING, code=code, detail=detail)
+            self._queue.delay(message.receipt_handle, self._retry.delay(attempt))
+            metrics.add_metric(name="SubmitRetries", unit=MetricUnit.Count, value=1)
+            raise RetryLater(f"chunk {chunk.number} of {chunk.request_id}: attempt {attempt} failed")
+        logger.error(
+            "attempts used up: parked in the dead-letter queue",
+            extra=_ids(chunk, code=code, attempts=attempt),
+        )
+        self._store.park_chunk(chunk, code=code, detail=f"dead-lettered after {attempt} attempts: {detail}")
+        self._queue.park(message.body, f"gave up after {attempt} attempts: {code} {detail}")
+        metrics.add_metric(name="SubmitsDeadLettered", unit=MetricUnit.Count, value=1)
 
     def _count_settled(self, chunk: Chunk) -> None:
         request = self._store.count_settled_chunk(chunk.request_id)
