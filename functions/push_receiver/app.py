@@ -14,12 +14,12 @@ from typing import Any
 import boto3
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from smsgw.adapters.events import EventPublisher
 from smsgw.adapters.inbound import InboundStore
 from smsgw.adapters.reports import ReportStore
+from smsgw.adapters.secrets import PushTokens
 from smsgw.api.errors import register_error_handlers
 from smsgw.api.guard import SourceAllowList, TokenGuard
 from smsgw.domain.errors import PayloadTooLarge
@@ -32,9 +32,12 @@ from smsgw.settings import Settings
 settings = Settings.from_env()
 settings.require("push_token_secret_name", "event_bus_name")
 dynamodb = boto3.client("dynamodb")
-secrets = SecretsProvider(boto3_client=boto3.client("secretsmanager"))
 token = TokenGuard(
-    lambda: str(secrets.get(settings.push_token_secret_name, max_age=settings.secret_max_age_seconds) or "")
+    PushTokens(
+        boto3.client("secretsmanager"),
+        settings.push_token_secret_name,
+        max_age=settings.secret_max_age_seconds,
+    )
 )
 sources = SourceAllowList(settings.push_allowed_ips)
 service = PushService(
@@ -87,4 +90,8 @@ def push(push_token: str) -> Response[str]:
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    response = app.resolve(event, context)
+    if response["statusCode"] >= 500:
+        # Answered 5xx (the platform will push again), so Lambda sees no error: count it.
+        metrics.add_metric(name="PushFailures", unit=MetricUnit.Count, value=1)
+    return response

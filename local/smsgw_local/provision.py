@@ -340,7 +340,8 @@ def describe_functions(template: Mapping[str, Any], ctx: Context) -> dict[str, F
                     )
                 )
             elif event["Type"] == "Schedule":
-                schedules.append(ScheduleSource(str(ev["Schedule"]), bool(ev.get("Enabled", True))))
+                enabled = bool(ev.get("Enabled", True)) and ev.get("State", "ENABLED") != "DISABLED"
+                schedules.append(ScheduleSource(str(ev["Schedule"]), enabled))
         specs[logical] = FunctionSpec(
             logical_id=logical,
             name=str(resolve(props.get("FunctionName", logical), ctx)),

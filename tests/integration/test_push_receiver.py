@@ -384,3 +384,18 @@ def test_events_are_retried_then_the_push_fails_so_the_platform_pushes_again(
     publisher._events = real
     assert pusher.push(packet)[0] == 200
     assert len(event_sink.of_type("Recipients Delivered")) == 1
+
+
+def test_during_a_token_rotation_the_old_and_the_new_push_url_both_work(
+    stack: Provisioned, load_pusher: Callable[..., Pusher]
+) -> None:
+    # Given the push token was rotated (the platform may still use the old URL a while)
+    boto3.client("secretsmanager").put_secret_value(
+        SecretId=stack.ref("PushTokenSecret"), SecretString="new-token-42"
+    )
+    pusher = load_pusher(stack)
+    packet = [report("1", "13800138000")]
+    # Then both tokens are accepted, and anything else is not
+    assert pusher.push(packet, token="new-token-42")[0] == 200
+    assert pusher.push(packet, token=PUSH_TOKEN)[0] == 200
+    assert pusher.push(packet, token="older-token")[0] == 403

@@ -206,3 +206,11 @@ def test_every_checkov_suppression_says_why() -> None:
     for logical, resource in RESOURCES.items():
         for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", []):
             assert len(skip.get("comment", "")) > 30, f"{logical}: {skip['id']} needs a reason"
+
+
+def test_every_parameter_is_explained_in_the_deploy_guide() -> None:
+    from pathlib import Path
+
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "deploy.md").read_text(encoding="utf-8")
+    documented = set(re.findall(r"^\| `(\w+)` \|", guide, flags=re.MULTILINE))
+    assert set(PARAMETERS) <= documented, sorted(set(PARAMETERS) - documented)

@@ -7,9 +7,11 @@ a deployment and Secrets Manager is called once per container and period, not pe
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
+from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
 from smsgw.provider.guodu import Credentials
 
@@ -32,3 +34,25 @@ class ProviderCredentials:
         if not isinstance(oper_id, str) or not isinstance(oper_pass, str) or not oper_id or not oper_pass:
             raise CredentialsError("the provider secret needs non-empty oper_id and oper_pass")
         return Credentials(oper_id=oper_id, oper_pass=oper_pass)
+
+
+class PushTokens:
+    """The push token now, and the one before it while the secret has a previous version
+    (a rotation: the platform may still push to the old URL for a while). Both cached.
+
+    Two providers, because Powertools caches by secret name alone: asked through one
+    provider, the previous version would come back as the cached current one."""
+
+    def __init__(self, client: Any, secret_name: str, *, max_age: int = 300) -> None:
+        self._current = SecretsProvider(boto3_client=client)
+        self._previous = SecretsProvider(boto3_client=client)
+        self._name = secret_name
+        self._max_age = max_age
+
+    def __call__(self) -> list[str]:
+        tokens = [str(self._current.get(self._name, max_age=self._max_age))]
+        with contextlib.suppress(GetParameterError):  # never rotated: no previous version
+            tokens.append(
+                str(self._previous.get(self._name, max_age=self._max_age, VersionStage="AWSPREVIOUS"))
+            )
+        return tokens

@@ -15,12 +15,17 @@ from smsgw.domain.errors import Forbidden
 
 
 class TokenGuard:
-    def __init__(self, expected: Callable[[], str]) -> None:
-        self._expected = expected
+    """``accepted`` gives the tokens valid now: the current one and, while a rotation is
+    under way, the previous one, so pushes keep landing until the platform has the new URL."""
+
+    def __init__(self, accepted: Callable[[], list[str]]) -> None:
+        self._accepted = accepted
 
     def check(self, presented: str) -> None:
-        expected = self._expected()
-        if not expected or not hmac.compare_digest(presented.encode("utf-8"), expected.encode("utf-8")):
+        given = presented.encode("utf-8")
+        # Compare with every token (no early exit), each in constant time.
+        matches = [hmac.compare_digest(given, token.encode("utf-8")) for token in self._accepted() if token]
+        if not any(matches):
             raise Forbidden("forbidden")
 
 

@@ -334,7 +334,13 @@ class SubmitService:
         try:
             self._events.publish(events)
         except Exception:
-            logger.exception("events could not be published")
+            logger.exception(
+                "events could not be published",
+                extra={
+                    "event_types": sorted({e.detail_type for e in events}),
+                    "event_ids": [e.event_id for e in events],
+                },
+            )
             metrics.add_metric(name="EventsFailed", unit=MetricUnit.Count, value=len(events))
 
 
