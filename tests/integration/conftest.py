@@ -76,6 +76,17 @@ def api(send_api: ModuleType) -> Api:
     return Api(send_api)
 
 
+@pytest.fixture
+def load_api(load_handler: Callable[..., ModuleType]) -> Callable[[Provisioned], Api]:
+    """The send API of a stack made inside a test (with parameters of its own)."""
+
+    def load(stack: Provisioned) -> Api:
+        spec = stack.functions["SendApiFunction"]
+        return Api(load_handler(spec.code_dir, spec.environment))
+
+    return load
+
+
 def queued_messages(stack: Provisioned, queue: str = "SendQueue") -> list[dict[str, Any]]:
     """Every message now on a queue (received with a short visibility, then left there)."""
     sqs = boto3.client("sqs")

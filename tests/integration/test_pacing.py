@@ -7,7 +7,6 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from types import ModuleType
 
 import boto3
 import pytest
@@ -25,13 +24,12 @@ def second_of(iso: str) -> int:
 def test_the_rate_limit_holds_with_several_workers_at_once(
     aws: None,
     simulator: Simulator,
-    load_handler: Callable[..., ModuleType],
+    load_api: Callable[[Provisioned], Api],
     load_worker: Callable[..., Worker],
 ) -> None:
     # Given a platform limit of 3 submits a second and 24 chunks waiting
     stack = make_stack(simulator.submit_url, GuoduMaxSubmitsPerSecond=3)
-    spec = stack.functions["SendApiFunction"]
-    api = Api(load_handler(spec.code_dir, spec.environment))
+    api = load_api(stack)
     messages = [{"to": f"138{i:08d}", "content": f"通知 {i}"} for i in range(24)]
     api.post({"messages": messages})
     # When four workers drain the queue at the same time (each its own container)
@@ -51,13 +49,12 @@ def test_the_rate_limit_holds_with_several_workers_at_once(
 def test_a_failing_platform_pauses_the_whole_lane(
     aws: None,
     simulator: Simulator,
-    load_handler: Callable[..., ModuleType],
+    load_api: Callable[[Provisioned], Api],
     load_worker: Callable[..., Worker],
 ) -> None:
     # Given a platform answering -1 twice, then well again
     stack = make_stack(simulator.submit_url)
-    spec = stack.functions["SendApiFunction"]
-    api = Api(load_handler(spec.code_dir, spec.environment))
+    api = load_api(stack)
     worker = load_worker(
         stack, LANE_PAUSE_FAILURES="2", LANE_PAUSE_BASE_SECONDS="2", LANE_PAUSE_WINDOW_SECONDS="30"
     )
@@ -119,11 +116,10 @@ def quiet_stack(aws: None, simulator: Simulator) -> Provisioned:
 def test_marketing_in_quiet_hours_is_held_not_dropped(
     quiet_stack: Provisioned,
     simulator: Simulator,
-    load_handler: Callable[..., ModuleType],
+    load_api: Callable[[Provisioned], Api],
     load_worker: Callable[..., Worker],
 ) -> None:
-    spec = quiet_stack.functions["SendApiFunction"]
-    api = Api(load_handler(spec.code_dir, spec.environment))
+    api = load_api(quiet_stack)
     worker = load_worker(quiet_stack)
     # Given a marketing send and a one-time code, both during quiet hours
     _, marketing = api.post({"to": ["13800138000"], "content": "大促，退订回T", "category": "marketing"})
@@ -146,11 +142,10 @@ def test_marketing_in_quiet_hours_is_held_not_dropped(
 def test_scheduled_marketing_inside_quiet_hours_is_rescheduled_to_their_end(
     quiet_stack: Provisioned,
     simulator: Simulator,
-    load_handler: Callable[..., ModuleType],
+    load_api: Callable[[Provisioned], Api],
     load_worker: Callable[..., Worker],
 ) -> None:
-    spec = quiet_stack.functions["SendApiFunction"]
-    api = Api(load_handler(spec.code_dir, spec.environment))
+    api = load_api(quiet_stack)
     worker = load_worker(quiet_stack)
     send_at = datetime.now(UTC) + timedelta(minutes=30)
     api.post(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from types import ModuleType
 from urllib.parse import unquote_plus
 
 import boto3
@@ -116,16 +115,12 @@ def test_a_platform_exception_minus_1_is_retried_until_accepted(
 def test_a_wrong_password_05_ends_in_the_dead_letter_queue_after_its_retries(
     aws: None,
     simulator: Simulator,
-    load_handler: Callable[..., ModuleType],
+    load_api: Callable[[Provisioned], Api],
     load_worker: Callable[..., Worker],
 ) -> None:
     # Given a stack whose queue allows five receives, and a platform refusing the password
     stack = make_stack(simulator.submit_url, SubmitMaxAttempts=5)
-    api = Api(
-        load_handler(
-            stack.functions["SendApiFunction"].code_dir, stack.functions["SendApiFunction"].environment
-        )
-    )
+    api = load_api(stack)
     worker = load_worker(stack)
     simulator.configure({"faults": {"code_rates": {"05": 1.0}}})
     _, reply = api.post({"to": ["13800138000"], "content": "x"})
