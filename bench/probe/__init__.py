@@ -1,0 +1,1 @@
+"""The probe process (``python bench/probe CONFIG``); see ``__main__``."""

@@ -1,0 +1,311 @@
+"""One handler in a fresh process: warm CPU per invocation and peak memory.
+
+``python -m bench.probe CONFIG.json`` (the bench runs it with the runtime-only interpreter
+and the function's environment). It installs the in-process AWS (``fakeaws``), imports
+the handler as Lambda would (its code folder, then the layer, on ``sys.path``), runs
+each workload a few times to warm up and then ``reps`` times, timing each invocation
+with ``time.process_time()`` (CPU of this process: our code, Powertools, botocore's
+serialising and parsing; the provider's simulator runs in another process) and
+``perf_counter`` (wall). Peak RSS comes from ``getrusage`` at the end, after the largest
+workload. Handler output (logs, EMF metrics) goes to /dev/null, having been formatted.
+
+Standard library only, besides the handler's own dependencies.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import resource
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench.probe import fakeaws
+
+CONTENT = "【示例】您的验证码是123456，5分钟内有效。"
+
+
+class Context:
+    """The parts of the Lambda context handlers and Powertools read."""
+
+    def __init__(self, function_name: str) -> None:
+        self.function_name = function_name
+        self.function_version = "$LATEST"
+        self.memory_limit_in_mb = 256
+        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}"
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{function_name}"
+        self.log_stream_name = "probe"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+def numbers(count: int, start: int = 0) -> list[str]:
+    return [f"13{(start + i) % 10**9:09d}" for i in range(count)]
+
+
+def _status_kb(field: str) -> int:
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def rss_kb() -> int:
+    """Peak RSS of this program. ``VmHWM``, not ``ru_maxrss``: Linux carries ``ru_maxrss``
+    over ``exec`` from the parent at ``fork``, so a child of a big process reports the
+    parent's size; the high-water mark belongs to this process image alone."""
+    return _status_kb("VmHWM") or int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+def current_rss_kb() -> int:
+    return _status_kb("VmRSS")
+
+
+def measure(call: Callable[[], Any], reps: int, warmup: int) -> dict[str, Any]:
+    for _ in range(warmup):
+        call()
+    cpu: list[float] = []
+    wall: list[float] = []
+    for _ in range(reps):
+        c0, w0 = time.process_time(), time.perf_counter()
+        call()
+        cpu.append((time.process_time() - c0) * 1000)
+        wall.append((time.perf_counter() - w0) * 1000)
+    cpu.sort()
+    return {
+        "reps": reps,
+        "cpu_ms_median": statistics.median(cpu),
+        "cpu_ms_p90": cpu[min(len(cpu) - 1, int(len(cpu) * 0.9))],
+        "wall_ms_median": statistics.median(wall),
+    }
+
+
+class Probe:
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.config = config
+        self.events_dir = Path(config["events_dir"])
+        self.aws = fakeaws.FakeAws(
+            secrets=config.get("secrets", {}), keep_prefixes=tuple(config.get("keep", []))
+        )
+        self.handler: Callable[[dict[str, Any], Any], Any] | None = None
+        self.function = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "probe")
+
+    def sample(self, name: str) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads((self.events_dir / name).read_text(encoding="utf-8"))
+        return data
+
+    def load(self) -> float:
+        self.aws.install()
+        if self.config.get("seed_items"):
+            self.aws.load(json.loads(Path(self.config["seed_items"]).read_text(encoding="utf-8")))
+        sys.path[:0] = [self.config["code_dir"], self.config["layer_dir"]]
+        started = time.perf_counter()
+        module = __import__("app")
+        self.handler = module.handler
+        return (time.perf_counter() - started) * 1000
+
+    def invoke(self, event: dict[str, Any]) -> Any:
+        if self.handler is None:
+            raise RuntimeError("the handler is not loaded")
+        return self.handler(event, Context(self.function))
+
+    # -- send API ---------------------------------------------------------------------
+    def post(self, body: dict[str, Any]) -> Callable[[], Any]:
+        event = self.sample("send_api/post_messages.json")
+        for headers in (event["headers"], event["multiValueHeaders"]):
+            headers.pop("Idempotency-Key", None)
+        event["body"] = json.dumps(body, ensure_ascii=False)
+
+        def call() -> Any:
+            result = self.invoke(copy.copy(event))
+            if result["statusCode"] != 202:
+                raise RuntimeError(f"send answered {result['statusCode']}: {result['body'][:300]}")
+            return result
+
+        return call
+
+    # -- submit worker ----------------------------------------------------------------
+    def sqs_batch(self) -> Callable[[], Any]:
+        template = self.sample("submit_worker/sqs_chunk.json")["Records"][0]
+        refs = self.config["chunk_refs"]
+        records = []
+        for i, (request_id, chunk) in enumerate(refs):
+            record = copy.deepcopy(template)
+            record["messageId"] = f"m{i}"
+            record["body"] = json.dumps({"v": 1, "request_id": request_id, "chunk": chunk})
+            records.append(record)
+        event = {"Records": records}
+
+        def call() -> Any:
+            result = self.invoke(event)
+            if result.get("batchItemFailures"):
+                raise RuntimeError(f"worker failed items: {result}")
+            return result
+
+        return call
+
+    # -- push receiver ----------------------------------------------------------------
+    def push(self, msg_ids_per_packet: int) -> Callable[[], Any]:
+        event = self.sample("push_receiver/report_packet.json")
+        token = self.config["push_token"]
+        event["path"] = f"/v1/guodu/push/{token}"
+        event["pathParameters"] = {"token": token}
+        event["requestContext"]["path"] = f"/live/v1/guodu/push/{token}"
+        serial = [0]
+
+        def call() -> Any:
+            serial[0] += 1
+            per_msg = 250 // msg_ids_per_packet
+            items = []
+            for m in range(msg_ids_per_packet):
+                msg_id = f"{serial[0]:012d}{m:08d}"
+                self.aws.keep(
+                    {
+                        "pk": {"S": f"MSG#{msg_id}"},
+                        "sk": {"S": "LINK"},
+                        "kind": {"S": "link"},
+                        "request_id": {"S": "0b4f6c1e-8d2a-4f7e-9c11-2a6f5e3d9b01"},
+                        "chunk": {"N": str(m)},
+                        "reference": {"S": "bench"},
+                    }
+                )
+                for n, mobile in enumerate(numbers(per_msg, m * 1000)):
+                    items.append(
+                        {
+                            "msg": "发送成功" if n % 20 else "UNDELIV",
+                            "mobile": mobile,
+                            "msgId": msg_id,
+                            "reportTime": "2026-11-24 12:00:05",
+                            "status": 0 if n % 20 else 2,
+                        }
+                    )
+            packet = dict(event)
+            packet["body"] = json.dumps(items, ensure_ascii=False)
+            result = self.invoke(packet)
+            if result["statusCode"] != 200:
+                raise RuntimeError(f"push answered {result['statusCode']}: {result['body'][:300]}")
+            return result
+
+        return call
+
+    def push_baseline(self) -> Callable[[], Any]:
+        """The same 250 reports stored one PutItem each (first report wins), eight threads."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        import boto3
+
+        client = boto3.client("dynamodb")
+        table = os.environ.get("MESSAGES_TABLE", "messages")
+        pool = ThreadPoolExecutor(max_workers=8)
+        items = [
+            {
+                "msgId": f"{m:020d}",
+                "mobile": mobile,
+                "status": "0",
+                "msg": "发送成功",
+                "reportTime": "2026-11-24 12:00:05",
+            }
+            for m in range(2)
+            for mobile in numbers(125, m * 1000)
+        ]
+
+        def write(item: dict[str, str]) -> None:
+            client.put_item(
+                TableName=table,
+                Item={
+                    "pk": {"S": f"RPT#{item['msgId']}"},
+                    "sk": {"S": item["mobile"]},
+                    "status": {"S": item["status"]},
+                    "msg": {"S": item["msg"]},
+                    "report_time": {"S": item["reportTime"]},
+                },
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+
+        return lambda: list(pool.map(write, items))
+
+    # -- balance check ----------------------------------------------------------------
+    def balance(self) -> Callable[[], Any]:
+        return lambda: self.invoke({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}})
+
+    def workloads(self) -> dict[str, tuple[Callable[[], Any], int]]:
+        reps = self.config["reps"]
+        kind = self.config["kind"]
+        if kind == "send":
+            sizes = self.config["send_sizes"]
+            return {
+                f"send_{n}": (self.post({"to": numbers(n), "content": CONTENT}), reps[f"send_{n}"])
+                for n in sizes
+            }
+        if kind == "worker":
+            return {"worker_batch": (self.sqs_batch(), reps["worker_batch"])}
+        if kind == "push":
+            return {
+                "push_250_grouped": (self.push(2), reps["push"]),
+                "push_250_scattered": (self.push(25), reps["push"]),
+                "push_250_one_write_per_report": (self.push_baseline(), reps["push"]),
+            }
+        return {"balance": (self.balance(), reps.get("balance", 5))}
+
+    def run(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"python": sys.version.split()[0]}
+        out["import_ms"] = self.load()
+        out["rss_after_import_kb"] = current_rss_kb()
+        results: dict[str, Any] = {}
+        for name, (call, reps) in self.workloads().items():
+            before = sum(self.aws.calls.values())
+            calls_before = dict(self.aws.calls)
+            warmup = self.config.get("warmup", 2)
+            results[name] = measure(call, reps, warmup)
+            total = reps + warmup
+            results[name]["aws_calls_per_invocation"] = {
+                op: round((count - calls_before.get(op, 0)) / total, 2)
+                for op, count in self.aws.calls.items()
+                if count != calls_before.get(op, 0)
+            }
+            results[name]["aws_calls_total_per_invocation"] = round(
+                (sum(self.aws.calls.values()) - before) / total, 2
+            )
+        out["workloads"] = results
+        out["peak_rss_warm_kb"] = rss_kb()
+        largest = self.config.get("largest_send")
+        if largest:
+            started = time.perf_counter()
+            self.post({"to": numbers(largest), "content": CONTENT})()
+            out["largest_send"] = {"recipients": largest, "wall_ms": (time.perf_counter() - started) * 1000}
+        out["peak_rss_kb"] = rss_kb()
+        if self.config.get("dump_items"):
+            self.aws.items.clear()
+            self.aws.keep_prefixes = ("REQ#",)
+            request_id = json.loads(self.post({"to": numbers(1000, 5000), "content": CONTENT})()["body"])[
+                "id"
+            ]
+            Path(self.config["dump_items"]).write_text(json.dumps(self.aws.dump()), encoding="utf-8")
+            out["seed_request_id"] = request_id
+        return out
+
+
+def main(argv: list[str]) -> int:
+    config = json.loads(Path(argv[1]).read_text(encoding="utf-8"))
+    sink = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - for the life of the process
+    real_stdout = sys.stdout
+    sys.stdout = sink
+    try:
+        result = Probe(config).run()
+    finally:
+        sys.stdout = real_stdout
+    Path(config["out"]).write_text(json.dumps(result), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

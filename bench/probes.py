@@ -1,0 +1,125 @@
+"""6. Warm CPU per invocation and 7. peak memory, each handler in a fresh process.
+
+The probe (``bench/probe``) runs with the runtime-only interpreter and AWS answered
+in-process (no network); the submit worker and the balance check talk HTTP to a Guodu
+simulator in this process (keep-alive, no latency), so the probe's CPU is the handler's
+alone. The send probe also sends the largest request the API accepts (peak memory), and
+leaves behind the items of a 1,000-recipient request that the worker probe then submits.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench.runtime import BENCH_PUSH_TOKEN, BENCH_SECRET, EVENTS, REPO, FunctionEnv, Runtime, handler_env
+from guodu_simulator import Simulator, SimulatorConfig
+
+MEMORY_LIMIT_MB = 256
+ROOM_FRACTION = 0.75  # "with room to spare": at most three quarters of the function's memory
+
+KINDS = {
+    "SendApiFunction": "send",
+    "SubmitWorkerFunction": "worker",
+    "PushReceiverFunction": "push",
+    "BalanceCheckFunction": "balance",
+}
+
+
+def _run_probe(
+    runtime: Runtime, function: FunctionEnv, config: dict[str, Any], env: dict[str, str], work: Path
+) -> dict[str, Any]:
+    config_path = work / f"{function.logical_id}.json"
+    out_path = work / f"{function.logical_id}.out.json"
+    config = {
+        **config,
+        "out": str(out_path),
+        "events_dir": str(EVENTS),
+        "code_dir": str(function.code_dir),
+        "layer_dir": str(REPO / "layers" / "shared"),
+    }
+    config_path.write_text(json.dumps(config), encoding="utf-8")
+    env = {**env, "PYTHONPATH": str(REPO)}  # the bench package only: nothing is installed
+    done = subprocess.run(
+        [str(runtime.python), "-m", "bench.probe", str(config_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=str(function.code_dir),
+        timeout=900,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"probe of {function.logical_id} failed: {done.stderr.strip()[-1500:]}")
+    result: dict[str, Any] = json.loads(out_path.read_text(encoding="utf-8"))
+    return result
+
+
+def measure(
+    runtime: Runtime,
+    functions: dict[str, FunctionEnv],
+    *,
+    send_sizes: tuple[int, ...],
+    largest_send: int,
+    reps: dict[str, int],
+    log: Callable[[str], None],
+) -> dict[str, Any]:
+    config = SimulatorConfig(seed=7, log_submits=False).add_account("bench", BENCH_SECRET)
+    credentials = json.dumps({"oper_id": "bench", "oper_pass": BENCH_SECRET})
+    results: dict[str, Any] = {}
+    with Simulator(config) as simulator, tempfile.TemporaryDirectory(prefix="smsgw-probe-") as tmp:
+        work = Path(tmp)
+        seed = work / "seed-items.json"
+        ordered = sorted(functions, key=lambda name: list(KINDS).index(name) if name in KINDS else 99)
+        seed_request: str | None = None
+        for logical in ordered:
+            function = functions[logical]
+            kind = KINDS.get(logical)
+            if kind is None:
+                continue
+            probe: dict[str, Any] = {"kind": kind, "reps": reps, "warmup": 2}
+            env = handler_env(function, GUODU_SUBMIT_URL=simulator.submit_url)
+            if kind == "send":
+                probe.update(send_sizes=list(send_sizes), largest_send=largest_send, dump_items=str(seed))
+            elif kind == "worker":
+                if seed_request is None:
+                    raise RuntimeError("the worker probe needs the send probe's request")
+                probe.update(
+                    seed_items=str(seed),
+                    keep=["REQ#"],
+                    chunk_refs=[[seed_request, n] for n in range(5)],
+                    secrets={"provider": credentials},
+                )
+            elif kind == "push":
+                probe.update(keep=["MSG#"], push_token=BENCH_PUSH_TOKEN, secrets={"token": BENCH_PUSH_TOKEN})
+            else:
+                probe.update(secrets={"provider": credentials})
+            log(f"probe: {logical}")
+            result = _run_probe(runtime, function, probe, env, work)
+            if kind == "send":
+                seed_request = result.get("seed_request_id")
+            results[logical] = result
+    return summarise(results)
+
+
+def summarise(results: dict[str, Any]) -> dict[str, Any]:
+    cpu: dict[str, Any] = {}
+    memory: dict[str, Any] = {}
+    for logical, result in results.items():
+        for name, workload in result["workloads"].items():
+            cpu[name] = {"function": logical, **workload}
+        peak = result["peak_rss_kb"] / 1024
+        memory[logical] = {
+            "rss_after_import_mb": round(result["rss_after_import_kb"] / 1024, 1),
+            "peak_rss_warm_mb": round(result["peak_rss_warm_kb"] / 1024, 1),
+            "peak_rss_mb": round(peak, 1),
+            "largest_send": result.get("largest_send"),
+            "limit_mb": MEMORY_LIMIT_MB,
+            "fits_with_room": peak <= MEMORY_LIMIT_MB * ROOM_FRACTION,
+            "python": result["python"],
+        }
+    return {"cpu": cpu, "memory": memory, "room_fraction": ROOM_FRACTION}
