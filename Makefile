@@ -68,8 +68,13 @@ build: $(TOOLS)/.installed  ## sam build (needs python3.13 on PATH)
 deploy: build  ## sam deploy --guided (see docs/deploy.md)
 	$(TOOLS)/bin/sam deploy --guided
 
-bench: $(VENV)/.installed  ## benchmarks: writes docs/benchmarks.md, .json and .png
+bench: $(VENV)/.installed  ## benchmarks: writes docs/benchmarks.md, .json, .png and docs/capacity.md
+	$(PY) -m pip install -q -r requirements-bench.txt
 	$(PY) -m bench
+
+bench-quick: $(VENV)/.installed  ## the benchmarks at tiny sizes, into build/bench-quick (proves they run)
+	$(PY) -m pip install -q -r requirements-bench.txt
+	$(PY) -m bench --quick
 
 clean:  ## remove virtual environments and build output
 	rm -rf $(VENV) $(TOOLS) $(CHECKOV) .venv-runtime .aws-sam .pytest_cache .mypy_cache .ruff_cache

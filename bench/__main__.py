@@ -1,0 +1,421 @@
+"""``python -m bench [--quick] [--out DIR]``: measure, side by side in one run, and write the report.
+
+Full mode (``make bench``) writes ``docs/benchmarks.md``, ``docs/benchmarks.json``,
+``docs/benchmarks.png`` and ``docs/capacity.md``; it builds ``.venv-runtime`` (Python
+3.13 and the layer's requirements only) the first time. Quick mode uses tiny sizes, to
+prove the benchmark runs (``tests/bench``); it writes to ``build/bench-quick`` unless
+``--out`` says otherwise, and uses the dev interpreter if ``.venv-runtime`` is not built.
+
+One module per measurement: ``coldstart`` (1), ``localrun`` (2, 3, 4), ``costs`` (3),
+``push`` (5), ``probes`` (6, 7), ``capacity`` (8); ``report`` and ``chart`` write them.
+A measurement that fails is reported as an error; the others still run, and the exit
+status is 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import summary
+from bench.runtime import REPO
+
+ORIGINAL_STDERR = os.dup(2)
+
+
+def log(message: str) -> None:
+    """Progress, to the terminal even while the workers' output is being captured."""
+    os.write(ORIGINAL_STDERR, f"[bench {time.strftime('%H:%M:%S')}] {message}\n".encode())
+
+
+@dataclass(frozen=True)
+class Sizes:
+    coldstart_samples: int
+    breakdown_runs: int
+    reps: dict[str, int]
+    largest_send: int
+    push_packets: int
+    throughput_recipients: int
+    throughput_per_post: int
+    naive_numbers: int
+    counted_recipients: int
+    personalised_messages: int
+    personalised_contents: int
+    unlimited_scenario: bool
+    build_runtime: bool
+    warmup: bool = True
+    send_sizes: tuple[int, ...] = (1, 10_000)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+FULL = Sizes(
+    coldstart_samples=7,
+    breakdown_runs=3,
+    reps={"send_1": 200, "send_10000": 10, "worker_batch": 50, "push": 30, "balance": 10},
+    largest_send=100_000,
+    push_packets=20,
+    throughput_recipients=100_000,
+    throughput_per_post=10_000,
+    naive_numbers=300,
+    counted_recipients=10_000,
+    personalised_messages=1_000,
+    personalised_contents=10,
+    unlimited_scenario=True,
+    build_runtime=True,
+)
+QUICK = Sizes(
+    coldstart_samples=1,
+    breakdown_runs=1,
+    reps={"send_1": 5, "send_10000": 2, "worker_batch": 3, "push": 3, "balance": 2},
+    largest_send=20_000,
+    push_packets=2,
+    throughput_recipients=2_000,
+    throughput_per_post=1_000,
+    naive_numbers=20,
+    counted_recipients=400,
+    personalised_messages=100,
+    personalised_contents=5,
+    unlimited_scenario=False,
+    build_runtime=False,
+    warmup=False,
+)
+SCATTERED = {"delay_min_seconds": 0.2, "delay_max_seconds": 1.0, "batch_window_seconds": 0.05}
+GROUPED = {"delay_min_seconds": 0.5, "delay_max_seconds": 0.5, "batch_window_seconds": 0.05}
+
+
+def _isolate_from_aws() -> None:
+    """Never reach a real AWS account, whatever the shell holds."""
+    os.environ.update(
+        {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        }
+    )
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "GUODU_SUBMIT_URL"):
+        os.environ.pop(name, None)
+
+
+class Bench:
+    def __init__(self, sizes: Sizes, mode: str, work: Path) -> None:
+        self.sizes = sizes
+        self.mode = mode
+        self.work = work
+        self.aws_dir = work / "aws"
+        self.r: dict[str, Any] = {"mode": mode, "errors": {}}
+        self._counted: dict[str, Any] = {}
+
+    def stage(self, name: str, call: Any) -> Any:
+        began = time.perf_counter()
+        log(f"{name} ...")
+        try:
+            value = call()
+        except Exception as err:
+            self.r["errors"][name] = f"{type(err).__name__}: {err}"
+            log(f"{name} FAILED: {err}\n{traceback.format_exc()}")
+            return None
+        log(f"{name} done in {time.perf_counter() - began:.0f} s")
+        return value
+
+    # -- measurements ---------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        from bench import runtime
+        from bench.hook import _awsrecorder
+
+        _awsrecorder.install(str(self.aws_dir))
+        started = time.perf_counter()
+        self.r["environment"] = {"load_before": _load()}
+        rt = self.stage(
+            "runtime environment", lambda: runtime.ensure_runtime(create=self.sizes.build_runtime, log=log)
+        )
+        functions = self.stage("functions from template.yaml", runtime.function_envs)
+        if rt is not None and functions is not None:
+            shipped = self.stage(
+                "layer as sam build ships it", lambda: runtime.build_shipped(rt, self.work / "shipped")
+            )
+            self.r["coldstart"] = self.stage("1. cold start", lambda: self._coldstart(rt, functions, shipped))
+            probes = self.stage("6-7. warm CPU and memory", lambda: self._probes(rt, functions))
+            if probes:
+                self.r["cpu"], self.r["memory"] = probes["cpu"], probes["memory"]
+        self.r["push"] = self.stage("5. push handling", self._push)
+        self.stage("2-4. local stack runs", self._local)
+        self.stage("3. cost model", lambda: self._costs(functions or {}))
+        self.stage("8. capacity", self._capacity)
+        self.r["environment"].update(_environment(rt))
+        self.r["environment"]["load_after"] = _load()
+        self.r["generated"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        self.r["elapsed_s"] = time.perf_counter() - started
+        self.r["summary"] = summary.rows(self.r)
+        return self.r
+
+    def _coldstart(self, rt: Any, functions: Any, shipped: Any) -> Any:
+        from bench import coldstart
+
+        return coldstart.measure(
+            rt,
+            functions,
+            shipped,
+            samples=self.sizes.coldstart_samples,
+            breakdown_runs=self.sizes.breakdown_runs,
+            warmup=self.sizes.warmup,
+            log=log,
+        )
+
+    def _probes(self, rt: Any, functions: Any) -> Any:
+        from bench import probes
+
+        return probes.measure(
+            rt,
+            functions,
+            send_sizes=self.sizes.send_sizes,
+            largest_send=self.sizes.largest_send,
+            reps=self.sizes.reps,
+            log=log,
+        )
+
+    def _push(self) -> Any:
+        from bench import push
+
+        return push.measure(
+            packets=self.sizes.push_packets,
+            warmup=2 if self.sizes.warmup else 1,
+            log=log,
+            count_calls=self._own_calls,
+        )
+
+    def _own_calls(self, start: float, end: float) -> dict[str, int]:
+        counts: Counter[str] = Counter()
+        path = self.aws_dir / f"{os.getpid()}.jsonl"
+        if path.exists():
+            with path.open(encoding="utf-8") as handle:
+                for line in handle:
+                    record = json.loads(line)
+                    if start <= record["t"] <= end:
+                        counts[f"{record['svc']}.{record['op']}"] += 1
+        return dict(counts)
+
+    def _local(self) -> None:
+        from bench import localrun
+        from guodu_simulator import SimulatorConfig
+        from smsgw_local.template import load_template
+
+        s = self.sizes
+        simulator = SimulatorConfig(seed=7, log_submits=False, latency_ms=30)
+        scenarios: list[dict[str, Any]] = []
+        with localrun.StackRun(
+            self.work / "stack-default", aws_dir=self.aws_dir, simulator=simulator, log=log
+        ) as run:
+            pipeline = localrun.throughput(
+                run, recipients=s.throughput_recipients, per_post=s.throughput_per_post, prefix="150", log=log
+            )
+            limit = run.provisioned.context.parameters.get("GuoduMaxSubmitsPerSecond")
+            pipeline["label"] = "local stack, template defaults" + (
+                f" (provider limit {limit} submits/s)" if limit else ""
+            )
+            scenarios.append(pipeline)
+            self.r["throughput"] = {"pipeline": pipeline, "scenarios": scenarios, "ratio_budget": 50}
+            naive = localrun.naive(run, numbers=s.naive_numbers, prefix="151", log=log)
+            self.r["throughput"]["naive"] = naive
+            self.r["throughput"]["ratio"] = round(pipeline["recipients_per_s"] / naive["recipients_per_s"], 1)
+            run.wait(lambda: run.sim.pending_pushes() == 0, 120, "the throughput run's reports to drain")
+            for name, timing, prefix in (("scattered", SCATTERED, "152"), ("grouped", GROUPED, "153")):
+                self._counted[name] = localrun.counted_run(
+                    run,
+                    recipients=s.counted_recipients,
+                    per_post=min(s.counted_recipients, 10_000),
+                    prefix=prefix,
+                    push=timing,
+                    log=log,
+                )
+            personalised = localrun.personalised(
+                run, messages=s.personalised_messages, contents=s.personalised_contents, prefix="154"
+            )
+        bulk = self._counted["scattered"]
+        self.r["provider_calls"] = {
+            "bulk": {
+                "recipients": bulk["recipients"],
+                "submits": bulk["submits"],
+                "submits_per_1000": round(bulk["submits"] * 1000 / bulk["recipients"], 2),
+            },
+            "personalised": personalised,
+        }
+        if s.unlimited_scenario and "GuoduMaxSubmitsPerSecond" in load_template().get("Parameters", {}):
+            with localrun.StackRun(
+                self.work / "stack-unlimited",
+                aws_dir=self.aws_dir,
+                simulator=simulator,
+                parameters={"GuoduMaxSubmitsPerSecond": 0},
+                log=log,
+            ) as run:
+                unlimited = localrun.throughput(
+                    run,
+                    recipients=s.throughput_recipients,
+                    per_post=s.throughput_per_post,
+                    prefix="155",
+                    log=log,
+                )
+            unlimited["label"] = "local stack, no provider limit (GuoduMaxSubmitsPerSecond=0)"
+            scenarios.append(unlimited)
+
+    def _costs(self, functions: dict[str, Any]) -> None:
+        from bench import costs
+        from bench.capacity import parameters
+
+        memory = {name: f.memory for name, f in functions.items()}
+        retention = int(parameters().get("RetentionDays") or 30)
+        self.r["cost"] = {}
+        self.r["counted"] = {}
+        for name, counted in self._counted.items():
+            model = costs.model(counted, memory, retention)
+            for key in ("push_items_per_packet", "push_msg_ids_per_packet"):
+                model[key] = counted[key]
+            model["what_if"] = costs.what_if_per_packet(model, counted)
+            self.r["cost"][name] = model
+            self.r["counted"][name] = {k: v for k, v in counted.items() if k not in ("records", "items")}
+
+    def _capacity(self) -> None:
+        from bench import capacity
+
+        measured = {
+            "cost": self.r["cost"]["scattered"],
+            "counted": self.r["counted"]["scattered"],
+            "cpu": self.r.get("cpu", {}),
+        }
+        plan = capacity.plan(measured)
+        self.r["capacity"] = plan
+        if self.r.get("push") and self.r.get("cpu"):
+            self.r["push"]["lambda_model"] = capacity.push_model(self.r["push"], self.r["cpu"])
+        if "throughput" in self.r:
+            self.r["throughput"]["lambda_model"] = {
+                "design_recipients_per_s": plan["design_recipients_per_s"],
+                "limited_recipients_per_s": plan["limited_recipients_per_s"],
+                "explanation": (
+                    f"a chunk of 200 takes about {plan['chunk_ms_model']} ms in a worker (the provider's "
+                    f"{capacity.PROVIDER_MS:g} ms + {plan['calls_per_chunk']} AWS calls × "
+                    f"{capacity.DYNAMODB_MS:g} ms, assumed, + the "
+                    f"measured CPU × {capacity.LAMBDA_CPU_FACTOR:.1f} for 256 MB), "
+                    "so one instance submits about "
+                    f"{plan['worker_instance_recipients_per_s']:,.0f} recipients/s and "
+                    "`SubmitMaxConcurrency` = "
+                    f"{plan['worker_concurrency']} instances {plan['design_recipients_per_s']:,.0f}/s; "
+                    + (
+                        f"`GuoduMaxSubmitsPerSecond` = {plan['rate_limit_submits_per_s']} caps the lane at "
+                        f"{plan['limited_recipients_per_s']:,.0f} recipients/s."
+                        if plan["rate_limit_submits_per_s"]
+                        else "no provider limit is set."
+                    )
+                ),
+            }
+
+
+def _load() -> str:
+    try:
+        return " ".join(f"{v:.2f}" for v in os.getloadavg())
+    except OSError:
+        return "?"
+
+
+def _environment(rt: Any) -> dict[str, Any]:
+    import botocore
+    import moto
+
+    cpu = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="ascii", errors="replace").splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO, check=False
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=False,
+    ).stdout
+    return {
+        "cores": os.cpu_count(),
+        "cpu": cpu,
+        "platform": platform.platform(),
+        "commit": commit + (" (working tree has uncommitted changes)" if dirty.strip() else ""),
+        "dev interpreter (local stack, moto)": (
+            f"Python {platform.python_version()}, botocore {botocore.__version__}, moto {moto.__version__}"
+        ),
+        "runtime-only interpreter (cold start, CPU, memory)": (
+            f"{rt.python} (Python {rt.version}, boto3 {rt.boto3})" + (f"; {rt.note}" if rt.note else "")
+            if rt
+            else "unavailable"
+        ),
+        "boto3 pin": (
+            "the dev environment's (requirements-dev.txt), not the exact version the Lambda runtime ships"
+        ),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__.splitlines()[0] if __doc__ else None
+    )
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, to prove it runs")
+    parser.add_argument(
+        "--out", type=Path, help="where to write the report (default: docs/, or build/bench-quick)"
+    )
+    parser.add_argument(
+        "--keep-work", action="store_true", help="keep the working folder (recordings, handler output)"
+    )
+    args = parser.parse_args(argv)
+    _isolate_from_aws()
+    mode = "quick" if args.quick else "full"
+    out: Path = args.out or (REPO / "build" / "bench-quick" if args.quick else REPO / "docs")
+    work = Path(tempfile.mkdtemp(prefix="smsgw-bench-"))
+    log(f"{mode} run; working folder {work}; report to {out}")
+    bench = Bench(QUICK if args.quick else FULL, mode, work)
+    results = bench.run()
+    from bench import report
+
+    try:
+        report.write(results, out)
+    except Exception as err:
+        results["errors"]["report"] = f"{type(err).__name__}: {err}"
+        log(f"report FAILED: {traceback.format_exc()}")
+        (out / "benchmarks.json").write_text(json.dumps(results, indent=1, default=str), encoding="utf-8")
+    try:
+        from bench import chart
+
+        chart.draw(results, out / "benchmarks.png")
+    except Exception as err:
+        results["errors"]["chart"] = f"{type(err).__name__}: {err}"
+        log(f"chart FAILED: {err}")
+        report.write(results, out)
+    if not args.keep_work:
+        import shutil
+
+        shutil.rmtree(work, ignore_errors=True)
+    log(
+        f"wrote {out / 'benchmarks.md'} in {results['elapsed_s']:.0f} s"
+        + (f"; errors: {list(results['errors'])}" if results["errors"] else "")
+    )
+    return 1 if results["errors"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

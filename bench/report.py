@@ -1,0 +1,510 @@
+"""Writing the results: ``benchmarks.md``, ``benchmarks.json`` and ``capacity.md``.
+
+``SECTIONS`` and ``FIGURES`` list what every report must hold; the test of the quick mode
+checks them, not their values.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from bench import capacity
+
+SECTIONS = (
+    "## Summary",
+    "## 1. Cold start",
+    "## 2. Provider calls",
+    "## 3. AWS requests and cost per million recipients",
+    "## 4. Pipeline throughput",
+    "## 5. Push handling",
+    "## 6. Warm CPU per invocation",
+    "## 7. Memory",
+    "## 8. Capacity",
+    "## Method and environment",
+)
+HANDLERS = ("SendApiFunction", "SubmitWorkerFunction", "PushReceiverFunction", "BalanceCheckFunction")
+FIGURES = (
+    *(
+        f"coldstart.handlers.{h}.{layout}.median_ms"
+        for h in HANDLERS
+        for layout in ("venv", "as_built", "precompiled")
+    ),
+    *(f"coldstart.handlers.{h}.venv.cpu_median_ms" for h in HANDLERS),
+    "provider_calls.bulk.submits_per_1000",
+    "provider_calls.personalised.submits",
+    "provider_calls.personalised.protocol_minimum",
+    "cost.scattered.usd_per_million",
+    "cost.scattered.aws_requests_per_1000",
+    "cost.scattered.wru_per_recipient",
+    "cost.grouped.usd_per_million",
+    "throughput.pipeline.recipients_per_s",
+    "throughput.naive.recipients_per_s",
+    "throughput.ratio",
+    "throughput.lambda_model.limited_recipients_per_s",
+    "push.shapes.grouped.ms_median",
+    "push.shapes.grouped.reports_per_s",
+    "push.shapes.scattered.reports_per_s",
+    "push.baseline.grouped.reports_per_s",
+    "push.lambda_model.grouped.ms",
+    "push.lambda_model.one_write_per_report.ms",
+    "cpu.send_1.cpu_ms_median",
+    "cpu.send_10000.cpu_ms_median",
+    "cpu.worker_batch.cpu_ms_median",
+    "cpu.push_250_grouped.cpu_ms_median",
+    *(f"memory.{h}.peak_rss_mb" for h in HANDLERS),
+    "capacity.peak_per_s",
+    "capacity.worker_concurrency_needed",
+    "capacity.push_concurrency_needed",
+    "capacity.wru_peak_per_s",
+)
+Add = Callable[[str], None]
+
+
+def lookup(data: Any, path: str) -> Any:
+    for part in path.split("."):
+        if not isinstance(data, dict) or part not in data:
+            return None
+        data = data[part]
+    return data
+
+
+def _row(cells: Iterable[Any]) -> str:
+    return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
+def _ms(value: Any) -> str:
+    if value is None:
+        return "—"
+    return f"{value:,.0f}" if value >= 100 else f"{value:,.1f}"
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:,.3f}" if value < 10 else f"{value:,.1f}"
+    return f"{value:,}"
+
+
+def _pairs(data: dict[str, Any]) -> str:
+    return ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in data.items()) or "—"
+
+
+def markdown(r: dict[str, Any]) -> str:
+    out: list[str] = []
+    add: Add = out.append
+    env = r["environment"]
+    command = "python -m bench" + (" --quick" if r["mode"] == "quick" else "")
+    add("# Benchmarks")
+    add("")
+    add(f"Written by `make bench` (`{command}`) on {r['generated']}, {r['mode']} mode, in")
+    add(f"{r['elapsed_s']:.0f} s. Every figure below was measured in this one run on this machine")
+    add(f"({env['cores']} cores, shared with other work: load average {env['load_before']} before,")
+    add(f"{env['load_after']} after); figures labelled *model* are arithmetic on measured ones. The")
+    add("same figures are in [benchmarks.json](benchmarks.json), the chart is")
+    add("[benchmarks.png](benchmarks.png), and the cost model and the quota arithmetic are in")
+    add("[capacity.md](capacity.md).")
+    if r["mode"] == "quick":
+        add("")
+        add("**Quick mode**: tiny sizes, to prove the benchmark runs. Its figures are not the project's.")
+    add("")
+    add("![benchmarks](benchmarks.png)")
+    add("")
+    add("## Summary")
+    add("")
+    add(_row(["#", "what", "measured", "budget", "verdict"]))
+    add("|---|---|---|---|---|")
+    for item in r["summary"]:
+        add(_row([item["n"], item["what"], item["measured"], item["budget"], item["verdict"]]))
+    add("")
+    for item in r["summary"]:
+        if item.get("why"):
+            add(f"- **{item['n']}. {item['what']}**: {item['why']}")
+    add("")
+    if r.get("errors"):
+        add("**Errors in this run:**")
+        add("")
+        for name, error in r["errors"].items():
+            add(f"- {name}: `{error}`")
+        add("")
+    for section in (_coldstart, _provider, _cost, _throughput, _push, _cpu, _memory, _capacity, _environment):
+        section(r, add)
+    return "\n".join(out) + "\n"
+
+
+def _coldstart(r: dict[str, Any], add: Add) -> None:
+    c = r.get("coldstart") or {}
+    budget = c.get("budget_ms", 250)
+    add("## 1. Cold start")
+    add("")
+    add("`import app` (the module's initialisation included) in a fresh interpreter of the")
+    add(f"runtime-only environment, median of {c.get('samples', '?')} processes per handler and layout;")
+    add(f"budget {budget:.0f} ms (a plain Powertools REST handler with Tracer and a table: about")
+    add(f"{c.get('reference_ms', 370):.0f} ms on these machines).")
+    add("")
+    add(
+        _row(
+            [
+                "handler",
+                "venv, CPU (ms)",
+                "venv, wall (ms)",
+                "whole process (ms)",
+                "as `sam build` ships it (ms)",
+                "shipped, precompiled (ms)",
+                "budget",
+            ]
+        )
+    )
+    add("|---|---:|---:|---:|---:|---:|---|")
+    for name, h in (c.get("handlers") or {}).items():
+        venv, built, pre = h.get("venv", {}), h.get("as_built", {}), h.get("precompiled", {})
+        over = venv.get("cpu_median_ms", 0) - budget
+        verdict = "met" if h.get("budget_met") else f"missed by {over:.0f} ms"
+        cells = [venv.get("cpu_median_ms"), venv.get("median_ms"), venv.get("process_median_ms")]
+        cells += [built.get("median_ms"), pre.get("median_ms")]
+        add(_row([name, *map(_ms, cells), verdict]))
+    add("")
+    add("- *venv*: the repository's code, bytecode cached: what the budget is judged on, by CPU time")
+    add("  (importing is CPU-bound once the files are in the page cache; the wall time on this shared")
+    add("  machine also holds other people's work, and matches the CPU time when the machine is idle).")
+    add("- *as `sam build` ships it*: the layer's packages unpacked with no bytecode, as")
+    add("  aws-lambda-builders does (`.aws-sam/build` holds no `.pyc`), and none can be written")
+    add("  (Lambda's /opt and /var/task are read-only): the layer's modules are compiled on every cold")
+    add("  start. boto3 keeps its bytecode, as the runtime's own copy is assumed to.")
+    add("- *precompiled*: the same files compiled beforehand with `compileall --invalidation-mode")
+    add("  unchecked-hash` (timestamp-checked `.pyc` would not help: SAM's zip dates every file 1980,")
+    add("  aws/aws-lambda-builders#924).")
+    add("- Not included: starting the interpreter and Lambda's runtime bootstrap (the *whole process*")
+    add("  column shows the former).")
+    add("")
+    add("Where the time goes (`-X importtime`, venv layout, ms, median):")
+    add("")
+    for name, rows in (c.get("breakdown") or {}).items():
+        parts = [
+            f"{row['what']} {row['ms']:.0f}"
+            for row in rows
+            if not row["what"].startswith("(") and row["ms"] >= 3
+        ]
+        add(f"- **{name}**: {', '.join(parts)}.")
+    add("")
+
+
+def _provider(r: dict[str, Any], add: Add) -> None:
+    p = r.get("provider_calls") or {}
+    bulk, pers = p.get("bulk", {}), p.get("personalised", {})
+    add("## 2. Provider calls")
+    add("")
+    add("Submits counted by the simulator during the end-to-end runs.")
+    add("")
+    add(_row(["send", "recipients", "submits", "per 1,000 recipients", "protocol minimum per 1,000"]))
+    add("|---|---:|---:|---:|---:|")
+    recipients = bulk.get("recipients", 0)
+    add(_row(["bulk, one content", f"{recipients:,}", bulk.get("submits"), bulk.get("submits_per_1000"), 5]))
+    if pers:
+        per_1000 = round(pers["submits"] * 1000 / pers["messages"], 1)
+        minimum = round(pers["protocol_minimum"] * 1000 / pers["messages"], 1)
+        label = f"personalised, {pers['contents']} distinct contents"
+        add(_row([label, f"{pers['messages']:,}", pers["submits"], per_1000, minimum]))
+    add("")
+    add("The protocol takes one content and at most 200 numbers per submit, so the minimum is the sum")
+    add("over distinct contents of ⌈numbers / 200⌉; equal contents of a personalised send are grouped")
+    add("before chunking. A personalised send whose every message differs needs one submit per message.")
+    add("")
+
+
+def _cost(r: dict[str, Any], add: Add) -> None:
+    costs = r.get("cost") or {}
+    s, g = costs.get("scattered", {}), costs.get("grouped", {})
+    add("## 3. AWS requests and cost per million recipients")
+    add("")
+    add("Every AWS request of the handlers and of the SQS event source, counted by a botocore hook in")
+    add("the local stack's processes during a full run (POST → queue → submit → reports pushed and")
+    add("stored → events), turned into billed units and priced at list prices (method in")
+    add("[capacity.md](capacity.md)). Two timings of the provider's reports, because the report writes")
+    add("depend on how reports arrive:")
+    add("")
+    add("- *scattered*: the simulator's default, each report due 0.2–1.0 s after its submit, pushed in")
+    add("  50 ms batches: a packet holds a few reports of each of several MsgIds (as a busy platform's")
+    add("  would: carriers report over seconds to minutes);")
+    add("- *grouped*: all reports of a submit due at once: a packet holds whole submits.")
+    add("")
+    add("| | scattered | grouped |")
+    add("|---|---:|---:|")
+    rows = [
+        ("recipients counted", "recipients"),
+        ("AWS requests per 1,000 recipients", "aws_requests_per_1000"),
+        ("DynamoDB write units per recipient", "wru_per_recipient"),
+        ("reports per push packet", "push_items_per_packet"),
+        ("MsgIds per push packet", "push_msg_ids_per_packet"),
+        ("**USD per million recipients**", "usd_per_million"),
+    ]
+    for label, key in rows:
+        add(_row([label, _fmt(s.get(key)), _fmt(g.get(key))]))
+    add(_row(["budget", f"${s.get('budget_usd_per_million', 0.75):.2f}", ""]))
+    add("")
+    add("By service:")
+    add("")
+    add(
+        _row(
+            [
+                "service",
+                "scattered, per 1,000 recipients",
+                "scattered, USD per million",
+                "grouped, USD per million",
+            ]
+        )
+    )
+    add("|---|---:|---:|---:|")
+    for name, line in (s.get("lines") or {}).items():
+        other = (g.get("lines") or {}).get(name, {})
+        per_1000 = f"{line['per_1000_recipients']:,} {line['unit']}"
+        add(
+            _row([name, per_1000, f"{line['usd_per_million']:.4f}", f"{other.get('usd_per_million', 0):.4f}"])
+        )
+    add("")
+    add("AWS requests of the scattered run, by caller and operation:")
+    add("")
+    add("| caller and operation | requests | per 1,000 recipients |")
+    add("|---|---:|---:|")
+    for name, n in (s.get("aws_requests", {}).get("by_call") or {}).items():
+        add(_row([name, n, round(n * 1000 / s["recipients"], 1)]))
+    add("")
+    dynamo = s.get("dynamodb", {})
+    kinds = {k: v["items"] for k, v in (dynamo.get("items_by_kind") or {}).items()}
+    add(f"DynamoDB write units by call (scattered): {_pairs(dynamo.get('wru_by_call', {}))}.")
+    add(f"Items left in the table: {_pairs(kinds)}.")
+    add("")
+    what_if = s.get("what_if") or {}
+    if what_if:
+        add(f"**What if** (a model from the same run): {what_if['text']}")
+        add("")
+    prices = "; ".join((s.get("prices") or {}).values())
+    add(f"Prices: {s.get('prices_region', '')}, {s.get('prices_as_of', '')}: {prices}.")
+    add("China regions are billed in CNY at other prices, not stated here.")
+    add("")
+
+
+def _throughput(r: dict[str, Any], add: Add) -> None:
+    t = r.get("throughput") or {}
+    p, n = t.get("pipeline", {}), t.get("naive", {})
+    add("## 4. Pipeline throughput")
+    add("")
+    add(
+        f"{p.get('recipients', 0):,} recipients POSTed in requests of "
+        f"{p.get('per_request', 0):,} to the local"
+    )
+    add("stack, timed from the first POST until every request reads `submitted` in the status API;")
+    add(
+        f"the simulator answers each submit after {p.get('simulator_latency_ms', 30):g} ms. "
+        "The naive client (the"
+    )
+    add("provider's sample code: one number per submit, a new connection each, one after another)")
+    add(f"ran {n.get('numbers', 0)} numbers against the same simulator in the same run; its rate is")
+    add("extrapolated to 100,000 numbers.")
+    add("")
+    add("| | recipients/s | 100,000 recipients take |")
+    add("|---|---:|---:|")
+    for scenario in t.get("scenarios", []):
+        rate = scenario["recipients_per_s"]
+        add(_row([scenario["label"], f"{rate:,.0f}", f"{100_000 / rate:,.0f} s"]))
+    naive_rate, naive_s = n.get("recipients_per_s", 0), n.get("extrapolated_100k_s", 0)
+    add(_row(["naive client (extrapolated)", f"{naive_rate:,.1f}", f"{naive_s:,.0f} s"]))
+    add("")
+    add(
+        f"Ratio: **{t.get('ratio', 0):,.0f}×** the naive rate "
+        f"(budget: at least {t.get('ratio_budget', 50)}×)."
+    )
+    add("")
+    for scenario in t.get("scenarios", []):
+        cpu = scenario.get("cpu", {})
+        roles = ", ".join(f"{k} {v}" for k, v in (cpu.get("cores_used_by_role") or {}).items() if v >= 0.01)
+        busy = cpu.get("machine_busy_fraction", 0) * 100
+        worker = scenario.get("worker_durations_ms", {}).get("median", "—")
+        add(
+            f"- *{scenario['label']}*: POSTs done at {scenario['posted_s']} s, last chunk at the provider at "
+            f"{scenario['to_provider_s']} s, all recorded at {scenario['submitted_s']} s; "
+            f"{scenario['aws_requests']:,} AWS requests "
+            f"({scenario['aws_requests_per_s']:,.0f}/s, all served by "
+            f"one moto process); cores used: {roles}; the machine was {busy:.0f}% busy; a worker "
+            f"invocation (5 chunks) took {worker} ms (median)."
+        )
+    add("")
+    latency = (p.get("aws_latency_ms") or {}) if p else {}
+    if latency:
+        parts = [f"{op} {v['median']:g} ms (p90 {v['p90']:g}, {v['n']:,} calls)" for op, v in latency.items()]
+        add("What bounds it here: every AWS call of every function goes to one moto server process on two")
+        add("shared cores, and moto answers slowly, the slowest being `TransactWriteItems`, which moto")
+        add("implements by deep-copying the whole table (twice per transaction, for its rollback), so each")
+        add(
+            "gets slower as the table fills. Median answer times in the default run: "
+            + "; ".join(parts)
+            + "."
+        )
+        add("DynamoDB answers such calls in single-digit milliseconds. The local figure is a floor for")
+        add("the design, not its ceiling.")
+        add("")
+    model = t.get("lambda_model", {})
+    if model:
+        add(f"**In Lambda (model, not a measurement)**: {model['explanation']}")
+        add("")
+
+
+def _push(r: dict[str, Any], add: Add) -> None:
+    p = r.get("push") or {}
+    add("## 5. Push handling")
+    add("")
+    add(f"The push receiver handler, warm, in-process against moto, {p.get('packets', 0)} packets of")
+    add(f"{p.get('packet_items', 250)} reports per shape; the baseline writes the same reports one `PutItem`")
+    add("each (first report wins), with the same eight threads, against the same moto, in the same run.")
+    add("")
+    add(
+        _row(
+            [
+                "packet",
+                "store and acknowledge, median (ms)",
+                "p90 (ms)",
+                "reports/s",
+                "AWS requests",
+                "baseline (ms)",
+                "baseline reports/s",
+                "baseline requests",
+            ]
+        )
+    )
+    add("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for shape, f in (p.get("shapes") or {}).items():
+        b = p["baseline"][shape]
+        cells = [f"{shape} ({f['msg_ids_per_packet']} MsgIds)", _ms(f["ms_median"]), _ms(f["ms_p90"])]
+        cells += [f"{f['reports_per_s']:,.0f}", f["aws_requests_total_per_packet"], _ms(b["ms_median"])]
+        cells += [f"{b['reports_per_s']:,.0f}", b["aws_requests_total_per_packet"]]
+        add(_row(cells))
+    add("")
+    for shape, f in (p.get("shapes") or {}).items():
+        add(f"- {shape}: {_pairs(f['aws_requests_per_packet'])} per packet.")
+    add("")
+    add("Moto evaluates update expressions in Python, so each of the receiver's 50-recipient")
+    add("`UpdateItem`s costs it several times a `PutItem`: in-process moto flatters the baseline.")
+    add("DynamoDB's price is per request and item size (section 3); its latency is per round of")
+    add(
+        "requests. **In Lambda (model)**: the CPU measured in section 6 × "
+        f"{capacity.LAMBDA_CPU_FACTOR:.1f}, plus"
+    )
+    add(
+        f"the requests in rounds of {capacity.REPORT_WRITE_THREADS} at an *assumed* "
+        f"{capacity.DYNAMODB_MS:g} ms"
+    )
+    add(f"(counter updates one after another, PutEvents {capacity.EVENTS_MS:g} ms):")
+    add("")
+    model = p.get("lambda_model") or {}
+    if model:
+        add("| packet | Lambda time per packet (ms, model) | reports/s per instance (model) |")
+        add("|---|---:|---:|")
+        for name, m in model.items():
+            add(_row([name.replace("_", " "), f"{m['ms']:,}", f"{m['reports_per_s']:,}"]))
+        add("")
+
+
+CPU_LABELS = {
+    "send_1": "send API, 1 recipient",
+    "send_10000": "send API, 10,000 recipients",
+    "worker_batch": "submit worker, batch of 5 chunks (1,000 recipients)",
+    "push_250_grouped": "push receiver, 250 reports of 2 MsgIds",
+    "push_250_scattered": "push receiver, 250 reports of 25 MsgIds",
+    "push_250_one_write_per_report": "baseline: the same 250 reports, one PutItem each",
+    "balance": "balance check",
+}
+
+
+def _cpu(r: dict[str, Any], add: Add) -> None:
+    c = r.get("cpu") or {}
+    factor = capacity.LAMBDA_CPU_FACTOR
+    add("## 6. Warm CPU per invocation")
+    add("")
+    add("`time.process_time()` per invocation in a fresh runtime-only process, AWS answered")
+    add("in-process (botocore still validates, serialises, signs and parses), the provider a simulator")
+    add(
+        "in another process. Lambda at 256 MB has 256/1769 of a vCPU: "
+        f"× {factor:.1f} for its CPU time (*model*)."
+    )
+    add("")
+    add(
+        _row(
+            ["invocation", "CPU median (ms)", "p90 (ms)", "at 256 MB (ms, model)", "AWS calls", "repetitions"]
+        )
+    )
+    add("|---|---:|---:|---:|---:|---:|")
+    for name, w in c.items():
+        cells = [_ms(w["cpu_ms_median"]), _ms(w["cpu_ms_p90"]), _ms(w["cpu_ms_median"] * factor)]
+        add(_row([CPU_LABELS.get(name, name), *cells, w["aws_calls_total_per_invocation"], w["reps"]]))
+    add("")
+
+
+def _memory(r: dict[str, Any], add: Add) -> None:
+    m = r.get("memory") or {}
+    add("## 7. Memory")
+    add("")
+    add("Peak resident memory of each probe process (`VmHWM`; Linux carries `ru_maxrss` over `exec`")
+    add("from the parent, so a child of the bench would report the bench's size), after the warm")
+    add("workloads of section 6 and, for the send API, the largest request the API accepts. Lambda's")
+    add("own runtime adds a few MB. Budget: fits 256 MB with room to spare (here: at most 75%, 192 MB).")
+    add("")
+    add("| handler | after import (MB) | after warm workloads (MB) | peak (MB) | verdict |")
+    add("|---|---:|---:|---:|---|")
+    for name, h in m.items():
+        largest = h.get("largest_send")
+        peak = f"{h['peak_rss_mb']}" + (f" (with {largest['recipients']:,} recipients)" if largest else "")
+        verdict = "fits" if h["fits_with_room"] else "too close"
+        add(_row([name, h["rss_after_import_mb"], h["peak_rss_warm_mb"], peak, verdict]))
+    add("")
+
+
+def _capacity(r: dict[str, Any], add: Add) -> None:
+    c = r.get("capacity") or {}
+    add("## 8. Capacity")
+    add("")
+    add(
+        "The cost model and the quota arithmetic for 10 million recipients a day: [capacity.md](capacity.md)."
+    )
+    if c:
+        add(
+            f"In short: {c['peak_per_s']:,} recipients/s at peak needs {c['submits_peak_per_s']} provider "
+            f"submits/s (limit {c.get('rate_limit_submits_per_s')}), {c['worker_concurrency_needed']} worker "
+            f"and {c['push_concurrency_needed']} push receiver executions, "
+            f"{c['wru_peak_per_s']:,.0f} DynamoDB "
+            f"write units/s; about ${c['monthly_usd_variable']:,.0f} a month in variable charges."
+        )
+    add("")
+
+
+def _environment(r: dict[str, Any], add: Add) -> None:
+    add("## Method and environment")
+    add("")
+    for key, value in r["environment"].items():
+        add(f"- {key}: {value}")
+    add("- Timings are reported, never asserted: `tests/bench` runs the quick mode only to prove it runs.")
+    add("")
+
+
+def write(results: dict[str, Any], out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(results, indent=1, ensure_ascii=False, default=str) + "\n"
+    (out / "benchmarks.json").write_text(text, encoding="utf-8")
+    (out / "benchmarks.md").write_text(markdown(results), encoding="utf-8")
+    cost = (results.get("cost") or {}).get("scattered")
+    if cost and results.get("capacity"):
+        measured = {
+            "cost": cost,
+            "counted": results["counted"]["scattered"],
+            "cpu": results.get("cpu", {}),
+            "generated": results["generated"],
+            "mode": results["mode"],
+        }
+        page = capacity.markdown(measured, results["capacity"])
+    else:
+        page = (
+            "# Capacity and cost model\n\nNot written: the run that measures it failed (see benchmarks.md).\n"
+        )
+    (out / "capacity.md").write_text(page, encoding="utf-8")
