@@ -361,7 +361,8 @@ def _environment(rt: Any) -> dict[str, Any]:
             f"Python {platform.python_version()}, botocore {botocore.__version__}, moto {moto.__version__}"
         ),
         "runtime-only interpreter (cold start, CPU, memory)": (
-            f"{rt.python} (Python {rt.version}, boto3 {rt.boto3})" + (f"; {rt.note}" if rt.note else "")
+            f"{_shown(rt.python)} (Python {rt.version}, boto3 {rt.boto3})"
+            + (f"; {rt.note}" if rt.note else "")
             if rt
             else "unavailable"
         ),
@@ -369,6 +370,26 @@ def _environment(rt: Any) -> dict[str, Any]:
             "the dev environment's (requirements-dev.txt), not the exact version the Lambda runtime ships"
         ),
     }
+
+
+def _shown(path: Path) -> str:
+    """A path inside the repository as the repository sees it."""
+    try:
+        return str(path.relative_to(REPO))
+    except ValueError:
+        return str(path)
+
+
+def render(source: Path, out: Path) -> int:
+    """Write the report, chart and capacity page again from measured figures (no measuring)."""
+    from bench import chart, report
+
+    results = json.loads(source.read_text(encoding="utf-8"))
+    results["summary"] = summary.rows(results)
+    report.write(results, out)
+    chart.draw(results, out / "benchmarks.png")
+    log(f"rendered {out / 'benchmarks.md'} from {source}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -382,7 +403,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--keep-work", action="store_true", help="keep the working folder (recordings, handler output)"
     )
+    parser.add_argument(
+        "--render", type=Path, metavar="JSON", help="only write the report again from a benchmarks.json"
+    )
     args = parser.parse_args(argv)
+    if args.render:
+        return render(args.render, args.out or args.render.parent)
     _isolate_from_aws()
     mode = "quick" if args.quick else "full"
     out: Path = args.out or (REPO / "build" / "bench-quick" if args.quick else REPO / "docs")

@@ -19,7 +19,9 @@ from typing import Any
 from bench.hook._awsrecorder import item_size, key_text
 
 PRICES_REGION = "us-east-1 (US East, N. Virginia)"
-PRICES_AS_OF = "2025-06 (DynamoDB on-demand after the 1 Nov 2024 reduction); not re-checked at run time"
+PRICES_AS_OF = (
+    "as published in mid-2025, DynamoDB on-demand after its 1 Nov 2024 cut; not re-checked at run time"
+)
 PRICES: dict[str, tuple[float, str]] = {
     "api_request": (3.50e-6, "API Gateway REST API: $3.50 per million requests (first 333 million a month)"),
     "lambda_request": (0.20e-6, "Lambda: $0.20 per million requests"),

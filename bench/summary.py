@@ -40,7 +40,7 @@ def coldstart(r: dict[str, Any]) -> Row | None:
     if built:
         why += (
             f" As `sam build` ships the layer today (no bytecode) the imports take {min(built):.0f}–"
-            f"{max(built):.0f} ms: precompiling the layer is the cheap fix (section 1)."
+            f"{max(built):.0f} ms; precompiling the layer (section 1) brings that back to the venv figures."
         )
     return {
         "n": 1,
@@ -88,6 +88,20 @@ def cost(r: dict[str, Any]) -> Row | None:
             f"({s['wru_per_recipient']} write units per recipient in all); with grouped reports the same "
             f"design costs ${g.get('usd_per_million', 0):.2f}."
         )
+        secrets = s["lines"].get("Secrets Manager", {})
+        pushes = s["lines"].get("API Gateway (REST)", {}).get("count", 0)
+        if secrets.get("usd_per_million", 0) >= 0.01 and pushes:
+            why += (
+                f" Secrets Manager is called {secrets['count'] / pushes:.2f} times per API request "
+                f"(${secrets['usd_per_million']:.3f}), where a cached secret needs a call per container "
+                "every few minutes."
+            )
+        what_if = s.get("what_if")
+        if what_if:
+            why += (
+                " Storing reports one item per (MsgId, packet) would bring it to "
+                f"${what_if['usd_per_million']:.2f} (model, section 3)."
+            )
     return {
         "n": 3,
         "what": "AWS cost per million recipients (bulk, tracked)",

@@ -69,3 +69,20 @@ def test_the_capacity_model_names_the_template_parameters(report: Path) -> None:
     text = (report / "capacity.md").read_text(encoding="utf-8")
     for parameter in ("SubmitMaxConcurrency", "ApiQuotaPerDay", "ApiThrottleRate", "RetentionDays"):
         assert f"`{parameter}`" in text
+
+
+def test_the_report_can_be_written_again_from_its_figures(report: Path, tmp_path: Path) -> None:
+    # Given the figures of a run, When the report is rendered again without measuring
+    done = subprocess.run(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", "bench", "--render", str(report / "benchmarks.json"), "--out", str(tmp_path)],
+        check=False,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    # Then the same report comes out
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "benchmarks.md").read_text(encoding="utf-8") == (report / "benchmarks.md").read_text(
+        encoding="utf-8"
+    )
