@@ -19,7 +19,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from smsgw.adapters.frequency import FrequencyStore
 from smsgw.adapters.inbound import InboundStore
 from smsgw.adapters.queue import SendQueue
-from smsgw.adapters.reports import ReportStore
 from smsgw.adapters.store import MessageStore
 from smsgw.api.errors import register_error_handlers
 from smsgw.api.models import SendBody, to_command
@@ -36,7 +35,6 @@ settings.require("send_queue_url")
 dynamodb = boto3.client("dynamodb")
 store = MessageStore(dynamodb, settings.messages_table, retention_days=settings.retention_days)
 inbound = InboundStore(dynamodb, settings.messages_table, retention_days=settings.retention_days)
-reports = ReportStore(dynamodb, settings.messages_table, retention_days=settings.retention_days)
 sender = SendService(
     store,
     SendQueue(boto3.client("sqs"), settings.send_queue_url),
@@ -50,7 +48,7 @@ sender = SendService(
     per_submit=settings.numbers_per_submit,
     default_validity_seconds=settings.default_validity_seconds,
 )
-statuses = StatusService(store, reports)
+statuses = StatusService(store)
 opt_outs = OptOutService(inbound)
 
 app = APIGatewayRestResolver()

@@ -399,3 +399,21 @@ def test_during_a_token_rotation_the_old_and_the_new_push_url_both_work(
     assert pusher.push(packet, token="new-token-42")[0] == 200
     assert pusher.push(packet, token=PUSH_TOKEN)[0] == 200
     assert pusher.push(packet, token="older-token")[0] == 403
+
+
+def test_a_never_rotated_token_costs_no_failing_lookup_per_push(stack: Provisioned, pusher: Pusher) -> None:
+    # Given a push token that was never rotated (no previous version to ask for)
+    calls: list[str] = []
+    tokens = pusher.module.token._accepted
+    original = tokens._previous.get
+
+    def counting(*args: object, **kwargs: object) -> object:
+        calls.append("previous")
+        return original(*args, **kwargs)
+
+    tokens._previous.get = counting
+    # When the platform pushes five packets
+    for _ in range(5):
+        assert pusher.push([report("1", "13800138000")])[0] == 200
+    # Then the previous version was looked for once, not once per push
+    assert calls == ["previous"]

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from smsgw.adapters.events import EventPublisher
-from smsgw.adapters.store import Link
+from smsgw.adapters.links import Link
 from smsgw.provider.push import Inbound, Report
 from smsgw.services.announce import (
     SOURCE,

@@ -7,7 +7,8 @@ a deployment and Secrets Manager is called once per container and period, not pe
 
 from __future__ import annotations
 
-import contextlib
+import time
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
@@ -41,18 +42,32 @@ class PushTokens:
     (a rotation: the platform may still push to the old URL for a while). Both cached.
 
     Two providers, because Powertools caches by secret name alone: asked through one
-    provider, the previous version would come back as the cached current one."""
+    provider, the previous version would come back as the cached current one. A secret
+    never rotated has no previous version; Powertools does not cache that miss, so it is
+    remembered here for the same time, or every push would pay a failing call."""
 
-    def __init__(self, client: Any, secret_name: str, *, max_age: int = 300) -> None:
+    def __init__(
+        self,
+        client: Any,
+        secret_name: str,
+        *,
+        max_age: int = 300,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._current = SecretsProvider(boto3_client=client)
         self._previous = SecretsProvider(boto3_client=client)
         self._name = secret_name
         self._max_age = max_age
+        self._clock = clock
+        self._no_previous_until = 0.0
 
     def __call__(self) -> list[str]:
         tokens = [str(self._current.get(self._name, max_age=self._max_age))]
-        with contextlib.suppress(GetParameterError):  # never rotated: no previous version
-            tokens.append(
-                str(self._previous.get(self._name, max_age=self._max_age, VersionStage="AWSPREVIOUS"))
-            )
+        if self._clock() >= self._no_previous_until:
+            try:
+                tokens.append(
+                    str(self._previous.get(self._name, max_age=self._max_age, VersionStage="AWSPREVIOUS"))
+                )
+            except GetParameterError:
+                self._no_previous_until = self._clock() + self._max_age
         return tokens

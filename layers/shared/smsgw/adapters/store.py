@@ -24,6 +24,7 @@ from smsgw.adapters.dynamo import (
     request_key,
     to_item,
 )
+from smsgw.adapters.links import Link
 from smsgw.domain.model import (
     Category,
     Chunk,
@@ -36,33 +37,6 @@ from smsgw.domain.numbers import Rejection
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-
-
-@dataclass(frozen=True)
-class Link:
-    """Which request and chunk a provider MsgId belongs to, and its report counters.
-
-    Reports may arrive before the submit's answer: then the link exists with counters
-    only (``request_id`` None) until the worker records the submit."""
-
-    msg_id: str
-    request_id: str | None
-    chunk: int | None
-    reference: str | None
-    delivered: int = 0
-    failed: int = 0
-
-    @classmethod
-    def from_item(cls, item: dict[str, Any]) -> Link:
-        data = from_item(item)
-        return cls(
-            msg_id=data["pk"].removeprefix("MSG#"),
-            request_id=data.get("request_id"),
-            chunk=data.get("chunk"),
-            reference=data.get("reference"),
-            delivered=data.get("delivered", 0),
-            failed=data.get("failed", 0),
-        )
 
 
 @dataclass(frozen=True)
@@ -275,7 +249,8 @@ class MessageStore:
         )
 
     def get_links(self, msg_ids: Sequence[str]) -> dict[str, Link]:
-        """Links of these MsgIds; one known only from early reports has no request yet."""
+        """These MsgIds' links, with their reports; one known only from reports that beat
+        the submit's answer has no request yet."""
         keys = [link_key(m) for m in dict.fromkeys(msg_ids)]
         return {link.msg_id: link for link in map(Link.from_item, batch_get(self._db, self._table, keys))}
 

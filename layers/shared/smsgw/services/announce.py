@@ -26,7 +26,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from smsgw.adapters.events import Event
-from smsgw.adapters.store import Link
+from smsgw.adapters.links import Link
 from smsgw.provider.push import Inbound, Report
 
 SOURCE = "smsgw"

@@ -15,17 +15,15 @@ The order is what makes a push safe to acknowledge:
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 
 from smsgw.adapters.events import Event, EventPublisher
 from smsgw.adapters.inbound import InboundStore
 from smsgw.adapters.reports import ReportStore
-from smsgw.adapters.store import Link
 from smsgw.domain.numbers import mask_mobile
 from smsgw.domain.optout import OptOutKeywords
 from smsgw.observability import MetricUnit, logger, metrics
-from smsgw.provider.push import Packet, PacketKind, Report, parse_packet
+from smsgw.provider.push import Packet, PacketKind, parse_packet
 from smsgw.services.announce import inbound_event, opt_out_event, report_events
 
 
@@ -70,23 +68,10 @@ class PushService:
 
     def _reports_packet(self, packet: Packet) -> PushOutcome:
         recorded = self._reports.record(packet.reports)
-        links: dict[str, Link] = {}
-        by_msg: dict[str, list[Report]] = defaultdict(list)
-        for report in recorded.newly:
-            by_msg[report.msg_id].append(report)
-        for msg_id, reports in by_msg.items():
-            delivered = sum(r.delivered for r in reports)
-            links[msg_id] = self._reports.count(msg_id, delivered, len(reports) - delivered)
-        # Repeats need their link for the event too; counters are not touched again.
-        for msg_id in {r.msg_id for r in recorded.repeated} - set(links):
-            link = self._reports.link(msg_id)
-            if link:
-                links[msg_id] = link
-        # A report whose MsgId is not linked yet beat the submit's answer: the worker
-        # announces it when it records the submit (it finds the counters on the link).
-        announce = [
-            r for r in (*recorded.newly, *recorded.repeated) if links.get(r.msg_id, _UNLINKED).request_id
-        ]
+        links = recorded.links
+        # A report whose MsgId was not linked yet beat the submit's answer: the worker
+        # announces it when it records the submit (it finds the report on the MsgId's item).
+        announce = [r for r in (*recorded.newly, *recorded.repeated) if links[r.msg_id].request_id]
         self._events.publish(report_events(announce, links))
         for report in recorded.newly:
             metrics.add_metric(
@@ -121,6 +106,3 @@ class PushService:
         self._events.publish(events)
         metrics.add_metric(name="InboundMessages", unit=MetricUnit.Count, value=len(packet.inbound))
         return PushOutcome(packet.kind, len(packet.inbound), stored, packet.skipped)
-
-
-_UNLINKED = Link(msg_id="", request_id=None, chunk=None, reference=None)

@@ -1,8 +1,8 @@
 """``GET /v1/messages/{id}``: a request and the state of each of its recipients.
 
 A recipient's state is its chunk's submission state, moved on by its delivery report
-when one has arrived. Counts cover the whole request (from chunk states and the report
-counters kept on each MsgId's link); recipients are paged by whole chunks.
+when one has arrived. Counts cover the whole request (chunk states, and the reports
+held on each MsgId's item); recipients are paged by whole chunks.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections import Counter
 from typing import Any
 
 from smsgw.adapters.dynamo import iso
-from smsgw.adapters.reports import ReportStore, StoredReport
+from smsgw.adapters.links import Link, StoredReport
 from smsgw.adapters.store import MessageStore
 from smsgw.domain.errors import NotFound
 from smsgw.domain.model import CHUNK_TO_RECIPIENT, Chunk, ChunkState, RecipientStatus, RequestStatus
@@ -51,16 +51,18 @@ def _recipient(mobile: str, chunk: Chunk, report: StoredReport | None) -> dict[s
 
 
 class StatusService:
-    def __init__(self, store: MessageStore, reports: ReportStore) -> None:
+    def __init__(self, store: MessageStore) -> None:
         self._store = store
-        self._reports = reports
 
     def status(self, request_id: str, *, cursor: int = 0, limit: int = DEFAULT_PAGE) -> dict[str, Any]:
         request = self._store.get_request(request_id)
         if request is None:
             raise NotFound(f"no message request {request_id}")
         chunks = self._store.list_chunks(request_id)
-        counts = self._counts(chunks)
+        links = self._store.get_links(
+            [c.msg_id for c in chunks if c.state is ChunkState.SUBMITTED and c.msg_id]
+        )
+        counts = _counts(chunks, links)
         counts[RecipientStatus.REJECTED] = len(request.rejected)
         counts[RecipientStatus.OPTED_OUT] = request.opted_out_count
 
@@ -72,7 +74,7 @@ class StatusService:
             if len(page) >= limit:
                 next_cursor = chunk.number
                 break
-            reports = self._reports.reports_for(chunk.msg_id) if chunk.msg_id else {}
+            reports = links[chunk.msg_id].reports if chunk.msg_id in links else {}
             page.extend(_recipient(mobile, chunk, reports.get(mobile)) for mobile in chunk.mobiles)
 
         return {
@@ -91,14 +93,17 @@ class StatusService:
             "next_cursor": str(next_cursor) if next_cursor is not None else None,
         }
 
-    def _counts(self, chunks: list[Chunk]) -> Counter[RecipientStatus]:
-        counts: Counter[RecipientStatus] = Counter()
-        submitted = [c for c in chunks if c.state is ChunkState.SUBMITTED and c.msg_id]
-        links = self._store.get_links([c.msg_id for c in submitted if c.msg_id])
-        for chunk in chunks:
-            counts[CHUNK_TO_RECIPIENT[chunk.state]] += len(chunk.mobiles)
-        for link in links.values():
-            counts[RecipientStatus.DELIVERED] += link.delivered
-            counts[RecipientStatus.FAILED] += link.failed
-            counts[RecipientStatus.SUBMITTED] -= link.delivered + link.failed
-        return counts
+
+def _counts(chunks: list[Chunk], links: dict[str, Link]) -> Counter[RecipientStatus]:
+    counts: Counter[RecipientStatus] = Counter()
+    for chunk in chunks:
+        counts[CHUNK_TO_RECIPIENT[chunk.state]] += len(chunk.mobiles)
+        link = links.get(chunk.msg_id or "")
+        if link is not None:
+            mine = set(chunk.mobiles)
+            delivered = sum(1 for m, r in link.reports.items() if m in mine and r.delivered)
+            failed = sum(1 for m, r in link.reports.items() if m in mine and not r.delivered)
+            counts[RecipientStatus.DELIVERED] += delivered
+            counts[RecipientStatus.FAILED] += failed
+            counts[RecipientStatus.SUBMITTED] -= delivered + failed
+    return counts

@@ -315,12 +315,12 @@ class SubmitService:
         """Reports that beat the submit's answer were stored unannounced (their MsgId had
         no request yet): now that the link exists, announce them with the request id."""
         link = self._reports.link(msg_id, consistent=True)
-        if link is None or link.delivered + link.failed == 0:
+        if link is None or not link.reports:
             return
         mine = set(chunk.mobiles)
         early = [
             Report(msg_id, mobile, r.status, r.msg, r.report_time)
-            for mobile, r in self._reports.reports_for(msg_id).items()
+            for mobile, r in link.reports.items()
             if mobile in mine
         ]
         logger.info(
