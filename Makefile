@@ -12,27 +12,27 @@ export SAM_CLI_TELEMETRY := 0
 # sam build needs the runtime's interpreter (python3.13) on PATH; pyenv shims resolve it with this.
 SAM_PYENV := PYENV_VERSION=$${PYENV_VERSION:-3.13.0:3.11.7}
 
-.PHONY: help run test unit integration e2e lint typecheck validate build deploy bench clean
+.PHONY: help run test unit integration e2e lint typecheck validate build deploy bench bench-quick clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: pyproject.toml requirements-dev.txt layers/shared/requirements.txt
+$(VENV)/.installed: pyproject.toml requirements-dev.txt requirements-bench.txt layers/shared/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -r requirements-dev.txt -e .
+	$(PY) -m pip install -qq --upgrade pip
+	$(PY) -m pip install -qq -r requirements-dev.txt -r requirements-bench.txt -e .
 	touch $@
 
 $(TOOLS)/.installed: requirements-tools.txt
 	test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
-	$(TOOLS)/bin/python -m pip install -q --upgrade pip
-	$(TOOLS)/bin/python -m pip install -q -r requirements-tools.txt
+	$(TOOLS)/bin/python -m pip install -qq --upgrade pip
+	$(TOOLS)/bin/python -m pip install -qq -r requirements-tools.txt
 	touch $@
 
 $(CHECKOV)/.installed: requirements-checkov.txt
 	test -x $(CHECKOV)/bin/python || $(PYTHON) -m venv $(CHECKOV)
-	$(CHECKOV)/bin/python -m pip install -q --upgrade pip
-	$(CHECKOV)/bin/python -m pip install -q -r requirements-checkov.txt
+	$(CHECKOV)/bin/python -m pip install -qq --upgrade pip
+	$(CHECKOV)/bin/python -m pip install -qq -r requirements-checkov.txt
 	touch $@
 
 run: $(VENV)/.installed  ## the whole gateway locally: moto, API on :3000, simulator, worker
@@ -69,11 +69,9 @@ deploy: build  ## sam deploy --guided (see docs/deploy.md)
 	$(TOOLS)/bin/sam deploy --guided
 
 bench: $(VENV)/.installed  ## benchmarks: writes docs/benchmarks.md, .json, .png and docs/capacity.md
-	$(PY) -m pip install -q -r requirements-bench.txt
 	$(PY) -m bench
 
 bench-quick: $(VENV)/.installed  ## the benchmarks at tiny sizes, into build/bench-quick (proves they run)
-	$(PY) -m pip install -q -r requirements-bench.txt
 	$(PY) -m bench --quick
 
 clean:  ## remove virtual environments and build output
