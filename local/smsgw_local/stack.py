@@ -39,7 +39,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from guodu_simulator import Simulator, SimulatorConfig
+from guodu_simulator import Simulator, SimulatorConfig, config_from_env
 from smsgw_local.apigw import ApiServer, ApiSettings, LocalApiGateway, Route
 from smsgw_local.moto_server import MotoServer
 from smsgw_local.provision import FunctionSpec, Provisioned, provision
@@ -280,7 +280,11 @@ class LocalStack:
         """Start the embedded simulator if wanted; the URL the worker submits to."""
         setting = self._simulator_setting
         if setting is not False:
-            config = copy.deepcopy(setting) if isinstance(setting, SimulatorConfig) else SimulatorConfig()
+            # Not given one: the GUODU_SIM_* variables shape it (delivery ratio, report delay,
+            # latency, faults: see local/guodu_simulator/README.md).
+            config = (
+                copy.deepcopy(setting) if isinstance(setting, SimulatorConfig) else config_from_env(self._env)
+            )
             config.host = self.host
             config.port = self._simulator_port
             config.add_account(self._oper_id, self._oper_pass)
