@@ -22,6 +22,7 @@ from smsgw.adapters.queue import SendQueue
 from smsgw.adapters.store import MessageStore
 from smsgw.api.errors import register_error_handlers
 from smsgw.api.models import SendBody, to_command
+from smsgw.domain import jsontext
 from smsgw.domain.caps import FrequencyCaps
 from smsgw.domain.errors import InputError
 from smsgw.observability import logger, metrics
@@ -80,7 +81,9 @@ def _idempotency_key() -> str | None:
 
 def _json_body() -> Any:
     try:
-        return json.loads(app.current_event.body or "")
+        return jsontext.loads(app.current_event.body or "")
+    except jsontext.NotText as err:
+        raise InputError.of("body", str(err), code="invalid_json") from err
     except ValueError as err:
         raise InputError.of("body", "is not valid JSON", code="invalid_json") from err
 

@@ -109,3 +109,24 @@ def test_keywords_are_configurable() -> None:
     assert keywords.matches("quit") == "quit"
     assert keywords.matches("T") is None
     assert OptOutKeywords.parse("").matches("TD") == "td"
+
+
+def test_a_body_nested_beyond_recursion_is_a_malformed_packet() -> None:
+    with pytest.raises(PacketError, match="nested too deeply"):
+        parse_packet(b"[" * 100_000 + b"]" * 100_000)
+
+
+def test_half_a_character_is_a_malformed_packet() -> None:
+    with pytest.raises(PacketError, match="surrogate"):
+        parse_packet(b'[{"SrcMobile": "13000000000", "Content": "\\ud800"}]')
+
+
+def test_fields_beyond_what_can_be_stored_are_cut_or_the_item_skipped() -> None:
+    items = [
+        {"msgId": "1" * 3000, "mobile": "13300000000", "status": 0},  # no MsgId is that long
+        {"msgId": "7", "mobile": "13300000001", "status": 2, "msg": "x" * 500_000, "reportTime": "t" * 2000},
+    ]
+    packet = parse_packet(json.dumps(items).encode())
+    (report,) = packet.reports
+    assert packet.skipped == 1
+    assert (len(report.msg), len(report.report_time)) == (256, 32)

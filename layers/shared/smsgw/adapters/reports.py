@@ -29,6 +29,8 @@ from smsgw.provider.push import Report
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
+# A raw packet is kept zlib-compressed, in parts of at most this many bytes.
+RAW_PART_BYTES = 300_000
 # UpdateExpression is limited to 4 KB: at most this many recipients per write.
 MAX_ATTRIBUTES_PER_UPDATE = 50
 WRITE_THREADS = 8
@@ -68,27 +70,37 @@ class ReportStore:
         self._pool = ThreadPoolExecutor(max_workers=WRITE_THREADS, thread_name_prefix="reports")
 
     def store_raw_packet(self, body: bytes, *, kind: str, source_ip: str) -> str:
-        """Keep the packet exactly as it came (compressed), before we try to read it."""
+        """Keep the packet exactly as it came (compressed), before we try to read it.
+
+        A body that compresses badly is kept in several items (``#p0``, ``#p1``...), each
+        well under DynamoDB's 400 KB: whatever an authenticated sender posts is kept."""
         now = self._clock()
         digest = hashlib.sha256(body).hexdigest()
         pk = "RAW#" + time.strftime("%Y%m%d", time.gmtime(now))
         sk = f"{time.strftime('%H%M%S', time.gmtime(now))}.{int(now * 1e6) % 1_000_000:06d}#{digest[:12]}"
-        self._db.put_item(
-            TableName=self._table,
-            Item=to_item(
-                {
-                    "pk": pk,
-                    "sk": sk,
-                    "kind": "raw",
-                    "packet": kind,
-                    "source_ip": source_ip,
-                    "size": len(body),
-                    "sha256": digest,
-                    "body": zlib.compress(body),
-                    "expires_at": int(now) + self._raw_retention,
-                }
-            ),
-        )
+        compressed = zlib.compress(body)
+        parts = [compressed[i : i + RAW_PART_BYTES] for i in range(0, len(compressed), RAW_PART_BYTES)] or [
+            b""
+        ]
+        for number, part in enumerate(parts):
+            self._db.put_item(
+                TableName=self._table,
+                Item=to_item(
+                    {
+                        "pk": pk,
+                        "sk": sk if len(parts) == 1 else f"{sk}#p{number}",
+                        "kind": "raw",
+                        "packet": kind,
+                        "source_ip": source_ip,
+                        "size": len(body),
+                        "sha256": digest,
+                        "part": number,
+                        "parts": len(parts),
+                        "body": part,
+                        "expires_at": int(now) + self._raw_retention,
+                    }
+                ),
+            )
         return f"{pk}/{sk}"
 
     def record(self, reports: Iterable[Report]) -> Recorded:

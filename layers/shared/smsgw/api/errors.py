@@ -101,7 +101,7 @@ def _aws_unavailable(_: Exception) -> Response[str]:
     return error_response(
         503,
         "service_unavailable",
-        "storage or queue unavailable; retry with the same Idempotency-Key to resume safely",
+        "temporarily unavailable; retry later (a send retried with the same Idempotency-Key resumes safely)",
         headers={"Retry-After": "5"},
     )
 

@@ -31,10 +31,15 @@ Extension = Annotated[str, Field(min_length=1, max_length=20, pattern=r"^[0-9]+$
 ValidFor = Annotated[timedelta, Field(ge=timedelta(minutes=1), le=timedelta(days=3))]
 
 
+# A number as written by a client (with +86, spaces, dashes...) is never this long; a
+# longer entry is refused rather than stored and echoed back in the rejected list.
+Recipient = Annotated[StrictStr, Field(max_length=64)]
+
+
 class PersonalMessage(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    to: StrictStr
+    to: Recipient
     content: StrictStr
 
 
@@ -43,7 +48,7 @@ class SendBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    to: list[StrictStr] | StrictStr | None = None
+    to: list[Recipient] | StrictStr | None = None
     content: StrictStr | None = None
     messages: list[PersonalMessage] | None = Field(default=None, min_length=1)
     send_at: datetime | None = None
@@ -107,7 +112,7 @@ def to_command(
     groups: list[MessageGroup] = []
     rejected: list[Rejection] = []
     for content, numbers in raw_groups:
-        recipients = normalise_recipients(numbers)
+        recipients = normalise_recipients(number[:64] for number in numbers)
         rejected.extend(recipients.rejected)
         if recipients.valid:
             groups.append(MessageGroup(content, recipients.valid, count_segments(content)))

@@ -14,7 +14,6 @@ fatal: the raw packet is stored before parsing, so nothing the platform sent is 
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,10 +21,19 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import parse_qsl, unquote_plus
 
+from smsgw.domain import jsontext
 from smsgw.domain.numbers import normalise_mobile
 
 MAX_ITEMS = 250
 DELIVERED_STATUS = "0"
+# What we keep of an item's fields. The raw packet keeps everything; these bounds keep a
+# MsgId's item (up to 200 reports) and an MO item far inside DynamoDB's limits.
+_MSG_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_STATUS = re.compile(r"^[A-Za-z0-9:_-]{1,16}$")
+MAX_DETAIL = 256
+MAX_TIME = 32
+MAX_MO_CONTENT = 2_000
+MAX_APPEND_ID = 20
 
 _MSG_ID_KEYS = ("msgId", "msgid", "MsgId", "MsgID", "msg_id")
 _STATUS_KEYS = ("status", "Status", "stat")
@@ -124,9 +132,14 @@ def _items(body: bytes, content_type: str) -> list[Mapping[str, Any]]:
         raise PacketError("the body is empty")
     if "x-www-form-urlencoded" in content_type.lower() and not text.startswith(("[", "{")):
         # The older interface posts one MO as a form; keep its values as they came.
-        return [dict(parse_qsl(text, keep_blank_values=True, encoding="utf-8"))]
+        form = dict(parse_qsl(text, keep_blank_values=True, encoding="utf-8"))
+        if not all(jsontext.is_text(v) for v in form.values()):
+            raise PacketError("the form holds bytes that are not UTF-8 text")
+        return [form]
     try:
-        data = json.loads(text)
+        data = jsontext.loads(text)
+    except jsontext.NotText as err:
+        raise PacketError(str(err)) from err
     except ValueError as err:
         raise PacketError("the body is not JSON") from err
     items = [data] if isinstance(data, dict) else data
@@ -147,14 +160,14 @@ def _report(item: Mapping[str, Any]) -> Report | None:
     mobile = normalise_mobile(_text(_first(item, _REPORT_MOBILE_KEYS)))
     msg_id = _text(_first(item, _MSG_ID_KEYS))
     status = _text(_first(item, _STATUS_KEYS))
-    if mobile is None or not msg_id or not status:
+    if mobile is None or not _MSG_ID.match(msg_id) or not _STATUS.match(status):
         return None
     return Report(
         msg_id=msg_id,
         mobile=mobile,
         status=status,
-        msg=_text(item.get("msg", item.get("Msg"))),
-        report_time=_text(item.get("reportTime", item.get("ReportTime"))),
+        msg=_text(item.get("msg", item.get("Msg")))[:MAX_DETAIL],
+        report_time=_text(item.get("reportTime", item.get("ReportTime")))[:MAX_TIME],
     )
 
 
@@ -165,9 +178,9 @@ def _inbound(item: Mapping[str, Any]) -> Inbound | None:
         return None
     return Inbound(
         mobile=mobile,
-        content=decode_content(str(content), encoded="Content" in item),
-        received_time=_text(_first(item, _MO_TIME_KEYS)),
-        append_id=_text(_first(item, _MO_APPEND_KEYS)),
+        content=decode_content(str(content), encoded="Content" in item)[:MAX_MO_CONTENT],
+        received_time=_text(_first(item, _MO_TIME_KEYS))[:MAX_TIME],
+        append_id=_text(_first(item, _MO_APPEND_KEYS))[:MAX_APPEND_ID],
     )
 
 
