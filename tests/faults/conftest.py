@@ -23,14 +23,16 @@ import requests
 from guodu_simulator import SimulatorConfig
 from smsgw_local.stack import LocalStack
 
-# The worker's read timeout (GUODU_READ_TIMEOUT): no template parameter sets it, so the
-# timeout mix lets the simulator hold a submit a little longer than this default.
-WORKER_READ_TIMEOUT_SECONDS = 10.0
+# The worker's read timeout, short so that the timeout mixes stay fast; the simulator
+# holds a timed-out submit a little longer than this.
+WORKER_READ_TIMEOUT_SECONDS = 2.0
 FAULT_PARAMETERS: dict[str, Any] = {
-    # Retries come back within seconds (1 s, then 2-3 s); the lane pause, with its
-    # defaults, holds every worker while the platform keeps failing.
+    # Retries come back within seconds (1 s, then 2-3 s); the lane pause holds every
+    # worker for a second (doubling) while the platform keeps failing.
     "RetryBaseSeconds": 2,
     "RetryMaxSeconds": 4,
+    "GuoduReadTimeoutSeconds": int(WORKER_READ_TIMEOUT_SECONDS),
+    "LanePauseSeconds": 1,
     # The marketing request of each mix must not wait for the morning.
     "QuietHours": "off",
     "LogLevel": "WARNING",

@@ -21,7 +21,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError
 
@@ -204,11 +204,16 @@ class LanePause:
                 ConditionExpression="attribute_not_exists(#until) OR #until < :now",
                 ExpressionAttributeNames={"#until": "until"},
                 ExpressionAttributeValues=values,
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as err:
-            if is_condition_failure(err):
-                return 0.0
-            raise
+            if not is_condition_failure(err):
+                raise
+            # Someone else paused the lane: hold to it now, not at the next read.
+            running = cast(dict[str, Any], err.response.get("Item") or {})
+            until = float(running.get("until", {}).get("N", "0"))
+            self._cached = (now, until, int(running.get("step", {}).get("N", "0")))
+            return 0.0
         self._cached = (now, now + pause, step + 1)
         return pause
 
