@@ -28,7 +28,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Given the quick mode run into an empty folder."""
     out = tmp_path_factory.mktemp("bench")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "GUODU_", "SMSGW_"))}
-    done = subprocess.run(  # noqa: S603 - our own interpreter and module
+    done = subprocess.run(
         [sys.executable, "-m", "bench", "--quick", "--out", str(out)],
         check=False,
         cwd=REPO,
@@ -73,7 +73,7 @@ def test_the_capacity_model_names_the_template_parameters(report: Path) -> None:
 
 def test_the_report_can_be_written_again_from_its_figures(report: Path, tmp_path: Path) -> None:
     # Given the figures of a run, When the report is rendered again without measuring
-    done = subprocess.run(  # noqa: S603 - our own interpreter and module
+    done = subprocess.run(
         [sys.executable, "-m", "bench", "--render", str(report / "benchmarks.json"), "--out", str(tmp_path)],
         check=False,
         cwd=REPO,
