@@ -48,21 +48,26 @@ def aws() -> Iterator[None]:
         yield
 
 
+def import_handler(code_dir: Path, environment: dict[str, str], patch: pytest.MonkeyPatch) -> ModuleType:
+    """Import a function's ``app.py`` as Lambda would: its own environment, a fresh module."""
+    for key, value in environment.items():
+        patch.setenv(key, value)
+    name = f"handler_{code_dir.name}_{uuid.uuid4().hex[:8]}"
+    spec = importlib.util.spec_from_file_location(name, code_dir / "app.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.fixture
 def load_handler(monkeypatch: pytest.MonkeyPatch) -> Callable[..., ModuleType]:
-    """Import a function's ``app.py`` as Lambda would: its own environment, a fresh module."""
+    """``import_handler`` for one test; the environment is restored after it."""
 
     def load(code_dir: Path, environment: dict[str, str]) -> ModuleType:
-        for key, value in environment.items():
-            monkeypatch.setenv(key, value)
-        name = f"handler_{code_dir.name}_{uuid.uuid4().hex[:8]}"
-        spec = importlib.util.spec_from_file_location(name, code_dir / "app.py")
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-        return module
+        return import_handler(code_dir, environment, monkeypatch)
 
     return load
 

@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import base64
 import copy
-import importlib.util
 import json
-import sys
 import threading
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import ModuleType
@@ -26,7 +23,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, settings
 
 from smsgw_local.provision import Provisioned
-from tests.conftest import FakeContext, sample_event
+from tests.conftest import FakeContext, import_handler, sample_event
 from tests.integration.conftest import PUSH_TOKEN, make_stack
 
 # A fixed seed, a bounded number of examples, no example database written to the tree:
@@ -150,18 +147,9 @@ class Effects:
 
 
 def _load(code_dir: Any, environment: dict[str, str]) -> ModuleType:
-    """Import a function's app.py as Lambda would: its own environment, a fresh module."""
+    """A handler for the whole module: its environment is restored once imported."""
     with pytest.MonkeyPatch.context() as patch:
-        for name, value in environment.items():
-            patch.setenv(name, value)
-        name = f"fuzzed_{code_dir.name}_{uuid.uuid4().hex[:8]}"
-        spec = importlib.util.spec_from_file_location(name, code_dir / "app.py")
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return module
+        return import_handler(code_dir, environment, patch)
 
 
 def _with_headers(event: dict[str, Any], headers: dict[str, str]) -> None:
