@@ -23,7 +23,6 @@ import sys
 import tempfile
 import time
 import traceback
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -119,6 +118,7 @@ class Bench:
         self.aws_dir = work / "aws"
         self.r: dict[str, Any] = {"mode": mode, "errors": {}}
         self._counted: dict[str, Any] = {}
+        self._own_offset = 0
 
     def stage(self, name: str, call: Any) -> Any:
         began = time.perf_counter()
@@ -146,7 +146,8 @@ class Bench:
         functions = self.stage("functions from template.yaml", runtime.function_envs)
         if rt is not None and functions is not None:
             shipped = self.stage(
-                "layer as sam build ships it", lambda: runtime.build_shipped(rt, self.work / "shipped")
+                "layer as sam build ships it",
+                lambda: runtime.build_shipped(rt, functions, self.work / "shipped", log=log),
             )
             self.r["coldstart"] = self.stage("1. cold start", lambda: self._coldstart(rt, functions, shipped))
             probes = self.stage("6-7. warm CPU and memory", lambda: self._probes(rt, functions))
@@ -195,19 +196,25 @@ class Bench:
             packets=self.sizes.push_packets,
             warmup=2 if self.sizes.warmup else 1,
             log=log,
-            count_calls=self._own_calls,
+            own_records=self._own_records,
         )
 
-    def _own_calls(self, start: float, end: float) -> dict[str, int]:
-        counts: Counter[str] = Counter()
+    def _own_records(self, start: float, end: float) -> list[dict[str, Any]]:
+        """The AWS calls this process began between ``start`` and ``end`` (and has finished:
+        a call's line is written when it ends), read on from where the last call stopped."""
+        found: list[dict[str, Any]] = []
         path = self.aws_dir / f"{os.getpid()}.jsonl"
         if path.exists():
-            with path.open(encoding="utf-8") as handle:
-                for line in handle:
-                    record = json.loads(line)
-                    if start <= record["t"] <= end:
-                        counts[f"{record['svc']}.{record['op']}"] += 1
-        return dict(counts)
+            with path.open("rb") as handle:
+                handle.seek(self._own_offset)
+                data = handle.read()
+            complete = data.rfind(b"\n") + 1
+            self._own_offset += complete
+            for line in data[:complete].splitlines():
+                record = json.loads(line)
+                if start <= record["t"] <= end:
+                    found.append(record)
+        return found
 
     def _local(self) -> None:
         from bench import localrun
@@ -284,7 +291,7 @@ class Bench:
             model = costs.model(counted, memory, retention)
             for key in ("push_items_per_packet", "push_msg_ids_per_packet"):
                 model[key] = counted[key]
-            model["what_if"] = costs.what_if_per_packet(model, counted)
+            model["what_if"] = costs.what_if_own_items(model)
             self.r["cost"][name] = model
             self.r["counted"][name] = {k: v for k, v in counted.items() if k not in ("records", "items")}
 
@@ -308,7 +315,13 @@ class Bench:
                     f"a chunk of 200 takes about {plan['chunk_ms_model']} ms in a worker (the provider's "
                     f"{capacity.PROVIDER_MS:g} ms + {plan['calls_per_chunk']} AWS calls × "
                     f"{capacity.DYNAMODB_MS:g} ms, assumed, + the "
-                    f"measured CPU × {capacity.LAMBDA_CPU_FACTOR:.1f} for 256 MB), "
+                    f"measured CPU × {capacity.LAMBDA_CPU_FACTOR:.1f} for 256 MB"
+                    + (
+                        f" + {plan['limiter_wait_ms_model']:g} ms on average waiting for a rate-limit second"
+                        if plan["limiter_wait_ms_model"]
+                        else ""
+                    )
+                    + "), "
                     "so one instance submits about "
                     f"{plan['worker_instance_recipients_per_s']:,.0f} recipients/s and "
                     "`SubmitMaxConcurrency` = "

@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from bench.costs import PRICES
+from smsgw.adapters.throttle import LATE_AFTER_SECONDS
 from smsgw_local.template import load_template
 
 DAILY_RECIPIENTS = 10_000_000
@@ -62,8 +64,17 @@ def plan(measured: dict[str, Any]) -> dict[str, Any]:
         if "submit-worker" in name and "secretsmanager" not in name
     )
     calls_per_chunk = worker_calls / max(1, counted["submits"])
+    worker_by_op = {
+        name.split(" ", 1)[1]: round(n / max(1, counted["submits"]), 2)
+        for name, n in cost["aws_requests"]["by_call"].items()
+        if "submit-worker" in name and "secretsmanager" not in name
+    }
     worker_cpu_ms = cpu.get("worker_batch", {}).get("cpu_ms_median", 20.0) / 5
-    chunk_ms = PROVIDER_MS + calls_per_chunk * DYNAMODB_MS + worker_cpu_ms * LAMBDA_CPU_FACTOR
+    # The shared rate limiter: a submit starts within LATE_AFTER_SECONDS of its second, so a worker
+    # that comes in the rest of a second waits for the next one (uniform arrivals, under the limit).
+    late = 1.0 - LATE_AFTER_SECONDS
+    limiter_ms = late * late / 2 * 1000 if rate_limit else 0.0
+    chunk_ms = PROVIDER_MS + calls_per_chunk * DYNAMODB_MS + worker_cpu_ms * LAMBDA_CPU_FACTOR + limiter_ms
     per_instance = 1000 / chunk_ms * per_submit
     design_rate = per_instance * concurrency
     limited_rate = min(design_rate, float(rate_limit) * per_submit) if rate_limit else design_rate
@@ -71,14 +82,17 @@ def plan(measured: dict[str, Any]) -> dict[str, Any]:
     items_per_packet = counted.get("push_items_per_packet") or 250
     packets_peak = peak / items_per_packet
     push_calls = cost["aws_requests"]["by_call"]
-    push_updates = sum(n for k, n in push_calls.items() if "push-receiver dynamodb.UpdateItem" in k)
     packets = max(1, counted.get("push_packets", 1))
-    msg_ids = counted.get("push_msg_ids_per_packet", 1)
+    # One report write per MsgId (per 50 of its numbers), REPORT_WRITE_THREADS at a time.
+    report_writes = (
+        sum(n for k, n in push_calls.items() if "push-receiver dynamodb.UpdateItem" in k) / packets
+    )
+    push_reads = sum(n for k, n in push_calls.items() if "push-receiver dynamodb.GetItem" in k) / packets
     push_cpu = cpu.get("push_250_scattered", {}).get("cpu_ms_median", 100.0) * items_per_packet / 250
     push_ms = (
         DYNAMODB_MS  # the raw packet
-        + math.ceil((push_updates / packets - msg_ids) / REPORT_WRITE_THREADS) * DYNAMODB_MS
-        + msg_ids * DYNAMODB_MS  # one counter update per MsgId, one after another
+        + math.ceil(report_writes / REPORT_WRITE_THREADS) * DYNAMODB_MS
+        + push_reads * DYNAMODB_MS  # lookups one after another, if any
         + EVENTS_MS
         + push_cpu * LAMBDA_CPU_FACTOR
     )
@@ -92,6 +106,7 @@ def plan(measured: dict[str, Any]) -> dict[str, Any]:
     api_quota = params.get("ApiQuotaPerDay")
     posts_bulk = DAILY_RECIPIENTS / 10_000
     monthly = cost["usd_per_million"] * DAILY_RECIPIENTS / 1e6 * 30.4
+    marketing = PRICES["dynamodb_rru"][0] / 2 * DAILY_RECIPIENTS * 30.4
     metrics = sorted({m for e in counted.get("log_output", {}).values() for m in e.get("metrics", [])})
     return {
         "daily_recipients": DAILY_RECIPIENTS,
@@ -101,7 +116,9 @@ def plan(measured: dict[str, Any]) -> dict[str, Any]:
         "submits_peak_per_s": round(submits_peak, 2),
         "rate_limit_submits_per_s": rate_limit,
         "calls_per_chunk": round(calls_per_chunk, 1),
+        "worker_calls_per_chunk_by_op": worker_by_op,
         "chunk_ms_model": round(chunk_ms, 1),
+        "limiter_wait_ms_model": round(limiter_ms, 1),
         "worker_instance_recipients_per_s": round(per_instance, 0),
         "worker_concurrency": concurrency,
         "worker_batch": batch,
@@ -109,6 +126,7 @@ def plan(measured: dict[str, Any]) -> dict[str, Any]:
         "design_recipients_per_s": round(design_rate, 0),
         "limited_recipients_per_s": round(limited_rate, 0),
         "push_items_per_packet": items_per_packet,
+        "push_report_writes_per_packet": round(report_writes, 1),
         "push_packets_peak_per_s": round(packets_peak, 2),
         "push_ms_model": round(push_ms, 0),
         "push_concurrency_needed": round(push_concurrency, 2),
@@ -121,6 +139,7 @@ def plan(measured: dict[str, Any]) -> dict[str, Any]:
         "api_quota_per_day": api_quota,
         "posts_per_day_bulk": round(posts_bulk),
         "monthly_usd_variable": round(monthly, 2),
+        "marketing_monthly_usd": round(marketing, 2),
         "metric_names": metrics,
         "params": params,
     }
@@ -131,15 +150,13 @@ def push_model(push: dict[str, Any], cpu: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for shape, figures in (push.get("shapes") or {}).items():
         calls = figures["aws_requests_per_packet"]
-        counters = figures["msg_ids_per_packet"]
-        buckets = max(0.0, calls.get("dynamodb.UpdateItem", 0) - counters)
         cpu_ms = cpu.get(f"push_250_{shape}", {}).get("cpu_ms_median")
         if cpu_ms is None:
             continue
         ms = (
-            DYNAMODB_MS * calls.get("dynamodb.PutItem", 1)
-            + math.ceil(buckets / REPORT_WRITE_THREADS) * DYNAMODB_MS
-            + (counters + calls.get("dynamodb.GetItem", 0)) * DYNAMODB_MS
+            DYNAMODB_MS * calls.get("dynamodb.PutItem", 1)  # the raw packet
+            + math.ceil(calls.get("dynamodb.UpdateItem", 0) / REPORT_WRITE_THREADS) * DYNAMODB_MS
+            + calls.get("dynamodb.GetItem", 0) * DYNAMODB_MS
             + EVENTS_MS * calls.get("events.PutEvents", 1)
             + cpu_ms * LAMBDA_CPU_FACTOR
         )
@@ -237,30 +254,97 @@ def _arithmetic(cost: dict[str, Any], cap: dict[str, Any]) -> list[str]:
         cap["push_ms_model"],
         cap["push_packets_peak_per_s"],
     )
+    writes = cap.get("push_report_writes_per_packet", "?")
+    by_op = ", ".join(
+        f"{op} {n:g}" for op, n in (cap.get("worker_calls_per_chunk_by_op") or {}).items() if n >= 0.01
+    )
+    report = cost.get("dynamodb", {}).get("report_writes") or {}
+    report_note = (
+        f"{report['wru_per_write']:g} units a write on average, the item reaching"
+        f" {report['largest_item_bytes'] / 1024:.1f} KB"
+        if report
+        else "not measured in this run"
+    )
+    total_wru = cost.get("dynamodb", {}).get("wru") or 0
+    share = f"{report['wru'] / total_wru:.0%}" if report and total_wru else "Some"
     return [
         "The arithmetic:",
         "",
         f"- **Worker** (model): a chunk takes the provider's answer ({PROVIDER_MS:g} ms, *assumed*, as the",
-        f"  simulator was set) + {calls} AWS calls one after another × {DYNAMODB_MS:g} ms (*assumed*)",
+        f"  simulator was set) + {calls} AWS calls one after another × {DYNAMODB_MS:g} ms (*assumed*;",
+        f"  measured per chunk: {by_op}: the claim, which counts the attempt on the chunk, the",
+        "  rate limiter's reservation, the transaction that records the submit and the MsgId's link,",
+        "  the request's settled count, a read of the MsgId's item for reports that beat the answer,",
+        "  the lane-pause read, at most once a second per instance, and the request's submitted event",
+        "  once its last chunk settles)",
         f"  + the measured CPU × {cpu_x:.1f} (a 256 MB function has 256/1769 of a vCPU)",
+        f"  + {cap.get('limiter_wait_ms_model', 0):g} ms on average for the rate limiter (a submit starts"
+        f" within {LATE_AFTER_SECONDS:g} s",
+        f"  of the second it reserved, so a worker coming in the last {1 - LATE_AFTER_SECONDS:.1f} s of a"
+        " second waits for the next)",
         f"  ≈ {chunk_ms} ms, so one instance submits about {instance:,.0f}",
         f"  recipients/s and {cap['worker_concurrency']} instances {design:,.0f}/s; {limit}",
         "  Personalised sends with distinct contents use one submit per content: at one recipient a",
         "  submit the provider limit, not Lambda, bounds them.",
         f"- **Push receiver** (model): packets of {items} reports (as measured), one raw put,",
-        f"  the report writes {REPORT_WRITE_THREADS} at a time, one counter update per MsgId, one PutEvents,",
-        f"  and the CPU: ≈ {push_ms:.0f} ms a packet; at {packets} packets/s that is",
-        f"  {cap['push_concurrency_needed']} concurrent executions (Little's law).",
+        f"  {writes} report writes (one per MsgId in the packet, per 50 of its numbers, as measured),",
+        f"  {REPORT_WRITE_THREADS} at a time, one PutEvents, and the CPU: ≈ {push_ms:.0f} ms a packet;",
+        f"  at {packets} packets/s that is {cap['push_concurrency_needed']} concurrent executions",
+        "  (Little's law).",
         f"- **DynamoDB**: {cost['wru_per_recipient']} write units per recipient × {cap['peak_per_s']:,}",
-        f"  recipients/s ≈ {cap['wru_peak_per_s']:,.0f} units/s. The hottest keys: a request's partition",
-        "  (its chunks and header, updated as chunks settle, at most as fast as the provider limit",
-        "  allows), the rate limiter's one-second items (one write per submit), and a MsgId's 20",
-        "  report buckets. None comes",
-        f"  near {PARTITION_WRU:,} units/s per partition at this volume.",
+        f"  recipients/s ≈ {cap['wru_peak_per_s']:,.0f} units/s. {share} of it is the report writes, each",
+        f"  billed by its MsgId's whole item ({report_note}). The per-recipient figure depends on how",
+        "  the platform spreads a MsgId's reports over packets: the fewer reports per write, the more",
+        "  writes of a large item. The hottest keys: a request's partition (its chunks and header,",
+        "  updated as chunks settle, at most as fast as the provider limit allows), the rate",
+        "  limiter's one-second items (one write per submit) and a MsgId's item (one write per packet",
+        f"  holding its reports, up to {report.get('largest_write_wru', '?')} units each). None comes near"
+        f" {PARTITION_WRU:,} units/s",
+        "  per partition at this volume.",
         "- **SQS**: one message per chunk of 200; standard queues have no practical throughput limit.",
         "- **API Gateway**: the stage's method throttle in the template is 1,000 requests/s (burst",
         "  2,000, not a parameter); the push route has no API key, so only that and the account's",
         "  10,000 requests/s apply to it.",
+        "",
+    ]
+
+
+def _levers(cost: dict[str, Any], params: dict[str, Any]) -> list[str]:
+    """Template parameters (and one thing that is not one) that move the cost per million."""
+    wru, rru = PRICES["dynamodb_wru"][0] * 1e6, PRICES["dynamodb_rru"][0] * 1e6
+    caps = ", ".join(
+        f"`{name}` (`{params.get(name) or 'none'}`)"
+        for name in ("FrequencyCapsVerification", "FrequencyCapsTransactional", "FrequencyCapsMarketing")
+    )
+    storage = cost["lines"].get("DynamoDB storage + PITR", {}).get("usd_per_million", 0)
+    report = cost.get("dynamodb", {}).get("report_writes") or {}
+    return [
+        "## What changes the cost",
+        "",
+        "The run above is a transactional bulk send (no caps, no opt-out check). *Model* figures from",
+        "the code and the same prices:",
+        "",
+        f"- **Frequency caps**, per category: {caps}. A capped category pays one conditional write",
+        f"  per number for its counters (one small item per number and day): +1 write unit, +${wru:.3f} per",
+        "  million recipients. Verification codes are capped by default; bulk sends are not.",
+        "- **Marketing** checks every number against the opt-out list (a batched, eventually consistent",
+        f"  read per number): +0.5 read units, +${rru / 2:.4f} per million; and waits out `QuietHours`.",
+        f"- **`RetentionDays`** (`{params.get('RetentionDays')}`) and **`RawPacketRetentionDays`**"
+        f" (`{params.get('RawPacketRetentionDays')}`): the storage line",
+        f"  (${storage:.4f} per million at the defaults) scales with them.",
+        f"- **`GuoduMaxSubmitsPerSecond`** (`{params.get('GuoduMaxSubmitsPerSecond')}`): the shared"
+        " rate limit costs a small write per submit",
+        "  (1/200 of a write unit per recipient); 0 turns it off.",
+        "- **How the platform spreads reports over packets** (no parameter): every packet holding reports",
+        "  of a MsgId costs one write billed by that MsgId's whole item"
+        + (
+            f" ({report['wru_per_write']:g} units a write in this run, the item reaching"
+            f" {report['largest_item_bytes'] / 1024:.1f} KB)"
+            if report
+            else ""
+        )
+        + ", so",
+        "  scattered reports cost more than grouped ones (section 3 of benchmarks.md has both).",
         "",
     ]
 
@@ -307,10 +391,12 @@ def markdown(measured: dict[str, Any], cap: dict[str, Any]) -> str:
     lines += [f"- {part}: ${usd:.3f}" for part, usd in cost["straightforward"]["parts"].items()]
     lines += [
         "",
-        "How the units are counted: DynamoDB write units from item sizes (a put's from its request,",
-        "an update's from the item at the end of the run, twice inside a transaction), reads from what",
-        "they returned; SQS requests per 64 KB, empty long-poll receives left out (an idle cost, below);",
-        "EventBridge events per 64 KB entry; Lambda GB-seconds from the local runtime's REPORT",
+        "How the units are counted: DynamoDB write units from item sizes, each write billed by the",
+        "larger of its item before and after it (twice inside a transaction), the run's writes",
+        "replayed in order: a put's size from its request, a report write's before and after from the",
+        "old item it returns (`ALL_OLD`), other updates' from what their targets weigh; reads from",
+        "what they returned; SQS requests per 64 KB, empty long-poll receives left out (an idle cost,",
+        "below); EventBridge events per 64 KB entry; Lambda GB-seconds from the local runtime's REPORT",
         "durations (on two shared cores, with moto as the database: an upper bound); CloudWatch",
         "Logs from the handlers' own output plus Lambda's START/END/REPORT lines.",
         "",
@@ -328,13 +414,15 @@ def markdown(measured: dict[str, Any], cap: dict[str, Any]) -> str:
         ),
         _row("SQS: the event source's long polls of an idle queue (5 pollers, 20 s polls)", "about 0.26"),
         "",
+        *_levers(cost, params),
         "## 10 million recipients a day",
         "",
         f"Marketing waits out the quiet hours (`QuietHours` = `{params.get('QuietHours')}`), so the day's",
         f"volume goes out in {cap['sending_hours']} hours: {cap['average_per_s']:,} recipients/s on average;",
         f"sized here for a peak hour at {PEAK_OVER_WINDOW:g}× that, **{cap['peak_per_s']:,} recipients/s**.",
         f"At the measured cost that is about **${cap['monthly_usd_variable']:,.0f} a month** in variable",
-        "AWS charges, plus the fixed costs above.",
+        "AWS charges, plus the fixed costs above; if it is all marketing, its opt-out reads add about",
+        f"${cap['marketing_monthly_usd']:,.0f} a month (above).",
         "",
         *_quotas(cap, params),
         "",

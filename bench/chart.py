@@ -36,8 +36,8 @@ def _coldstart(ax: Any, c: dict[str, Any]) -> None:
     names = list(handlers)
     layouts = [
         ("venv", BLUE, "venv"),
-        ("as_built", ORANGE, "as sam build ships it"),
-        ("precompiled", GREEN, "shipped, precompiled"),
+        ("shipped", GREEN, "as sam build ships it"),
+        ("no_bytecode", ORANGE, "shipped without bytecode"),
     ]
     width = 0.27
     for i, (key, colour, label) in enumerate(layouts):
@@ -122,7 +122,11 @@ def _cost(ax: Any, costs: dict[str, Any]) -> None:
     labels = [k for k, _ in runs]
     if what_if is not None:
         ax.bar(
-            len(labels), what_if, color="#cccccc", hatch="//", label="scattered, reports per packet (model)"
+            len(labels),
+            what_if,
+            color="#cccccc",
+            hatch="//",
+            label="scattered, an item per (MsgId, packet) (model)",
         )
         labels.append("scattered,\nwhat if")
     straightforward = runs[0][1]["straightforward"]["usd_per_million"]

@@ -8,10 +8,11 @@ time is reported beside it. Three layouts:
 
 - ``venv``: the repository's code in ``.venv-runtime``, bytecode cached (what the budget
   is judged on);
-- ``as_built``: the layer and functions as ``sam build`` ships them, no bytecode at all,
-  and none written (Lambda's /opt and /var/task are read-only): every module of the
-  layer is compiled on every cold start;
-- ``precompiled``: the same, compiled beforehand with ``unchecked-hash`` bytecode.
+- ``shipped``: the layer and functions as ``sam build`` ships them (``runtime.build_shipped``:
+  the layer's bytecode compiled ahead of time by ``layers/shared/Makefile``), none written
+  at run time (Lambda's /opt and /var/task are read-only);
+- ``no_bytecode``: the same layer without its ``.pyc`` files, as the default python builder
+  shipped it: every module of the layer compiled on every cold start.
 
 Samples of every handler and layout are interleaved, so a burst of load on the machine
 spreads over all of them instead of one.
@@ -52,11 +53,8 @@ def _layouts(shipped: Shipped | None) -> dict[str, tuple[Callable[[FunctionEnv],
         "venv": (lambda f: (f.code_dir, f.code_dir.parents[1] / "layers" / "shared"), False),
     }
     if shipped is not None:
-        layouts["as_built"] = (lambda f: (shipped.functions / f.folder, shipped.layer), True)
-        layouts["precompiled"] = (
-            lambda f: (shipped.functions_compiled / f.folder, shipped.layer_compiled),
-            True,
-        )
+        layouts["shipped"] = (lambda f: (shipped.functions / f.folder, shipped.layer), True)
+        layouts["no_bytecode"] = (lambda f: (shipped.functions / f.folder, shipped.layer_no_bytecode), True)
     return layouts
 
 
@@ -180,4 +178,6 @@ def measure(
         "handlers": handlers,
         "breakdown": {logical: breakdown(runtime, f, breakdown_runs) for logical, f in functions.items()},
         "layer_distributions": shipped.dists if shipped else [],
+        "shipped_how": shipped.how if shipped else "",
+        "shipped_inventory": shipped.inventory if shipped else {},
     }

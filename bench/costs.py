@@ -2,12 +2,17 @@
 
 Counts come from the recorded botocore calls of a full local run (``bench.localrun``).
 DynamoDB on-demand bills capacity units, not requests: a write costs one unit per KB of
-the item (for an update, the larger of the item before and after; twice that inside a
-transaction), a read one unit per 4 KB (half for an eventually consistent read). Moto
-does not report consumed capacity, so units are estimated from item sizes computed the
-way DynamoDB counts them: a put's size from its request, an update's from the item as
-it stands at the end of the run (items only grow here, so this is an upper bound), a
-read's from what it returned.
+the item (for a put, an update or a delete, the larger of the item before and after
+the write; twice that inside a transaction), a read one unit per 4 KB (half for an
+eventually consistent read). Moto does not report consumed capacity, so units are
+estimated from item sizes computed the way DynamoDB counts them, replaying the run's
+writes in the order they took effect (``_Sizes``): a put's size from its request, an
+update's before and after sizes from the old item it returned (the report writes ask
+for it), else from what its targets weigh; a read's from what it returned.
+
+This matters since reports live on their MsgId's item: the item grows with every packet
+that brings reports of it (to about 11 KB for 200 numbers), so a late write of a few
+reports costs as many units as the whole item's KB.
 """
 
 from __future__ import annotations
@@ -46,6 +51,8 @@ LOG_EVENT_OVERHEAD = 26  # CloudWatch counts 26 bytes per log event on top of th
 # START, END and REPORT (with an X-Ray line when tracing is active) per invocation.
 PLATFORM_LOG_BYTES = 4 * (90 + LOG_EVENT_OVERHEAD)
 ITEM_OVERHEAD = 100  # DynamoDB storage adds 100 bytes per item
+# An item of its own for one write of reports: its key (MSG#<MsgId>, a sort key) and expiry.
+OWN_ITEM_BASE = 60
 XRAY_SAMPLED = 0.05  # beyond the 1-a-second reservoir, 5% of requests are traced
 
 
@@ -58,34 +65,105 @@ def _rru(size: int, consistent: bool) -> float:
     return units if consistent else units / 2
 
 
+def _order(rec: dict[str, Any]) -> float:
+    """When a call took effect: its answer's time (calls of several processes interleave)."""
+    return float(rec["t"]) + float(rec.get("ms", 0.0)) / 1000
+
+
+class _Sizes:
+    """Each item's size as the run's writes change it, replayed in the order they took effect.
+
+    A put knows its item; an update that answered with the old item (``ALL_OLD``) knows its
+    size before and after exactly (the recorder works it out); ``ALL_NEW`` gives the size
+    after. Any other update is taken to add what its targets weigh (``grow``), but never
+    to go beyond the larger of the item before it and the item at the end of the run."""
+
+    def __init__(self, final: dict[str, int]) -> None:
+        self.final = final
+        self.now: dict[str, int] = {}
+
+    def before(self, key: str) -> int:
+        return self.now.get(key, 0)
+
+    def put(self, key: str, size: int) -> int:
+        before = self.before(key)
+        self.now[key] = size
+        return max(before, size)
+
+    def update(self, key: str, p: dict[str, Any], r: dict[str, Any], failed: bool) -> int:
+        """The larger of the item before and after this update (what it is billed by)."""
+        if "before" in r and "after" in r:
+            before, after = int(r["before"]), int(r["after"])
+        else:
+            before = self.before(key)
+            if failed:
+                return before
+            if p.get("rv") == "ALL_NEW" and "attr_size" in r:
+                after = int(r["attr_size"])
+            else:
+                grown = before + int(p.get("grow", 0))
+                after = min(grown, max(before, self.final.get(key, grown)))
+        self.now[key] = after
+        return max(before, after)
+
+
+def _write_units(op: str, p: dict[str, Any], r: dict[str, Any], failed: bool, sizes: _Sizes) -> int:
+    """Write units of one call (0 for a call that writes nothing)."""
+    if op == "PutItem":
+        key = p.get("key", "")
+        return _wru(sizes.before(key) if failed else sizes.put(key, p.get("size", 0)))
+    if op == "BatchWriteItem":
+        return sum(
+            _wru(sizes.put(w["key"], 0 if w.get("del") else w.get("size", 0))) for w in p.get("writes", [])
+        )
+    if op == "UpdateItem":
+        return _wru(sizes.update(p.get("key", ""), p, r, failed))
+    if op == "DeleteItem":
+        return _wru(max(sizes.put(p.get("key", ""), 0), r.get("attr_size", 0)))
+    if op == "TransactWriteItems":
+        units = 0
+        for entry in p.get("items", []):
+            key = entry.get("key", "")
+            if entry.get("kind") == "Put":
+                size = sizes.before(key) if failed else sizes.put(key, entry.get("size", 0))
+            elif entry.get("kind") == "Update":
+                size = sizes.update(key, entry, {}, failed)
+            else:  # ConditionCheck, Delete
+                size = sizes.before(key)
+            units += 2 * _wru(size)
+        return units
+    return 0
+
+
+def _read_units(op: str, p: dict[str, Any], r: dict[str, Any]) -> float:
+    consistent = p.get("consistent", False)
+    if op == "GetItem":
+        return _rru(r.get("size", 0), consistent)
+    if op == "BatchGetItem":
+        found: list[int] = r.get("sizes", [])
+        missing = max(0, int(p.get("keys", 0)) - len(found))
+        return sum(_rru(s, consistent) for s in found) + missing * _rru(0, consistent)
+    if op in ("Query", "Scan"):
+        return _rru(sum(r.get("sizes", [])), consistent)
+    return 0.0
+
+
 def dynamodb_units(records: list[dict[str, Any]], items: list[dict[str, Any]]) -> dict[str, Any]:
-    final = {key_text(item): item_size(item) for item in items}
+    sizes = _Sizes({key_text(item): item_size(item) for item in items})
     wru: Counter[str] = Counter()
     rru: defaultdict[str, float] = defaultdict(float)
-    for rec in records:
-        if rec["svc"] != "dynamodb":
-            continue
+    report_writes: list[tuple[int, int]] = []  # (before, after) of each report write
+    for rec in sorted((rec for rec in records if rec["svc"] == "dynamodb"), key=_order):
         op, p, r = rec["op"], rec["p"], rec["r"]
         who = f"{rec['fn'] or 'poller'}:{op}"
-        if op == "PutItem":
-            wru[who] += _wru(p.get("size", 0))
-        elif op == "BatchWriteItem":
-            for write in p.get("writes", []):
-                wru[who] += _wru(final.get(write["key"], 0) if write.get("del") else write.get("size", 0))
-        elif op in ("UpdateItem", "DeleteItem"):
-            wru[who] += _wru(max(r.get("attr_size", 0), final.get(p.get("key", ""), 0)))
-        elif op == "TransactWriteItems":
-            for entry in p.get("items", []):
-                size = entry.get("size") or final.get(entry.get("key", ""), 0)
-                wru[who] += 2 * _wru(size)
-        elif op == "GetItem":
-            rru[who] += _rru(r.get("size", 0), p.get("consistent", False))
-        elif op == "BatchGetItem":
-            sizes = r.get("sizes", [])
-            rru[who] += sum(_rru(s, p.get("consistent", False)) for s in sizes)
-            rru[who] += max(0, p.get("keys", 0) - len(sizes)) * _rru(0, p.get("consistent", False))
-        elif op in ("Query", "Scan"):
-            rru[who] += _rru(sum(r.get("sizes", [])), p.get("consistent", False))
+        units = _write_units(op, p, r, bool(rec.get("err")), sizes)
+        if units:
+            wru[who] += units
+        reads = _read_units(op, p, r)
+        if reads:
+            rru[who] += reads
+        if op == "UpdateItem" and "before" in r and "push-receiver" in who:
+            report_writes.append((int(r["before"]), int(r["after"])))
     # The table also holds other runs' items: storage counts the items this run wrote.
     written = _written_keys(records)
     mine = [item for item in items if key_text(item) in written]
@@ -98,6 +176,26 @@ def dynamodb_units(records: list[dict[str, Any]], items: list[dict[str, Any]]) -
         "items": len(mine),
         "stored_bytes": stored,
         "items_by_kind": _kinds(mine),
+        "report_writes": _report_writes(report_writes),
+    }
+
+
+def _report_writes(writes: list[tuple[int, int]]) -> dict[str, Any]:
+    """The push receiver's report writes: what the MsgId's growing item makes them cost, and
+    what the same writes would cost if each went to an item of its own (per MsgId and packet)."""
+    if not writes:
+        return {}
+    billed = [_wru(max(before, after)) for before, after in writes]
+    own_item = [_wru(after - before + OWN_ITEM_BASE) for before, after in writes]
+    largest = max(after for _, after in writes)
+    return {
+        "writes": len(writes),
+        "wru": sum(billed),
+        "wru_per_write": round(sum(billed) / len(writes), 2),
+        "wru_own_item": sum(own_item),
+        "bytes_written": sum(after - before for before, after in writes),
+        "largest_item_bytes": largest,
+        "largest_write_wru": max(billed),
     }
 
 
@@ -279,33 +377,35 @@ def straightforward_model() -> dict[str, Any]:
     }
 
 
-REPORT_VALUE_BYTES = 60  # one stored report: a mobile as the attribute name, status|time|stored|msg
-
-
-def what_if_per_packet(model_: dict[str, Any], counted: dict[str, Any]) -> dict[str, Any]:
-    """The report writes if a packet's reports were stored one item per (MsgId, packet), with the
-    MsgId's counters in the same write, instead of one item per (MsgId, bucket) plus a counter
-    update per MsgId. A model from the same run's packets, not a measurement."""
-    current = sum(
-        n for call, n in model_["dynamodb"]["wru_by_call"].items() if "push-receiver:UpdateItem" in call
-    )
-    alternative = 0
-    for items, msg_ids in counted.get("push_per_packet", []):
-        per_msg = items / max(1, msg_ids)
-        alternative += msg_ids * max(1, math.ceil(per_msg * REPORT_VALUE_BYTES / 1024))
-    saved = max(0, current - alternative)
-    usd = model_["usd_per_million"] - saved * PRICES["dynamodb_wru"][0] * 1_000_000 / model_["recipients"]
+def what_if_own_items(model_: dict[str, Any]) -> dict[str, Any]:
+    """The report writes if each went to an item of its own (one per MsgId and packet)
+    instead of the MsgId's growing item: the same run's writes, each billed by the reports
+    it adds alone, plus the link read the push receiver would then need. A model from the
+    measured writes, not a measurement."""
+    writes = model_["dynamodb"].get("report_writes") or {}
+    if not writes:
+        return {}
+    now, alternative = writes["wru"], writes["wru_own_item"]
+    link_reads = writes["writes"] * _rru(0, consistent=False)
+    saved = (now - alternative) * PRICES["dynamodb_wru"][0] - link_reads * PRICES["dynamodb_rru"][0]
+    usd = model_["usd_per_million"] - saved * 1_000_000 / model_["recipients"]
+    average = writes["bytes_written"] / writes["writes"]
     return {
-        "report_wru_now": current,
-        "report_wru_per_packet_item": alternative,
+        "report_wru_now": now,
+        "report_wru_own_items": alternative,
+        "link_rru": link_reads,
         "usd_per_million": round(usd, 3),
         "text": (
-            f"the reports' writes cost {current:,} write units in this run. Stored as one item per"
-            " (MsgId, packet) holding that packet's reports of the MsgId and its counters, they would"
-            f" cost about {alternative:,}, and the total ${usd:.2f} per million recipients instead of"
-            f" ${model_['usd_per_million']:.2f}. The price:"
-            " first-report-wins would be decided when reading (the status API already reads all of a MsgId's"
-            " report items), and a contradicting late report could be announced once more (consumers already"
-            " drop duplicates by (provider_msg_id, to))."
+            f"the push receiver's {writes['writes']:,} report writes added {average:,.0f} bytes of"
+            f" reports each on average, yet cost {now:,} write units ({writes['wru_per_write']:g} a write):"
+            " each is billed by its MsgId's whole item, which grows with every packet that brings reports"
+            f" of it, up to {writes['largest_item_bytes'] / 1024:.1f} KB"
+            f" ({writes['largest_write_wru']} units for one write). Written to an item of their own per"
+            f" (MsgId, packet), the same writes would cost {alternative:,} units, plus a read of the MsgId's"
+            f" link per write ({link_reads:,.0f} read units), and the total would be ${usd:.2f} per million"
+            f" recipients instead of ${model_['usd_per_million']:.2f}. The price: first-report-wins would be"
+            " decided when reading (the status API would query a MsgId's report items instead of reading one"
+            " item), and a contradicting late report could be announced once more (consumers already drop"
+            " duplicates by (provider_msg_id, to))."
         ),
     }

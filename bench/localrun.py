@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ import yaml
 from bench.hook import _awsrecorder
 from bench.runtime import REPO
 from guodu_simulator import Simulator, SimulatorConfig
+from smsgw.adapters.throttle import LATE_AFTER_SECONDS
 from smsgw.provider.guodu import Credentials, SubmitRequest
 from smsgw_local.provision import Provisioned
 from smsgw_local.stack import LocalStack
@@ -413,7 +415,9 @@ def throughput(
     timeline.append((round(done_s, 3), recipients))
     calls = run.records(window)
     log(f"throughput: {recipients} recipients in {done_s:.1f} s")
+    limit = run.provisioned.context.parameters.get("GuoduMaxSubmitsPerSecond")
     return {
+        "rate_limit": rate_limit_use(calls, run.sim.accepted[base:], int(limit or 0)),
         "recipients": recipients,
         "requests": len(ids),
         "per_request": per_post,
@@ -430,6 +434,45 @@ def throughput(
         "worker_durations_ms": _summary(run.durations(window).get("SubmitWorker", [])),
         "timeline": timeline,
         "simulator_latency_ms": run.sim.config.latency_ms,
+    }
+
+
+def rate_limit_use(calls: list[dict[str, Any]], accepted: list[Any], limit: int) -> dict[str, Any]:
+    """Whether ``GuoduMaxSubmitsPerSecond`` held the run back, and what the limiter cost.
+
+    The limiter (``smsgw.adapters.throttle.SubmitRateLimiter``) reserves a submit in the item
+    of a wall-clock second with one conditional write, refused when that second is full; a
+    worker that finds itself ``LATE_AFTER_SECONDS`` or more into the second it reserved gives
+    the slot up and reserves the next. The provider's side: submits received per second."""
+    reservations = [
+        c
+        for c in calls
+        if c["svc"] == "dynamodb" and c["op"] == "UpdateItem" and "|S#" in c["p"].get("key", "")
+    ]
+    granted = [c for c in reservations if not c.get("err")]
+    late = 0
+    for call in granted:
+        second = int(call["p"]["key"].rsplit("|S#", 1)[1])
+        late += call["t"] + call["ms"] / 1000 >= second + LATE_AFTER_SECONDS
+    per_second: dict[int, int] = {}
+    for record in accepted:
+        second = int(datetime.fromisoformat(record.received_at).timestamp())
+        per_second[second] = per_second.get(second, 0) + 1
+    span = (max(per_second) - min(per_second) + 1) if per_second else 0
+    at_limit = sum(1 for n in per_second.values() if limit and n >= limit)
+    refused = len(reservations) - len(granted)
+    return {
+        "limit_submits_per_s": limit,
+        "reservations": len(reservations),
+        "refused": refused,
+        "given_up": max(0, len(granted) - len(accepted)) if limit else 0,
+        "late_on_return": late,
+        "late_after_seconds": LATE_AFTER_SECONDS,
+        "busiest_second_submits": max(per_second.values(), default=0),
+        "seconds_at_limit": at_limit,
+        "mean_submits_per_s": round(len(accepted) / span, 1) if span else 0.0,
+        # Held back: the provider got the limit in some second, or workers often found it full.
+        "limited": bool(limit) and (at_limit > 0 or refused > 0.01 * max(1, len(reservations))),
     }
 
 

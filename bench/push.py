@@ -4,11 +4,14 @@ The push receiver handler runs in this process against in-process moto (``mock_a
 its table, secret and bus made from template.yaml, as the integration tests do; each
 packet is an API Gateway event built from ``events/push_receiver/report_packet.json``.
 Two shapes of packet: *grouped* (the reports of whole submits together: 250 reports of
-two MsgIds) and *scattered* (250 reports of 25 MsgIds, ten each, as the simulator's
-default timing produces). The baseline stores the same reports one ``PutItem`` each
-(first report wins, the same eight writer threads), against the same moto, in the same
-run. In-process moto is CPU-bound here, so the times say how much work each design asks
-of DynamoDB; the request counts are exact.
+two new MsgIds) and *scattered* (250 reports of 25 MsgIds, ten each, as the simulator's
+default timing produces; the same 25 MsgIds for 20 packets in a row, so that each ends
+with the 200 reports of a whole submit and its item grows as it does in production,
+since a MsgId's reports are kept on its own item). The baseline stores the same reports
+one ``PutItem`` each (first report wins, the same eight writer threads), against the same
+moto, in the same run. In-process moto is CPU-bound here, so the times say how much work
+each design asks of DynamoDB; the request counts are exact, and the write units are
+estimated from the items' sizes before and after each write (``costs.dynamodb_units``).
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ from bench.runtime import BENCH_PUSH_TOKEN, BENCH_SECRET, EVENTS
 
 PACKET = 250
 SHAPES = {"grouped": 2, "scattered": 25}
+# Packets in a row that bring reports of the same MsgIds (200 numbers each at the end).
+PACKETS_PER_MSG_ID = {"grouped": 1, "scattered": 200 // (PACKET // SHAPES["scattered"])}
 BASELINE_THREADS = 8
 
 
@@ -78,25 +83,38 @@ def _load(code_dir: Path, environment: dict[str, str]) -> ModuleType:
 
 
 class _Packets:
+    """Packets of ``msg_ids`` MsgIds; the same MsgIds (their next numbers) for ``repeat``
+    packets in a row. ``make`` returns the MsgIds new in this packet, to be linked first."""
+
     def __init__(self) -> None:
         self.serial = 0
+        self.ids: list[str] = []
+        self.round = 0
+        self.repeat = 1
+
+    def restart(self, repeat: int) -> None:
+        self.round, self.repeat = 0, repeat
 
     def make(self, msg_ids: int) -> tuple[list[str], list[dict[str, Any]]]:
-        self.serial += 1
+        fresh = self.round % self.repeat == 0
+        if fresh:
+            self.serial += 1
+            self.ids = [f"{self.serial:012d}{m:08d}" for m in range(msg_ids)]
         per = PACKET // msg_ids
-        ids = [f"{self.serial:012d}{m:08d}" for m in range(msg_ids)]
+        offset = (self.round % self.repeat) * per
+        self.round += 1
         items = [
             {
                 "msg": "发送成功" if n % 20 else "UNDELIV",
-                "mobile": f"13{(self.serial * 1000 + m * per + n) % 10**9:09d}",
+                "mobile": f"13{(self.serial * 10_000 + m * 200 + offset + n) % 10**9:09d}",
                 "msgId": msg_id,
                 "reportTime": "2026-11-24 12:00:05",
                 "status": 0 if n % 20 else 2,
             }
-            for m, msg_id in enumerate(ids)
+            for m, msg_id in enumerate(self.ids)
             for n in range(per)
         ]
-        return ids, items
+        return (self.ids if fresh else []), items
 
 
 def measure(
@@ -104,7 +122,7 @@ def measure(
     packets: int,
     warmup: int,
     log: Callable[[str], None],
-    count_calls: Callable[[float, float], dict[str, int]],
+    own_records: Callable[[float, float], list[dict[str, Any]]],
 ) -> dict[str, Any]:
     import boto3
     from moto import mock_aws
@@ -175,36 +193,44 @@ def measure(
             list(pool.map(write, items))
             return (time.perf_counter() - began) * 1000
 
-        for shape, msg_ids in SHAPES.items():
+        def shape_run(shape: str, msg_ids: int) -> None:
+            maker.restart(1)
             for _ in range(warmup):
                 ids, items = maker.make(msg_ids)
                 link(ids)
                 push(items)
-            times: list[float] = []
-            base_times: list[float] = []
-            calls: dict[str, int] = {}
-            base_calls: dict[str, int] = {}
+            maker.restart(PACKETS_PER_MSG_ID[shape])
+            runs: dict[str, tuple[list[float], list[dict[str, Any]]]] = {"push": ([], []), "base": ([], [])}
             for _ in range(packets):
                 ids, items = maker.make(msg_ids)
                 link(ids)
-                start = time.time()
-                times.append(push(items))
-                for op, n in count_calls(start, time.time()).items():
-                    calls[op] = calls.get(op, 0) + n
-                start = time.time()
-                base_times.append(baseline(items))
-                for op, n in count_calls(start, time.time()).items():
-                    base_calls[op] = base_calls.get(op, 0) + n
-            results["shapes"][shape] = _figures(times, calls, packets, msg_ids)
-            results["baseline"][shape] = _figures(base_times, base_calls, packets, msg_ids)
+                for name, call in (("push", push), ("base", baseline)):
+                    start = time.time()
+                    runs[name][0].append(call(items))
+                    runs[name][1].extend(own_records(start, time.time()))
+            results["shapes"][shape] = _figures(*runs["push"], packets, msg_ids)
+            results["shapes"][shape]["packets_per_msg_id"] = PACKETS_PER_MSG_ID[shape]
+            results["baseline"][shape] = _figures(*runs["base"], packets, msg_ids)
             log(f"push handling: {shape} packets measured")
+
+        for shape, msg_ids in SHAPES.items():
+            shape_run(shape, msg_ids)
         pool.shutdown()
     return results
 
 
-def _figures(times: list[float], calls: dict[str, int], packets: int, msg_ids: int) -> dict[str, Any]:
+def _figures(times: list[float], records: list[dict[str, Any]], packets: int, msg_ids: int) -> dict[str, Any]:
+    from bench.costs import dynamodb_units
+
+    calls: dict[str, int] = {}
+    for record in records:
+        op = f"{record['svc']}.{record['op']}"
+        calls[op] = calls.get(op, 0) + 1
+    # The links were put before the window; a report write returns the item it found (ALL_OLD).
+    units = dynamodb_units(records, [])
     ordered = sorted(times)
     return {
+        "wru_per_packet": round(units["wru"] / packets, 1),
         "msg_ids_per_packet": msg_ids,
         "ms_median": round(statistics.median(ordered), 1),
         "ms_p90": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.9))], 1),

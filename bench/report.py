@@ -30,9 +30,9 @@ FIGURES = (
     *(
         f"coldstart.handlers.{h}.{layout}.median_ms"
         for h in HANDLERS
-        for layout in ("venv", "as_built", "precompiled")
+        for layout in ("venv", "shipped", "no_bytecode")
     ),
-    *(f"coldstart.handlers.{h}.venv.cpu_median_ms" for h in HANDLERS),
+    *(f"coldstart.handlers.{h}.{layout}.cpu_median_ms" for h in HANDLERS for layout in ("venv", "shipped")),
     "provider_calls.bulk.submits_per_1000",
     "provider_calls.personalised.submits",
     "provider_calls.personalised.protocol_minimum",
@@ -152,31 +152,51 @@ def _coldstart(r: dict[str, Any], add: Add) -> None:
                 "venv, CPU (ms)",
                 "venv, wall (ms)",
                 "whole process (ms)",
-                "as `sam build` ships it (ms)",
-                "shipped, precompiled (ms)",
+                "as `sam build` ships it, CPU (ms)",
+                "shipped without bytecode, CPU (ms)",
                 "budget",
             ]
         )
     )
     add("|---|---:|---:|---:|---:|---:|---|")
     for name, h in (c.get("handlers") or {}).items():
-        venv, built, pre = h.get("venv", {}), h.get("as_built", {}), h.get("precompiled", {})
+        venv, shipped, bare = h.get("venv", {}), h.get("shipped", {}), h.get("no_bytecode", {})
         over = venv.get("cpu_median_ms", 0) - budget
         verdict = "met" if h.get("budget_met") else f"missed by {over:.0f} ms"
         cells = [venv.get("cpu_median_ms"), venv.get("median_ms"), venv.get("process_median_ms")]
-        cells += [built.get("median_ms"), pre.get("median_ms")]
+        cells += [shipped.get("cpu_median_ms"), bare.get("cpu_median_ms")]
         add(_row([name, *map(_ms, cells), verdict]))
     add("")
+    inventory = c.get("shipped_inventory") or {}
+    built, loaded = inventory.get("sam_build") or {}, inventory.get("as_loaded") or {}
     add("- *venv*: the repository's code, bytecode cached: what the budget is judged on, by CPU time")
     add("  (importing is CPU-bound once the files are in the page cache; the wall time on this shared")
     add("  machine also holds other people's work, and matches the CPU time when the machine is idle).")
-    add("- *as `sam build` ships it*: the layer's packages unpacked with no bytecode, as")
-    add("  aws-lambda-builders does (`.aws-sam/build` holds no `.pyc`), and none can be written")
-    add("  (Lambda's /opt and /var/task are read-only): the layer's modules are compiled on every cold")
-    add("  start. boto3 keeps its bytecode, as the runtime's own copy is assumed to.")
-    add("- *precompiled*: the same files compiled beforehand with `compileall --invalidation-mode")
-    add("  unchecked-hash` (timestamp-checked `.pyc` would not help: SAM's zip dates every file 1980,")
-    add("  aws/aws-lambda-builders#924).")
+    add(f"- *as `sam build` ships it*: {c.get('shipped_how') or 'not built in this run'}.")
+    if built:
+        add(
+            f"  The `sam build` layer holds {built['files']:,} files ({built['megabytes']} MB):"
+            f" {built['py']:,} `.py` and {built['pyc']:,} `.pyc`"
+            f" ({', '.join(built['pyc_tags'])}, {built['pyc_unchecked_hash']:,} of them unchecked-hash),"
+            f" native modules {', '.join(f'`{m}`' for m in built['native_modules'])};"
+        )
+        add(
+            f"  {inventory.get('pyc_same_source_and_flags', 0):,} of its `.pyc` carry the same header"
+            " (interpreter, flags, source hash) as this machine's build"
+            + _differing(inventory.get("pyc_differing") or [])
+            + ", and the file lists match but for the native modules' names."
+        )
+    elif loaded:
+        add(
+            f"  The layer holds {loaded['files']:,} files: {loaded['py']:,} `.py`, {loaded['pyc']:,} `.pyc`"
+            f" ({', '.join(loaded['pyc_tags'])}, {loaded['pyc_unchecked_hash']:,} unchecked-hash)."
+        )
+    add("  No bytecode is written at run time (Lambda's /opt and /var/task are read-only), so the")
+    add("  functions' own `app.py`, which `sam build` copies as source, is compiled at each cold start;")
+    add("  boto3 keeps its bytecode, as the runtime's own copy is assumed to.")
+    add("- *without bytecode*: the same layer with every `.pyc` removed, as the default `python3.13`")
+    add("  build method shipped it before layers/shared/Makefile (aws-lambda-builders compiles nothing):")
+    add("  every module of the layer is compiled at every cold start. Kept to show what the Makefile saves.")
     add("- Not included: starting the interpreter and Lambda's runtime bootstrap (the *whole process*")
     add("  column shows the former).")
     add("")
@@ -190,6 +210,18 @@ def _coldstart(r: dict[str, Any], add: Add) -> None:
         ]
         add(f"- **{name}**: {', '.join(parts)}.")
     add("")
+
+
+def _differing(pycs: list[str]) -> str:
+    """The .pyc whose source differs between the two builds: pip's console scripts name the
+    interpreter that installed them on their first line."""
+    if not pycs:
+        return ""
+    scripts = all(p.startswith("bin/") for p in pycs)
+    listed = ", ".join(f"`{p}`" for p in pycs[:3]) + (" and others" if len(pycs) > 3 else "")
+    return f" ({listed} differ" + (
+        ": a console script, whose first line names its interpreter)" if scripts else ")"
+    )
 
 
 def _provider(r: dict[str, Any], add: Add) -> None:
@@ -329,20 +361,22 @@ def _throughput(r: dict[str, Any], add: Add) -> None:
             f"{scenario['aws_requests']:,} AWS requests "
             f"({scenario['aws_requests_per_s']:,.0f}/s, all served by "
             f"one moto process); cores used: {roles}; the machine was {busy:.0f}% busy; a worker "
-            f"invocation (5 chunks) took {worker} ms (median)."
+            f"invocation (5 chunks) took {worker} ms (median). {rate_limit_text(scenario)}"
         )
     add("")
     latency = (p.get("aws_latency_ms") or {}) if p else {}
     if latency:
         parts = [f"{op} {v['median']:g} ms (p90 {v['p90']:g}, {v['n']:,} calls)" for op, v in latency.items()]
-        add("What bounds it here: every AWS call of every function goes to one moto server process on two")
-        add("shared cores, and moto answers slowly, the slowest being `TransactWriteItems`, which moto")
-        add("implements by deep-copying the whole table (twice per transaction, for its rollback), so each")
-        add(
-            "gets slower as the table fills. Median answer times in the default run: "
-            + "; ".join(parts)
-            + "."
+        slowest = max(latency, key=lambda op: latency[op]["median"])
+        why = (
+            ", which moto implements by deep-copying the whole table (twice per transaction, for its"
+            " rollback), so each gets slower as the table fills"
+            if slowest.endswith("TransactWriteItems")
+            else ""
         )
+        add("What bounds it here: every AWS call of every function goes to one moto server process on two")
+        add(f"shared cores, and moto answers slowly, the slowest being `{slowest}`{why}.")
+        add("Median answer times in the default run: " + "; ".join(parts) + ".")
         add("DynamoDB answers such calls in single-digit milliseconds. The local figure is a floor for")
         add("the design, not its ceiling.")
         add("")
@@ -352,13 +386,43 @@ def _throughput(r: dict[str, Any], add: Add) -> None:
         add("")
 
 
+def rate_limit_text(scenario: dict[str, Any]) -> str:
+    """Whether the provider limit (``GuoduMaxSubmitsPerSecond``) held the run back, and what the
+    shared rate limiter cost it."""
+    use = scenario.get("rate_limit") or {}
+    if not use.get("limit_submits_per_s"):
+        return "No provider limit was set."
+    text = (
+        f"Provider limit {use['limit_submits_per_s']} submits/s: the busiest second carried"
+        f" {use['busiest_second_submits']} submits (mean {use['mean_submits_per_s']:g}/s),"
+        f" {use['seconds_at_limit']} second(s) reached the limit and {use['refused']:,} of"
+        f" {use['reservations']:,} reservations found their second full: "
+        + ("**limited by it**." if use["limited"] else "**not limited by it**.")
+    )
+    if use.get("given_up"):
+        text += (
+            f" The limiter still cost time: {use['given_up']:,} granted reservations were given up"
+            f" ({use['given_up'] / max(1, use['reservations']) * 100:.0f}% of all),"
+            f" {use['late_on_return']:,} of the granted ones because the write returned"
+            f" {use['late_after_seconds']:g} s or more into the second it reserved: the worker then reserves"
+            " the next second and sleeps until it starts, and the given-up slot counts against the limit."
+        )
+    return text
+
+
 def _push(r: dict[str, Any], add: Add) -> None:
     p = r.get("push") or {}
+    shapes = p.get("shapes") or {}
+    repeat = (shapes.get("scattered") or {}).get("packets_per_msg_id", 20)
     add("## 5. Push handling")
     add("")
     add(f"The push receiver handler, warm, in-process against moto, {p.get('packets', 0)} packets of")
-    add(f"{p.get('packet_items', 250)} reports per shape; the baseline writes the same reports one `PutItem`")
-    add("each (first report wins), with the same eight threads, against the same moto, in the same run.")
+    add(f"{p.get('packet_items', 250)} reports per shape: *grouped*, two new MsgIds a packet; *scattered*,")
+    add(f"25 MsgIds a packet, ten reports each, the same 25 for {repeat} packets in a row, so that each")
+    add("MsgId's item grows to the 200 reports of a whole submit as it does when the platform spreads")
+    add("reports over packets. The baseline writes the same reports one `PutItem` each (first report")
+    add("wins), with the same eight threads, against the same moto, in the same run. Write units are")
+    add("estimated from each item's size before and after each write (section 3).")
     add("")
     add(
         _row(
@@ -368,35 +432,41 @@ def _push(r: dict[str, Any], add: Add) -> None:
                 "p90 (ms)",
                 "reports/s",
                 "AWS requests",
+                "write units",
                 "baseline (ms)",
                 "baseline reports/s",
                 "baseline requests",
+                "baseline write units",
             ]
         )
     )
-    add("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for shape, f in (p.get("shapes") or {}).items():
+    add("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for shape, f in shapes.items():
         b = p["baseline"][shape]
         cells = [f"{shape} ({f['msg_ids_per_packet']} MsgIds)", _ms(f["ms_median"]), _ms(f["ms_p90"])]
-        cells += [f"{f['reports_per_s']:,.0f}", f["aws_requests_total_per_packet"], _ms(b["ms_median"])]
-        cells += [f"{b['reports_per_s']:,.0f}", b["aws_requests_total_per_packet"]]
+        cells += [
+            f"{f['reports_per_s']:,.0f}",
+            f["aws_requests_total_per_packet"],
+            f.get("wru_per_packet", "—"),
+        ]
+        cells += [_ms(b["ms_median"]), f"{b['reports_per_s']:,.0f}", b["aws_requests_total_per_packet"]]
+        cells += [b.get("wru_per_packet", "—")]
         add(_row(cells))
     add("")
-    for shape, f in (p.get("shapes") or {}).items():
+    for shape, f in shapes.items():
         add(f"- {shape}: {_pairs(f['aws_requests_per_packet'])} per packet.")
     add("")
-    add("Moto evaluates update expressions in Python, so each of the receiver's 50-recipient")
-    add("`UpdateItem`s costs it several times a `PutItem`: in-process moto flatters the baseline.")
-    add("DynamoDB's price is per request and item size (section 3); its latency is per round of")
+    add("A packet costs one `UpdateItem` per MsgId it holds reports of (per 50 of its numbers), on")
+    add("the MsgId's own item, which returns the item as it was (`ALL_OLD`): what the write newly")
+    add("settled and whether the MsgId is linked to a request, with no further read or counter write.")
+    add("Moto evaluates update expressions in Python, so each of those `UpdateItem`s costs it several")
+    add("times a `PutItem`: in-process moto flatters the baseline. DynamoDB's price is per request and")
+    add("item size (section 3); its latency is per round of requests. **In Lambda (model)**: the CPU")
     add(
-        "requests. **In Lambda (model)**: the CPU measured in section 6 × "
-        f"{capacity.LAMBDA_CPU_FACTOR:.1f}, plus"
+        f"measured in section 6 × {capacity.LAMBDA_CPU_FACTOR:.1f}, plus the raw packet's put, the report"
+        f" writes in rounds of {capacity.REPORT_WRITE_THREADS}"
     )
-    add(
-        f"the requests in rounds of {capacity.REPORT_WRITE_THREADS} at an *assumed* "
-        f"{capacity.DYNAMODB_MS:g} ms"
-    )
-    add(f"(counter updates one after another, PutEvents {capacity.EVENTS_MS:g} ms):")
+    add(f"at an *assumed* {capacity.DYNAMODB_MS:g} ms each, and the PutEvents at {capacity.EVENTS_MS:g} ms:")
     add("")
     model = p.get("lambda_model") or {}
     if model:
@@ -412,7 +482,7 @@ CPU_LABELS = {
     "send_10000": "send API, 10,000 recipients",
     "worker_batch": "submit worker, batch of 5 chunks (1,000 recipients)",
     "push_250_grouped": "push receiver, 250 reports of 2 MsgIds",
-    "push_250_scattered": "push receiver, 250 reports of 25 MsgIds",
+    "push_250_scattered": "push receiver, 250 reports of 25 MsgIds (their items growing over 20 packets)",
     "push_250_one_write_per_report": "baseline: the same 250 reports, one PutItem each",
     "balance": "balance check",
 }

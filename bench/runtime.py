@@ -4,11 +4,12 @@
   holds exactly ``layers/shared/requirements.txt`` plus boto3 at the version pinned in
   ``requirements-dev.txt`` (Lambda provides boto3; its exact runtime version varies by
   region and date, see AWS's "Runtime-included SDK versions").
-- ``shipped/``: the layer and the function code as ``sam build`` lays them out: the layer's
-  distributions unpacked with no bytecode (aws-lambda-builders unpacks wheels itself and
-  compiles nothing; ``.aws-sam/build`` holds no ``.pyc``), and a second copy precompiled
-  with ``compileall --invalidation-mode unchecked-hash`` (the fix: SAM's zip gives every
-  file a 1980 timestamp, so timestamp-checked ``.pyc`` would never validate).
+- ``shipped/``: the layer and the function code as ``sam build`` ships them (its layer is
+  built by ``layers/shared/Makefile``: arm64 wheels for 3.13 and bytecode compiled with
+  unchecked hashes), with the arm64 native modules swapped for this machine's builds of
+  the same versions so that it imports here (``build_shipped``); and the same layer without
+  its bytecode, as the default python builder shipped it (compiled at every cold start,
+  since Lambda's /opt is read-only).
 - The functions' environment variables come from ``template.yaml`` itself, resolved by the
   local stack's provisioner against in-process moto, plus the variables Lambda sets.
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -168,25 +170,139 @@ while todo:
 print(json.dumps({"dists": sorted(seen), "files": files}))
 """
 
+TOOLS_BIN = Path(os.environ.get("SMSGW_TOOLS_BIN") or REPO / ".venv-tools" / "bin")
+LAMBDA_PLATFORM = "manylinux2014_aarch64"  # what layers/shared/Makefile builds for
+HERE_PLATFORM = "manylinux2014_x86_64"
+_NATIVE = re.compile(r"-(aarch64|x86_64)-linux-gnu\.so$")
+
 
 @dataclass(frozen=True)
 class Shipped:
-    layer: Path  # the folder Lambda mounts as /opt/python
-    functions: Path  # one folder per function, as /var/task
-    layer_compiled: Path
-    functions_compiled: Path
+    """The layer and the functions as Lambda would load them, importable on this machine."""
+
+    layer: Path  # the folder Lambda mounts as /opt/python, bytecode included
+    functions: Path  # one folder per function (named as in functions/), as /var/task
+    layer_no_bytecode: Path  # the same files without a .pyc: what the default python builder shipped
     dists: list[str]
+    how: str  # how the layer was made, in words for the report
+    inventory: dict[str, Any]
 
 
-def build_shipped(runtime: Runtime, dest: Path) -> Shipped:
-    """The layer and functions laid out as ``sam build`` ships them, with and without bytecode."""
-    raw, compiled = dest / "as-built", dest / "precompiled"
-    for folder in (raw, compiled):
-        if folder.exists():
-            shutil.rmtree(folder)
-    layer, functions = raw / "opt" / "python", raw / "task"
-    layer.mkdir(parents=True)
-    listing = subprocess.run(
+def _run(args: list[str], *, what: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(args, capture_output=True, text=True, check=False, **kwargs)
+    if done.returncode != 0:
+        raise RuntimeError(f"{what} failed: {(done.stdout + done.stderr).strip()[-1500:]}")
+    return done
+
+
+def _sam_build(dest: Path) -> Path:
+    """``sam build`` of template.yaml into ``dest``, as ``make build`` runs it."""
+    sam = TOOLS_BIN / "sam"
+    if not sam.exists():
+        raise RuntimeUnavailable(f"no SAM CLI at {sam} (make .venv-tools/.installed)")
+    env = {
+        **os.environ,
+        "PYENV_VERSION": os.environ.get("PYENV_VERSION", "3.13.0:3.11.7"),
+        "SAM_CLI_TELEMETRY": "0",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    args = [str(sam), "build", "--template", "template.yaml", "--build-dir", str(dest)]
+    _run(args, what="sam build", cwd=REPO, env=env, timeout=900)
+    return dest
+
+
+def _makefile_build(runtime: Runtime, dest: Path) -> Path:
+    """The layer's own Makefile (what ``sam build`` runs for it), for this machine's platform:
+    a copy of ``layers/shared`` whose only change is the wheels' platform."""
+    source = dest / "src"
+    source.mkdir(parents=True)
+    makefile = (LAYER_SOURCE / "Makefile").read_text(encoding="utf-8")
+    if LAMBDA_PLATFORM not in makefile:
+        raise RuntimeUnavailable(f"layers/shared/Makefile does not name {LAMBDA_PLATFORM}")
+    (source / "Makefile").write_text(makefile.replace(LAMBDA_PLATFORM, HERE_PLATFORM), encoding="utf-8")
+    shutil.copy2(LAYER_REQUIREMENTS, source / "requirements.txt")
+    shutil.copytree(LAYER_SOURCE / "smsgw", source / "smsgw", ignore=shutil.ignore_patterns("__pycache__"))
+    artifacts = dest / "artifacts"
+    _run(
+        [
+            "make",
+            "-s",
+            "-C",
+            str(source),
+            "build-SharedLayer",
+            f"ARTIFACTS_DIR={artifacts}",
+            f"PYTHON={runtime.python}",
+        ],
+        what="layers/shared/Makefile for this machine",
+        timeout=900,
+    )
+    return artifacts / "python"
+
+
+def _files(root: Path) -> dict[str, Path]:
+    """A tree's files by their path inside it, the CPU architecture of native modules blanked."""
+    return {
+        _NATIVE.sub("-ARCH-linux-gnu.so", str(path.relative_to(root))): path
+        for path in root.rglob("*")
+        if path.is_file() and ".dist-info" not in str(path.relative_to(root))
+    }
+
+
+def _unchecked_hash(pyc: Path) -> bool:
+    """A .pyc whose header says: hash-based, source not checked (PEP 552 flags == 0b01)."""
+    with pyc.open("rb") as handle:
+        header = handle.read(8)
+    return len(header) == 8 and int.from_bytes(header[4:8], "little") == 1
+
+
+def _swap_native(shipped: Path, here: Path) -> dict[str, Any]:
+    """Put this machine's build of each native module in place of the arm64 one, after checking
+    that the two builds hold the same files (and the same bytecode) otherwise."""
+    ours, theirs = _files(shipped), _files(here)
+    if set(ours) != set(theirs):
+        only = sorted(set(ours) ^ set(theirs))[:5]
+        raise RuntimeError(f"the two builds of the layer differ beyond native modules: {only}")
+    swapped: list[str] = []
+    for relative, path in ours.items():
+        if _NATIVE.search(path.name):
+            path.unlink()
+            target = path.parent / theirs[relative].name
+            shutil.copy2(theirs[relative], target)
+            swapped.append(str(target.relative_to(shipped)))
+    # A .pyc's header: magic (the interpreter), flags (unchecked hash) and its source's hash. The
+    # rest embeds the path it was compiled at, which differs between the two builds.
+    pycs = [r for r in ours if r.endswith(".pyc")]
+    differ = sorted(r for r in pycs if _pyc_header(ours[r]) != _pyc_header(theirs[r]))
+    return {
+        "native_modules_swapped": sorted(swapped),
+        "pyc_same_source_and_flags": len(pycs) - len(differ),
+        "pyc_differing": differ,
+    }
+
+
+def _pyc_header(path: Path) -> bytes:
+    with path.open("rb") as handle:
+        return handle.read(16)
+
+
+def _inventory(layer: Path) -> dict[str, Any]:
+    files = [p for p in layer.rglob("*") if p.is_file()]
+    pycs = [p for p in files if p.suffix == ".pyc"]
+    return {
+        "files": len(files),
+        "py": sum(p.suffix == ".py" for p in files),
+        "pyc": len(pycs),
+        "pyc_unchecked_hash": sum(_unchecked_hash(p) for p in pycs),
+        "pyc_tags": sorted({p.name.split(".")[-2] for p in pycs}),
+        "native_modules": sorted(str(p.relative_to(layer)) for p in files if p.suffix == ".so"),
+        "megabytes": round(sum(p.stat().st_size for p in files) / 1e6, 1),
+    }
+
+
+def _copied_from_venv(runtime: Runtime, layer: Path) -> list[str]:
+    """The fallback: the layer's distributions as installed in the runtime interpreter, and the
+    library, compiled the way layers/shared/Makefile compiles them."""
+    listing = _run(
         [
             str(runtime.python),
             "-c",
@@ -194,9 +310,7 @@ def build_shipped(runtime: Runtime, dest: Path) -> Shipped:
             str(LAYER_REQUIREMENTS),
             json.dumps(sorted(RUNTIME_PROVIDED)),
         ],
-        capture_output=True,
-        text=True,
-        check=True,
+        what="listing the layer's distributions",
         timeout=120,
     )
     found = json.loads(listing.stdout)
@@ -204,11 +318,10 @@ def build_shipped(runtime: Runtime, dest: Path) -> Shipped:
         target = layer / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(absolute, target)
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    shutil.copytree(LAYER_SOURCE / "smsgw", layer / "smsgw", ignore=ignore)
-    shutil.copytree(FUNCTIONS, functions, ignore=ignore)
-    shutil.copytree(raw, compiled)
-    subprocess.run(
+    shutil.copytree(
+        LAYER_SOURCE / "smsgw", layer / "smsgw", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+    )
+    _run(
         [
             str(runtime.python),
             "-m",
@@ -217,13 +330,73 @@ def build_shipped(runtime: Runtime, dest: Path) -> Shipped:
             "-j0",
             "--invalidation-mode",
             "unchecked-hash",
-            str(compiled),
+            str(layer),
         ],
-        check=True,
-        capture_output=True,
+        what="compileall",
         timeout=300,
     )
-    return Shipped(layer, functions, compiled / "opt" / "python", compiled / "task", found["dists"])
+    dists: list[str] = found["dists"]
+    return dists
+
+
+def _dists(layer: Path) -> list[str]:
+    return sorted(p.name.split("-")[0].lower().replace("_", "-") for p in layer.glob("*.dist-info"))
+
+
+def build_shipped(
+    runtime: Runtime, functions: Mapping[str, FunctionEnv], dest: Path, *, log: Any = print
+) -> Shipped:
+    """The layer and functions as ``sam build`` ships them, made importable here.
+
+    ``sam build`` builds the layer for Lambda's arm64 (layers/shared/Makefile): its native
+    modules cannot be imported on another CPU. So the same Makefile is also run for this
+    machine's platform, the two trees are checked to hold the same files, and only the
+    native modules of the ``sam build`` output are replaced by this machine's builds of the
+    same versions. Without the SAM CLI, the Makefile's own build for this machine stands
+    in; without Python 3.13 either, the runtime venv's packages compiled the same way."""
+    if dest.exists():
+        shutil.rmtree(dest)
+    layer, task, bare = dest / "shipped" / "opt" / "python", dest / "shipped" / "task", dest / "no-bytecode"
+    inventory: dict[str, Any] = {}
+    built_here: Path | None = None
+    sam_output: Path | None = None
+    reasons: list[str] = []
+    if runtime.version.startswith("3.13"):
+        try:
+            built_here = _makefile_build(runtime, dest / "here")
+            sam_output = _sam_build(dest / "sam")
+        except (RuntimeUnavailable, RuntimeError, OSError, subprocess.TimeoutExpired) as err:
+            reasons.append(str(err))
+            log(f"layer as shipped: {err}")
+    else:
+        reasons.append(f"the runtime interpreter is Python {runtime.version}, not 3.13")
+    if sam_output is not None and built_here is not None:
+        shutil.copytree(sam_output / "SharedLayer" / "python", layer)
+        inventory = {"sam_build": _inventory(layer), **_swap_native(layer, built_here)}
+        for function in functions.values():
+            shutil.copytree(sam_output / function.logical_id, task / function.folder)
+        how = (
+            f"`sam build` (layers/shared/Makefile: wheels for {LAMBDA_PLATFORM}, bytecode compiled"
+            f" ahead of time), its {len(inventory['native_modules_swapped'])} native modules replaced by"
+            f" this machine's builds of the same versions ({HERE_PLATFORM}, the same Makefile)"
+        )
+    else:
+        if built_here is not None:
+            shutil.copytree(built_here, layer)
+            how = f"layers/shared/Makefile run for {HERE_PLATFORM} (no `sam build`: {'; '.join(reasons)})"
+        else:
+            _copied_from_venv(runtime, layer)
+            how = (
+                "the runtime venv's packages and the library compiled with unchecked hashes, as"
+                f" layers/shared/Makefile does (no Makefile build: {'; '.join(reasons)})"
+            )
+        for function in functions.values():
+            shutil.copytree(
+                function.code_dir, task / function.folder, ignore=shutil.ignore_patterns("__pycache__")
+            )
+    inventory["as_loaded"] = _inventory(layer)
+    shutil.copytree(layer, bare, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    return Shipped(layer, task, bare, _dists(layer), how, inventory)
 
 
 @dataclass(frozen=True)

@@ -8,13 +8,22 @@ function, the thread, how many HTTP attempts the call took, and sizes (DynamoDB 
 sizes as DynamoDB counts them, message and event sizes) taken from the request
 parameters and the parsed answer. No values are kept, so no phone number is written.
 
+An update is billed by the larger of the item before and after it, so for an
+``UpdateItem`` the line also holds ``grow`` (what its SET and ADD targets weigh: the
+growth if all are new) and, when the answer returns the old item (``ALL_OLD``), the
+item's exact size ``before`` and ``after`` the write, worked out from the update
+expression. The attribute names needed for that (a delivery report's name is its
+mobile) stay in memory for the length of the call.
+
 Standard library and botocore only: it runs inside the workers' Lambda-like processes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import sys
 import threading
 import time
@@ -107,18 +116,90 @@ def _batch_get(params: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+_CLAUSE = re.compile(r"\b(SET|ADD|REMOVE|DELETE)\b")
+_IF_NOT_EXISTS = re.compile(r"^if_not_exists\(\s*([#\w.]+)\s*,\s*(:\w+)\s*\)$")
+_VALUE_NAME = re.compile(r":\w+")
+Plan = list[tuple[str, str, int]]  # (how, attribute name, attribute size with its name)
+
+
+def _split_top(text: str) -> list[str]:
+    """Split on commas outside parentheses."""
+    parts: list[str] = []
+    depth, start = 0, 0
+    for i, char in enumerate(text):
+        depth += (char == "(") - (char == ")")
+        if char == "," and depth == 0:
+            parts.append(text[start:i].strip())
+            start = i + 1
+    parts.append(text[start:].strip())
+    return [part for part in parts if part]
+
+
+def update_plan(params: dict[str, Any]) -> Plan:
+    """What an UpdateExpression does to each attribute: ``keep`` (if_not_exists), ``set``,
+    ``add`` or ``remove``, with the size the attribute has once written."""
+    names: dict[str, str] = params.get("ExpressionAttributeNames", {})
+    values: dict[str, Any] = params.get("ExpressionAttributeValues", {})
+    pieces = _CLAUSE.split(params.get("UpdateExpression", ""))
+    plan: Plan = []
+    for verb, body in zip(pieces[1::2], pieces[2::2], strict=True):
+        for action in _split_top(body):
+            if verb == "SET" and "=" in action:
+                target, value = (part.strip() for part in action.split("=", 1))
+                name = names.get(target, target)
+                found = _IF_NOT_EXISTS.match(value)
+                if found:
+                    plan.append(("keep", name, _utf8(name) + value_size(values.get(found.group(2)))))
+                else:  # ``:v``, ``a + :v``, ``a = b``: as large as its largest operand
+                    operands = [value_size(values.get(v)) for v in _VALUE_NAME.findall(value)]
+                    plan.append(("set", name, _utf8(name) + max(operands, default=4)))
+            elif verb == "ADD":
+                target, value = action.split(None, 1)
+                name = names.get(target, target)
+                plan.append(("add", name, _utf8(name) + value_size(values.get(value.strip()))))
+            elif verb == "REMOVE":
+                name = names.get(action, action)
+                plan.append(("remove", name, 0))
+    return plan
+
+
+def apply_plan(item: dict[str, Any], plan: Plan) -> int:
+    """The item's size once ``plan`` is applied to ``item`` (AttributeValue form)."""
+    sizes = {name: _utf8(name) + value_size(value) for name, value in item.items()}
+    for how, name, size in plan:
+        if how == "keep":
+            sizes.setdefault(name, size)
+        elif how == "set":
+            sizes[name] = size
+        elif how == "add":  # a number grows by a byte at most; a set by its new elements
+            sizes[name] = max(sizes.get(name, 0), size)
+        elif how == "remove":
+            sizes.pop(name, None)
+    return sum(sizes.values())
+
+
+def _grow(plan: Plan) -> int:
+    return sum(size for how, _, size in plan if how != "remove")
+
+
+def _update(params: dict[str, Any]) -> dict[str, Any]:
+    return {**_keyed(params), "grow": _grow(update_plan(params))}
+
+
 def _transact_write(params: dict[str, Any]) -> dict[str, Any]:
     items = []
     for entry in params.get("TransactItems", []):
         ((kind, body),) = entry.items()
-        record = _put(body) if kind == "Put" else {"key": key_text(body.get("Key"))}
+        record: dict[str, Any] = _put(body) if kind == "Put" else {"key": key_text(body.get("Key"))}
+        if kind == "Update":
+            record["grow"] = _grow(update_plan(body))
         items.append({"kind": kind, **record})
     return {"items": items}
 
 
 _DYNAMODB_PARAMS: dict[str, Any] = {
     "PutItem": _put,
-    "UpdateItem": _keyed,
+    "UpdateItem": _update,
     "DeleteItem": _keyed,
     "GetItem": _keyed,
     "BatchWriteItem": _batch_write,
@@ -211,7 +292,12 @@ class Recorder:
             summary = summarise_params(service, model.name, params)
         except Exception as err:  # never break the call being watched
             summary = {"summary_error": type(err).__name__}
-        context[_CONTEXT_KEY] = {"svc": service, "op": model.name, "p": summary, "try": 0, "t0": time.time()}
+        call = {"svc": service, "op": model.name, "p": summary, "try": 0, "t0": time.time()}
+        if service == "dynamodb" and model.name == "UpdateItem" and params.get("ReturnValues") == "ALL_OLD":
+            with contextlib.suppress(Exception):  # never break the call being watched
+                # In memory only: the attribute names of reports are mobiles.
+                call["plan"] = (params.get("Key", {}), update_plan(params))
+        context[_CONTEXT_KEY] = call
 
     def attempt(self, context: dict[str, Any] | None = None, **_: Any) -> None:
         if context is not None and _CONTEXT_KEY in context:
@@ -230,6 +316,12 @@ class Recorder:
         error = (
             parsed.get("Error", {}).get("Code") if getattr(http_response, "status_code", 200) >= 300 else None
         )
+        if "plan" in call and error is None:
+            key, plan = call.pop("plan")
+            old = parsed.get("Attributes") or {}
+            result["before"] = item_size(old)
+            result["after"] = apply_plan(old or key, plan)
+        call.pop("plan", None)
         self._write(call, result, error)
 
     def failed(self, exception: BaseException, context: dict[str, Any], **_: Any) -> None:
