@@ -2,8 +2,8 @@
 
 ``MSG#<MsgId>`` / ``LINK`` holds the link written by the worker when the platform
 accepts a submit (``request_id``, ``chunk``, ``reference``) and one attribute per mobile
-once its report has arrived: ``"13800138000": "0|2026-11-24 12:00:05|1795608005|发送成功"``
-(status, the platform's report time, when we stored it, the platform's words). Counts
+once its report has arrived: ``"13800138000": "0|261124120005|发送成功"`` (status, the
+platform's report time, the platform's words). Counts
 are read from the reports themselves, so a push costs one write per MsgId it touches.
 """
 
@@ -11,9 +11,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from smsgw.domain.numbers import is_mobile
+from smsgw.provider.guodu import BEIJING
+
+# The document's reportTime (section 3.2), and how it is packed in storage.
+REPORT_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+PACKED_TIME_FORMAT = "%y%m%d%H%M%S"
 
 _FIELDS = {"pk", "sk", "kind", "request_id", "chunk", "reference", "submitted_at", "expires_at"}
 _MOBILE_NAME = re.compile(r"^1[3-9][0-9]{9}$")
@@ -21,23 +27,43 @@ _MOBILE_NAME = re.compile(r"^1[3-9][0-9]{9}$")
 
 @dataclass(frozen=True)
 class StoredReport:
+    """One recipient's report, as it is kept: ``status|time|msg``, the time packed to
+    ``yymmddHHMMSS`` when it has the platform's usual form. A MsgId's item grows with
+    every report and each write is billed by the item's size, so every byte counts."""
+
     mobile: str
     status: str
     msg: str
-    report_time: str
-    received_at: int  # epoch seconds, when we stored it
+    report_time: str  # as the platform wrote it, Beijing time
 
     @property
     def delivered(self) -> bool:
         return self.status == "0"
 
+    @property
+    def reported_at_utc(self) -> str | None:
+        """The report time in UTC ISO 8601, when the platform's form could be read."""
+        try:
+            moment = datetime.strptime(self.report_time, REPORT_TIME_FORMAT).replace(tzinfo=BEIJING)
+        except ValueError:
+            return None
+        return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
     def encode(self) -> str:
-        return f"{self.status}|{self.report_time}|{self.received_at}|{self.msg}"
+        try:
+            packed = datetime.strptime(self.report_time, REPORT_TIME_FORMAT).strftime(PACKED_TIME_FORMAT)
+        except ValueError:
+            packed = "~" + self.report_time.replace("|", " ")  # kept as it came
+        return f"{self.status}|{packed}|{self.msg}"
 
     @classmethod
     def decode(cls, mobile: str, value: str) -> StoredReport:
-        status, report_time, received_at, msg = value.split("|", 3)
-        return cls(mobile, status, msg, report_time, int(received_at))
+        status, packed, msg = value.split("|", 2)
+        if packed.startswith("~"):
+            report_time = packed[1:]
+        else:
+            report_time = datetime.strptime(packed, PACKED_TIME_FORMAT).strftime(REPORT_TIME_FORMAT)
+        return cls(mobile, status, msg, report_time)
 
 
 @dataclass(frozen=True)

@@ -127,7 +127,7 @@ class ReportStore:
     ) -> tuple[str, list[Report], list[Report], Link]:
         names = {f"#m{i}": r.mobile for i, r in enumerate(reports)}
         values: dict[str, Any] = {
-            f":v{i}": {"S": StoredReport(r.mobile, r.status, r.msg, r.report_time, now).encode()}
+            f":v{i}": {"S": StoredReport(r.mobile, r.status, r.msg, r.report_time).encode()}
             for i, r in enumerate(reports)
         }
         values[":exp"] = {"N": str(now + self._retention)}

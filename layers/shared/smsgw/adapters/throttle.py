@@ -78,7 +78,9 @@ class SubmitRateLimiter:
         if not self._limit.enabled:
             return 0.0
         started = self._clock()
-        second = max(int(started), self._hint)
+        # Too late in this second to be sure to use it: start with the next one.
+        late = started - int(started) >= LATE_AFTER_SECONDS
+        second = max(int(started) + late, self._hint)
         last = min(int(started) + self._limit.max_wait_seconds, int(deadline) - 1)
         while second <= last:
             if not self._reserve(second, recipients):

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from smsgw.adapters.dynamo import iso
 from smsgw.adapters.links import Link, StoredReport
 from smsgw.adapters.store import MessageStore
 from smsgw.domain.errors import NotFound
@@ -46,7 +45,7 @@ def _recipient(mobile: str, chunk: Chunk, report: StoredReport | None) -> dict[s
         "provider_code": report.status,
         "detail": report.msg,
         "reported_at": report.report_time,
-        "updated_at": iso(report.received_at),
+        "updated_at": report.reported_at_utc,
     }
 
 
