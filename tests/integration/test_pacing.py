@@ -113,14 +113,18 @@ def quiet_stack(aws: None, simulator: Simulator) -> Provisioned:
     return make_stack(simulator.submit_url, QuietHours=quiet_window_around_now())
 
 
+@pytest.fixture
+def quiet(
+    quiet_stack: Provisioned, load_api: Callable[[Provisioned], Api], load_worker: Callable[..., Worker]
+) -> tuple[Api, Worker]:
+    """The send API and a worker of a stack whose quiet hours are now."""
+    return load_api(quiet_stack), load_worker(quiet_stack)
+
+
 def test_marketing_in_quiet_hours_is_held_not_dropped(
-    quiet_stack: Provisioned,
-    simulator: Simulator,
-    load_api: Callable[[Provisioned], Api],
-    load_worker: Callable[..., Worker],
+    quiet_stack: Provisioned, quiet: tuple[Api, Worker], simulator: Simulator
 ) -> None:
-    api = load_api(quiet_stack)
-    worker = load_worker(quiet_stack)
+    api, worker = quiet
     # Given a marketing send and a one-time code, both during quiet hours
     _, marketing = api.post({"to": ["13800138000"], "content": "大促，退订回T", "category": "marketing"})
     _, code = api.post({"to": ["13900139000"], "content": "验证码 123456"})
@@ -140,13 +144,9 @@ def test_marketing_in_quiet_hours_is_held_not_dropped(
 
 
 def test_scheduled_marketing_inside_quiet_hours_is_rescheduled_to_their_end(
-    quiet_stack: Provisioned,
-    simulator: Simulator,
-    load_api: Callable[[Provisioned], Api],
-    load_worker: Callable[..., Worker],
+    quiet: tuple[Api, Worker], simulator: Simulator
 ) -> None:
-    api = load_api(quiet_stack)
-    worker = load_worker(quiet_stack)
+    api, worker = quiet
     send_at = datetime.now(UTC) + timedelta(minutes=30)
     api.post(
         {"to": ["13800138000"], "content": "大促", "category": "marketing", "send_at": send_at.isoformat()}
