@@ -31,6 +31,25 @@ for _var in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
     os.environ.pop(_var, None)
 
 
+def peek_queue(sqs: Any, url: str) -> list[dict[str, Any]]:
+    """Every message now on a queue: received with a short visibility, then made visible
+    again at once, so the queue is left as it was."""
+    found: dict[str, dict[str, Any]] = {}
+    for _ in range(50):
+        batch = sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30, MessageAttributeNames=["All"]
+        ).get("Messages", [])
+        if not batch:
+            break
+        for message in batch:
+            found[message["MessageId"]] = message
+    for message in found.values():
+        sqs.change_message_visibility(
+            QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+        )
+    return list(found.values())
+
+
 def sample_event(name: str) -> dict[str, Any]:
     """A copy of ``events/<name>`` (the samples shipped with the repository)."""
     data: dict[str, Any] = json.loads((EVENTS / name).read_text(encoding="utf-8"))

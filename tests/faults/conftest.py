@@ -22,6 +22,7 @@ import requests
 
 from guodu_simulator import SimulatorConfig
 from smsgw_local.stack import LocalStack
+from tests.conftest import peek_queue
 
 # The worker's read timeout, short so that the timeout mixes stay fast; the simulator
 # holds a timed-out submit a little longer than this.
@@ -133,24 +134,7 @@ class Gateway:
 
     def dead_letters(self) -> list[dict[str, Any]]:
         """Every message on the dead-letter queue (looked at, then left there)."""
-        sqs = self.stack.client("sqs")
-        found: dict[str, dict[str, Any]] = {}
-        while True:
-            batch = sqs.receive_message(
-                QueueUrl=self.dead_letter_queue,
-                MaxNumberOfMessages=10,
-                VisibilityTimeout=30,
-                MessageAttributeNames=["All"],
-            ).get("Messages", [])
-            if not batch:
-                break
-            for message in batch:
-                found[message["MessageId"]] = message
-        for message in found.values():
-            sqs.change_message_visibility(
-                QueueUrl=self.dead_letter_queue, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
-            )
-        return list(found.values())
+        return peek_queue(self.stack.client("sqs"), self.dead_letter_queue)
 
     def chunks(self, request_id: str) -> dict[int, dict[str, Any]]:
         """A request's chunks as stored: number -> state (``st``), numbers (``to``), ``code``."""

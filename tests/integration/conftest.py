@@ -13,7 +13,7 @@ import pytest
 
 from guodu_simulator import Simulator, SimulatorConfig
 from smsgw_local.provision import Provisioned, provision
-from tests.conftest import FakeContext, sample_event
+from tests.conftest import FakeContext, peek_queue, sample_event
 
 PROVIDER_URL = "http://127.0.0.1:9/HttpQuickProcess/submitJson"  # replaced where a test needs a provider
 PROVIDER_PASSWORD = "test-only-password"
@@ -88,23 +88,8 @@ def load_api(load_handler: Callable[..., ModuleType]) -> Callable[[Provisioned],
 
 
 def queued_messages(stack: Provisioned, queue: str = "SendQueue") -> list[dict[str, Any]]:
-    """Every message now on a queue (received with a short visibility, then left there)."""
-    sqs = boto3.client("sqs")
-    url = stack.ref(queue)
-    found: dict[str, dict[str, Any]] = {}
-    for _ in range(50):
-        batch = sqs.receive_message(
-            QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30, MessageAttributeNames=["All"]
-        ).get("Messages", [])
-        if not batch:
-            break
-        for message in batch:
-            found[message["MessageId"]] = message
-    for message in found.values():
-        sqs.change_message_visibility(
-            QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
-        )
-    return list(found.values())
+    """Every message now on one of the template's queues (left there)."""
+    return peek_queue(boto3.client("sqs"), stack.ref(queue))
 
 
 def table_items(stack: Provisioned, prefix: str = "") -> list[dict[str, Any]]:

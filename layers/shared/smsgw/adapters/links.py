@@ -9,7 +9,6 @@ are read from the reports themselves, so a push costs one write per MsgId it tou
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -20,9 +19,6 @@ from smsgw.provider.guodu import BEIJING
 # The document's reportTime (section 3.2), and how it is packed in storage.
 REPORT_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 PACKED_TIME_FORMAT = "%y%m%d%H%M%S"
-
-_FIELDS = {"pk", "sk", "kind", "request_id", "chunk", "reference", "submitted_at", "expires_at"}
-_MOBILE_NAME = re.compile(r"^1[3-9][0-9]{9}$")
 
 
 @dataclass(frozen=True)
@@ -91,7 +87,7 @@ class Link:
         reports = {
             name: StoredReport.decode(name, value["S"])
             for name, value in item.items()
-            if name not in _FIELDS and _MOBILE_NAME.match(name) and is_mobile(name)
+            if is_mobile(name)  # every other attribute is the link's own
         }
         chunk = item.get("chunk", {}).get("N")
         return cls(

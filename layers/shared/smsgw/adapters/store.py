@@ -7,7 +7,7 @@ form), which keeps items small: write cost is per KB, not per recipient.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
@@ -189,41 +189,19 @@ class MessageStore:
             opted_out_count=data.get("opted_out_count", 0),
         )
 
-    def list_chunks(self, request_id: str, *, start: int = 0, limit: int | None = None) -> list[Chunk]:
-        chunks: list[Chunk] = []
-        for item in self._query_chunks(request_id, start=start):
-            chunks.append(self._chunk_from(request_id, item))
-            if limit is not None and len(chunks) >= limit:
-                break
-        return chunks
-
-    def get_chunk(self, ref: ChunkRef, *, consistent: bool = True) -> Chunk | None:
-        item = self._db.get_item(
-            TableName=self._table, Key=chunk_key(ref.request_id, ref.number), ConsistentRead=consistent
-        ).get("Item")
-        return self._chunk_from(ref.request_id, from_item(item)) if item else None
-
-    def _query_chunks(
-        self, request_id: str, *, start: int = 0, projection: str | None = None, consistent: bool = False
-    ) -> Iterator[dict[str, Any]]:
+    def list_chunks(self, request_id: str) -> list[Chunk]:
+        """Every chunk of a request, in order."""
         kwargs: dict[str, Any] = {
             "TableName": self._table,
-            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :from AND :to",
-            "ExpressionAttributeValues": {
-                ":pk": {"S": f"REQ#{request_id}"},
-                ":from": {"S": f"CHUNK#{start:05d}"},
-                ":to": {"S": "CHUNK#99999"},
-            },
-            "ConsistentRead": consistent,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :chunk)",
+            "ExpressionAttributeValues": {":pk": {"S": f"REQ#{request_id}"}, ":chunk": {"S": "CHUNK#"}},
         }
-        if projection:
-            kwargs["ProjectionExpression"] = projection
+        chunks: list[Chunk] = []
         while True:
             page = self._db.query(**kwargs)
-            for item in page.get("Items", []):
-                yield from_item(item)
+            chunks.extend(self._chunk_from(request_id, from_item(item)) for item in page.get("Items", []))
             if "LastEvaluatedKey" not in page:
-                return
+                return chunks
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     @staticmethod

@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NoReturn
 
 from smsgw.adapters.events import Event, EventPublisher
 from smsgw.adapters.queue import BadMessage, SendQueue, decode_ref
@@ -150,7 +151,7 @@ class SubmitService:
             self._pace(result.outcome)
             self._settle(message, chunk, result)
 
-    def _defer(self, message: QueueMessage, seconds: float) -> None:
+    def _defer(self, message: QueueMessage, seconds: float) -> NoReturn:
         """Hand the message back to SQS for ``seconds`` (plus jitter); not a failed attempt."""
         delay = min(MAX_DEFER_SECONDS, int(seconds + self._rng() * max(1.0, seconds / 10)) + 1)
         self._queue.delay(message.receipt_handle, delay)
@@ -212,8 +213,7 @@ class SubmitService:
         metrics.add_metric(
             name="RecipientsHeldForQuietHours", unit=MetricUnit.Count, value=len(chunk.mobiles)
         )
-        self._defer(message, wait)
-        return chunk.send_time  # not reached: _defer raises
+        return self._defer(message, wait)  # raises: back on the queue until morning
 
     def _not_claimed(self, message: QueueMessage, chunk: Chunk, lease_until: int) -> None:
         if chunk.state is not ChunkState.SUBMITTING:
