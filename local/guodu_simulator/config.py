@@ -20,7 +20,11 @@ from typing import Any
 from guodu_simulator.protocol import KNOWN_CODES, MAX_CONTENT_CHARS, MAX_MOBILES
 
 # Fault names a "next" queue entry may hold besides a ResultCode.
-TRANSPORT_FAULTS = frozenset({"http_500", "timeout", "drop", "slow", "accept_then_drop"})
+TRANSPORT_FAULTS = frozenset(
+    {"http_500", "timeout", "drop", "slow", "accept_then_drop", "accept_then_truncate"}
+)
+# Faults that accept the submit (MsgId, balance, reports) and then spoil the answer.
+ACCEPTING_FAULTS = frozenset({"accept_then_drop", "accept_then_truncate"})
 MO_FORMATS = frozenset({"guodu", "camel"})
 
 
@@ -46,7 +50,8 @@ class FaultConfig:
     ``code_rates`` maps a ResultCode to a probability; one draw picks at most one code
     (cumulative, in the mapping's order). ``next`` is a queue consumed one entry per
     submit before any rate: a ResultCode (``"-1"``) or a transport fault name
-    (``http_500``, ``timeout``, ``drop``, ``slow``, ``accept_then_drop``).
+    (``http_500``, ``timeout``, ``drop``, ``slow``, ``accept_then_drop``,
+    ``accept_then_truncate``: accepted, and the answer breaks off half-way).
     """
 
     code_rates: dict[str, float] = field(default_factory=dict)
@@ -56,6 +61,7 @@ class FaultConfig:
     timeout_seconds: float = 30.0
     drop_rate: float = 0.0
     accept_then_drop_rate: float = 0.0
+    accept_then_truncate_rate: float = 0.0
     slow_rate: float = 0.0
     slow_seconds: float = 2.0
 
@@ -111,7 +117,14 @@ def _check_rate(name: str, value: float) -> None:
 
 
 def _validate_faults(faults: FaultConfig) -> None:
-    for name in ("http_500_rate", "timeout_rate", "drop_rate", "accept_then_drop_rate", "slow_rate"):
+    for name in (
+        "http_500_rate",
+        "timeout_rate",
+        "drop_rate",
+        "accept_then_drop_rate",
+        "accept_then_truncate_rate",
+        "slow_rate",
+    ):
         _check_rate(f"faults.{name}", getattr(faults, name))
     for code, rate in faults.code_rates.items():
         _check_rate(f"faults.code_rates.{code}", rate)

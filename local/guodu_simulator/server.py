@@ -10,13 +10,14 @@ Routes (paths are exact and case-sensitive, query strings ignored unless stated)
 
 A submit goes through, in order: (1) the fault draw, which consumes one entry of the
 ``faults.next`` queue if there is one, else draws the rates (drop, http_500, timeout,
-accept_then_drop, slow, then one cumulative draw over ``code_rates``); (2) the latency
+accept_then_drop, accept_then_truncate, slow, then one cumulative draw over ``code_rates``); (2) the latency
 (plus ``slow_seconds`` for a slow answer); (3) the fault itself or the validation of
 :mod:`guodu_simulator.protocol`; (4) the answer. An injected failure code, HTTP 500,
 a drop or a timeout never records an accepted submit (they are listed with the refused
-ones, ``fault`` set). An injected success code (00/01/03) and ``accept_then_drop`` apply
-only to a request that validates: it is accepted as usual (MsgId, balance, reports),
-then answered with the injected code, or not answered at all; a request that does not
+ones, ``fault`` set). An injected success code (00/01/03), ``accept_then_drop`` and
+``accept_then_truncate`` apply only to a request that validates: it is accepted as usual
+(MsgId, balance, reports), then answered with the injected code, not answered at all, or
+answered with half its body before the connection closes; a request that does not
 validate gets its normal refusal.
 """
 
@@ -41,6 +42,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from guodu_simulator import protocol
 from guodu_simulator.config import (
+    ACCEPTING_FAULTS,
     TRANSPORT_FAULTS,
     ConfigError,
     SimulatorConfig,
@@ -80,7 +82,7 @@ SURPLUS_IP_REFUSED = -2
 class Answer:
     """What the handler does with a request: answer it, or close without an answer."""
 
-    action: Literal["answer", "drop", "timeout"]
+    action: Literal["answer", "drop", "timeout", "truncate"]
     status: int = 200
     body: bytes = b""
     content_type: str = JSON_TYPE
@@ -280,7 +282,7 @@ class Simulator:
             if faults.next:
                 return faults.next.pop(0)
             rng = self._rng
-            for name in ("drop", "http_500", "timeout", "accept_then_drop", "slow"):
+            for name in ("drop", "http_500", "timeout", "accept_then_drop", "accept_then_truncate", "slow"):
                 rate = cast(float, getattr(faults, f"{name}_rate"))
                 if rate and rng.random() < rate:
                     return name
@@ -332,9 +334,10 @@ class Simulator:
             record_or_refusal = self._accept(outcome, source_ip, fault)
             if isinstance(record_or_refusal, SubmitRecord):
                 record = record_or_refusal
-                if fault == "accept_then_drop":
-                    return Answer("drop")
-                return _json_answer({"ResultCode": record.result_code, "MsgId": record.msg_id})
+                answer = _json_answer({"ResultCode": record.result_code, "MsgId": record.msg_id})
+                if fault in ACCEPTING_FAULTS:
+                    return Answer("drop" if fault == "accept_then_drop" else "truncate", 200, answer.body)
+                return answer
             outcome = record_or_refusal
         self._record_refusal(outcome, source_ip, None)
         return _json_answer({"ResultCode": outcome.result_code})
@@ -360,7 +363,7 @@ class Simulator:
                 result_code=fault if fault in SUCCESS_CODES else accepted.result_code,
                 segments=accepted.segments,
                 source_ip=source_ip,
-                fault=fault if fault == "accept_then_drop" else None,
+                fault=fault if fault in ACCEPTING_FAULTS else None,
                 early_reports=early,
             )
             self._accepted.append(record)
@@ -634,7 +637,14 @@ class _Handler(BaseHTTPRequestHandler):
             chunks.append(self.rfile.read(size))
             self.rfile.readline(1024)
 
-    def _send(self, answer: Answer, *, close: bool = False, headers: Mapping[str, str] | None = None) -> None:
+    def _send(
+        self,
+        answer: Answer,
+        *,
+        close: bool = False,
+        headers: Mapping[str, str] | None = None,
+        upto: int | None = None,
+    ) -> None:
         self.send_response(answer.status)
         self.send_header("Content-Type", answer.content_type)
         self.send_header("Content-Length", str(len(answer.body)))
@@ -644,7 +654,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Connection", "close")
         self.end_headers()
         if self.command != "HEAD":
-            self.wfile.write(answer.body)
+            self.wfile.write(answer.body[:upto])
 
     def _not_allowed(self, allow: str) -> None:
         body = _json_bytes({"error": f"method {self.command} not allowed; use {allow}"})
@@ -678,14 +688,21 @@ class _Handler(BaseHTTPRequestHandler):
             answer = self.sim.handle_admin(self.command, path[len(ADMIN_PREFIX) :], raw)
         else:
             answer = _json_answer({"error": f"no such path {path}"}, 404)
+        if answer.action == "answer":
+            self._send(answer)
+        else:
+            self._spoil(answer)
+
+    def _spoil(self, answer: Answer) -> None:
+        """A transport fault: no HTTP answer at all (after the timeout, for ``timeout``), or
+        the answer's head and half its body (``truncate``); then the connection closes."""
         if answer.action == "timeout":
             self.sim._wait_timeout_fault()
-        if answer.action != "answer":
-            # No HTTP answer at all: the client sees the connection close.
-            self.close_connection = True
-            with contextlib.suppress(OSError):
-                self.connection.shutdown(socket.SHUT_RDWR)
+        self.close_connection = True
+        if answer.action == "truncate":
+            self._send(Answer("answer", answer.status, answer.body), upto=len(answer.body) // 2)
             return
-        self._send(answer)
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _dispatch

@@ -36,7 +36,7 @@ class SubmitRecord:
     segments: int
     source_ip: str
     received_at: str = field(default_factory=iso_now)
-    fault: str | None = None  # "accept_then_drop": accepted, but the answer was never sent
+    fault: str | None = None  # accepted, but the answer never came or broke off (ACCEPTING_FAULTS)
     early_reports: bool = False
 
     def to_json(self) -> dict[str, Any]:

@@ -167,6 +167,17 @@ def test_an_answer_lost_after_the_platform_accepted_is_recorded_unknown_not_rese
     assert view["status"] == "submitted"
 
 
+def test_an_answer_that_breaks_off_after_the_platform_accepted_is_not_resent(
+    api: Api, worker: Worker, simulator: Simulator
+) -> None:
+    simulator.queue_faults("accept_then_truncate")
+    _, reply = api.post({"to": ["13800138000"], "content": "x"})
+    worker.drain()
+    assert len(simulator.accepted) == 1  # sent once, never again
+    recipient = api.get(reply["id"])[1]["recipients"][0]
+    assert (recipient["status"], recipient["provider_code"]) == ("unknown", "broken_answer")
+
+
 def test_a_read_timeout_is_ambiguous_too(
     stack: Provisioned, api: Api, load_worker: Callable[..., Worker], simulator: Simulator
 ) -> None:

@@ -140,6 +140,18 @@ def test_accept_then_drop_rate_and_refusals(sim: Simulator) -> None:
     assert len(sim.accepted) == 1
 
 
+def test_accept_then_truncate_accepts_and_breaks_the_answer_off_half_way(sim: Simulator) -> None:
+    # Given accept_then_truncate on every submit, When a valid submit is made,
+    # Then the answer's head arrives with half its body and the client cannot read it
+    sim.configure({"faults": {"accept_then_truncate_rate": 1.0}})
+    with pytest.raises(requests.exceptions.ChunkedEncodingError):
+        post_submit(sim)
+    # And yet the platform accepted it; an invalid request is still refused normally
+    [record] = sim.accepted
+    assert record.fault == "accept_then_truncate"
+    assert result_code(post_submit(sim, submit_body(OperPass="bad"))) == "05"
+
+
 def test_transport_faults_can_be_queued_through_the_admin_api(sim: Simulator) -> None:
     # Given the admin API queues an HTTP 500 then a drop
     answer = requests.post(

@@ -77,10 +77,18 @@ class GuoduClient:
             return SubmitResult(Outcome.TRANSIENT, "connect_timeout", detail="could not connect in time")
         except requests.ReadTimeout:
             return SubmitResult(Outcome.AMBIGUOUS, "read_timeout", detail="sent, no answer in time")
-        except requests.ConnectionError as err:
+        except requests.RequestException as err:
             if _never_sent(err):
                 return SubmitResult(Outcome.TRANSIENT, "connect_error", detail="could not connect")
-            return SubmitResult(Outcome.AMBIGUOUS, "connection_lost", detail="connection lost after sending")
+            # The request left: the connection was lost, or the answer broke off half-way
+            # (ChunkedEncodingError...). The platform may have accepted it: never resend blindly.
+            if isinstance(err, requests.ConnectionError):
+                return SubmitResult(
+                    Outcome.AMBIGUOUS, "connection_lost", detail="connection lost after sending"
+                )
+            return SubmitResult(
+                Outcome.AMBIGUOUS, "broken_answer", detail=f"the answer broke off: {type(err).__name__}"
+            )
         finally:
             self._last_used = self._clock()
         return self._read(response)
