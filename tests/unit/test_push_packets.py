@@ -130,3 +130,86 @@ def test_fields_beyond_what_can_be_stored_are_cut_or_the_item_skipped() -> None:
     (report,) = packet.reports
     assert packet.skipped == 1
     assert (len(report.msg), len(report.report_time)) == (256, 32)
+
+
+GOOD_REPORT = {
+    "msg": "发送成功",
+    "mobile": "13300000000",
+    "msgId": "1",
+    "reportTime": "2022-12-12 12:00:00",
+    "status": 0,
+}
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"msgId": None},
+        {"status": None},
+        {"msgId": None, "status": None},
+        {"msgId": {"id": 1}},
+        {"msgId": None, "status": None, "reportTime": None},
+    ],
+    ids=["null msgId", "null status", "both null", "msgId an object", "all report keys null"],
+)
+def test_one_unreadable_report_is_skipped_not_the_whole_packet(bad: dict[str, object]) -> None:
+    # Refusing the packet (400) would lose the good reports, and the resend fails the same way.
+    items = [GOOD_REPORT, GOOD_REPORT | bad, GOOD_REPORT | {"msgId": "2"}]
+    packet = parse_packet(json.dumps(items).encode())
+    assert packet.kind is PacketKind.REPORTS
+    assert ([r.msg_id for r in packet.reports], packet.skipped) == (["1", "2"], 1)
+
+
+def test_a_report_without_its_msg_id_or_status_is_never_read_as_an_inbound_message() -> None:
+    # "msg" is also an MO content key: read as MO, this would be an inbound "UNDELIV".
+    body = b'[{"msg":"UNDELIV","mobile":"13800138000","msgId":null,"status":2}]'
+    packet = parse_packet(body)
+    assert packet.kind is PacketKind.REPORTS
+    assert (packet.reports, packet.inbound, packet.skipped) == ((), (), 1)
+
+
+def test_a_report_time_alone_makes_an_item_look_like_a_report() -> None:
+    body = json.dumps([{"msg": "TD", "mobile": "13800138000", "reportTime": "2022-12-12 12:00:00"}])
+    packet = parse_packet(body.encode())
+    assert (packet.kind, packet.inbound, packet.skipped) == (PacketKind.REPORTS, (), 1)
+
+
+def test_a_null_report_among_mo_messages_still_means_a_mixed_packet() -> None:
+    body = json.dumps(
+        [{"SrcMobile": "13300000000", "Content": "hi"}, {"msgId": None, "mobile": "13300000000"}]
+    )
+    with pytest.raises(PacketError, match="never share"):
+        parse_packet(body.encode())
+
+
+@pytest.mark.parametrize("msg_id", ["AB.12:34#5", "a/b+c=d", "{}~!@$%^&*()", "x" * 64, " 12345678 "])
+def test_a_msg_id_may_be_any_printable_ascii_up_to_64_characters(msg_id: str) -> None:
+    # The document gives no MsgId format; the submit reply takes any MsgId, so must we.
+    body = json.dumps([GOOD_REPORT | {"msgId": msg_id}])
+    (report,) = parse_packet(body.encode()).reports
+    assert report.msg_id == msg_id.strip()
+
+
+@pytest.mark.parametrize("msg_id", ["a b", "a\tb", "消息1", "é1", "x" * 65, "", "\x7f"])
+def test_a_msg_id_with_whitespace_non_ascii_or_over_64_characters_is_skipped(msg_id: str) -> None:
+    packet = parse_packet(json.dumps([GOOD_REPORT | {"msgId": msg_id}]).encode())
+    assert (packet.kind, packet.reports, packet.skipped) == (PacketKind.REPORTS, (), 1)
+
+
+def test_the_documents_sample_body_with_its_trailing_semicolon_is_read() -> None:
+    # Document section 3.2 shows the body as written in code, ending "];".
+    body = """[
+        {"msg": "发送成功", "mobile": "13300000000", "msgId": "12345678",
+         "reportTime": "2022-12-12 12:00:00", "status": 0}
+    ];
+"""
+    (report,) = parse_packet(body.encode()).reports
+    assert (report.msg_id, report.status) == ("12345678", "0")
+
+
+@pytest.mark.parametrize(
+    "body", [b'[{"msgId": "1", "mobile": "13300000000", "status": 0}];;', b";", b"; [1]"]
+)
+def test_only_one_trailing_semicolon_is_forgiven(body: bytes) -> None:
+    with pytest.raises(PacketError):
+        parse_packet(body)

@@ -5,7 +5,11 @@ The document (section 3.2) defines the report item::
     {"msg": "发送成功", "mobile": "133********", "msgId": "12345678",
      "reportTime": "2022-12-12 12:00:00", "status": 0}
 
-Reports and MO messages never share a packet; a packet holds at most 250 items. The MO
+Its sample body ends ``];``: one trailing ``;`` is forgiven. It gives no MsgId format, so,
+as the submit reply does, we take any printable ASCII without whitespace (1 to 64
+characters). Reports and MO messages never share a packet; a packet holds at most 250
+items. An item with any report field (a MsgId, status or report time, whatever its value)
+is a report: one with a null MsgId is an unreadable report, never an MO. The MO
 format is not documented: we accept the field names public receivers read (``SrcMobile``,
 ``Content``, ``RecvTime``, ``AppendID``), their lower-camel forms, JSON or form-encoded, with
 URL-encoded or plain content. An item we cannot read is skipped (and counted), never
@@ -27,8 +31,9 @@ from smsgw.domain.numbers import normalise_mobile
 MAX_ITEMS = 250
 DELIVERED_STATUS = "0"
 # What we keep of an item's fields. The raw packet keeps everything; these bounds keep a
-# MsgId's item (up to 200 reports) and an MO item far inside DynamoDB's limits.
-_MSG_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# MsgId's item (up to 200 reports) and an MO item far inside DynamoDB's limits. A MsgId is
+# only ever a key's text (``MSG#<id>``) or a JSON value, so any printable character is safe.
+_MSG_ID = re.compile(r"^[\x21-\x7e]{1,64}$")
 _STATUS = re.compile(r"^[A-Za-z0-9:_-]{1,16}$")
 MAX_DETAIL = 256
 MAX_TIME = 32
@@ -37,6 +42,8 @@ MAX_APPEND_ID = 20
 
 _MSG_ID_KEYS = ("msgId", "msgid", "MsgId", "MsgID", "msg_id")
 _STATUS_KEYS = ("status", "Status", "stat")
+_REPORT_TIME_KEYS = ("reportTime", "ReportTime")
+_REPORT_KEYS = (*_MSG_ID_KEYS, *_STATUS_KEYS, *_REPORT_TIME_KEYS)
 _REPORT_MOBILE_KEYS = ("mobile", "Mobile", "phone", "DesMobile")
 _MO_MOBILE_KEYS = ("SrcMobile", "srcMobile", "mobile", "Mobile", "phone")
 _MO_CONTENT_KEYS = ("Content", "content", "msg", "Msg", "text")
@@ -126,6 +133,12 @@ def _decode_body(body: bytes) -> str:
     raise PacketError("the body is neither UTF-8 nor GBK text")
 
 
+def _without_trailing_semicolon(text: str) -> str:
+    """The document's sample body ends ``];``, as if copied from code: a platform built
+    from it may send that. One ``;`` is forgiven; anything more is still not JSON."""
+    return text.removesuffix(";")
+
+
 def _items(body: bytes, content_type: str) -> list[Mapping[str, Any]]:
     text = _decode_body(body).strip()
     if not text:
@@ -137,7 +150,7 @@ def _items(body: bytes, content_type: str) -> list[Mapping[str, Any]]:
             raise PacketError("the form holds bytes that are not UTF-8 text")
         return [form]
     try:
-        data = jsontext.loads(text)
+        data = jsontext.loads(_without_trailing_semicolon(text))
     except jsontext.NotText as err:
         raise PacketError(str(err)) from err
     except ValueError as err:
@@ -153,7 +166,10 @@ def _items(body: bytes, content_type: str) -> list[Mapping[str, Any]]:
 
 
 def _is_report(item: Mapping[str, Any]) -> bool:
-    return _first(item, _MSG_ID_KEYS) is not None and _first(item, _STATUS_KEYS) is not None
+    """Any report field makes a report, whatever its value: a report with a null MsgId or
+    status is an unreadable report (skipped), not an MO whose content is its ``msg``, nor a
+    reason to refuse the good reports it came with."""
+    return any(key in item for key in _REPORT_KEYS)
 
 
 def _report(item: Mapping[str, Any]) -> Report | None:
@@ -167,7 +183,7 @@ def _report(item: Mapping[str, Any]) -> Report | None:
         mobile=mobile,
         status=status,
         msg=_text(item.get("msg", item.get("Msg")))[:MAX_DETAIL],
-        report_time=_text(item.get("reportTime", item.get("ReportTime")))[:MAX_TIME],
+        report_time=_text(_first(item, _REPORT_TIME_KEYS))[:MAX_TIME],
     )
 
 
