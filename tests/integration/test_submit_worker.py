@@ -8,11 +8,14 @@ worker handler the way the SQS event source does: batches of received messages i
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from urllib.parse import unquote_plus
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from guodu_simulator import Simulator
 from smsgw_local.provision import Provisioned
@@ -70,6 +73,40 @@ def test_send_at_and_extension_become_send_time_and_append_id(
     worker.drain()
     (submit,) = simulator.accepted
     assert (submit.send_time, submit.append_id) == ("20261224093000", "0042")
+
+
+def test_a_scheduled_chunk_that_waited_past_its_time_goes_at_once(
+    api: Api, worker: Worker, simulator: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a send scheduled ten minutes ahead, still queued twenty minutes later (an outage)
+    send_at = datetime.now(UTC) + timedelta(minutes=10)
+    api.post({"to": ["13800138000"], "content": "x", "send_at": send_at.isoformat()})
+    monkeypatch.setattr(worker.module.service, "_clock", lambda: time.time() + 1_200)
+    worker.drain()
+    # Then it is submitted for now, not with a SendTime already past
+    (submit,) = simulator.accepted
+    assert submit.send_time == ""
+
+
+def test_a_failure_before_the_submit_left_gives_the_chunk_back_to_be_sent(
+    api: Api, worker: Worker, simulator: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the rate limiter's table fails once, after the chunk was claimed
+    limiter = worker.module.service._lane.limiter
+    reserve, calls = limiter._reserve, []
+
+    def failing_once(second: int, recipients: int) -> bool:
+        calls.append(second)
+        if len(calls) == 1:
+            raise ClientError({"Error": {"Code": "InternalServerError", "Message": "x"}}, "UpdateItem")
+        return bool(reserve(second, recipients))
+
+    monkeypatch.setattr(limiter, "_reserve", failing_once)
+    _, reply = api.post({"to": ["13800138000"], "content": "x"})
+    worker.drain()
+    # Then the chunk is not left claimed (later read as "may have been sent"): it goes out
+    assert len(simulator.accepted) == 1
+    assert api.get(reply["id"])[1]["recipients"][0]["status"] == "submitted"
 
 
 def test_personalised_contents_reach_the_right_numbers(

@@ -15,11 +15,11 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr
 from smsgw.domain.errors import FieldProblem, InputError
 from smsgw.domain.model import Category, MessageGroup, SendCommand
 from smsgw.domain.numbers import Rejection, normalise_recipients, split_recipients
+from smsgw.domain.quiet import SEND_AT_ONCE_WITHIN
 from smsgw.domain.segments import MAX_CONTENT_UNITS, count_segments, utf16_units
 from smsgw.provider.guodu import BEIJING, ProtocolError, check_append_id, format_send_time
 
-# A send_at this close to now (or a little in the past, for clock skew) is sent at once.
-IMMEDIATE_WINDOW = timedelta(minutes=1)
+# A send_at a little in the past (clock skew) is sent at once, as is one within a minute.
 PAST_TOLERANCE = timedelta(minutes=5)
 MAX_SCHEDULE_AHEAD = timedelta(days=90)
 # A request with more junk than this is refused whole: it is a broken client, and the
@@ -76,7 +76,7 @@ def _send_time(send_at: datetime | None, now: datetime) -> str:
         raise InputError.of("send_at", "is in the past")
     if moment > now + MAX_SCHEDULE_AHEAD:
         raise InputError.of("send_at", f"is more than {MAX_SCHEDULE_AHEAD.days} days ahead")
-    return "" if moment <= now + IMMEDIATE_WINDOW else format_send_time(moment)
+    return "" if moment <= now + SEND_AT_ONCE_WITHIN else format_send_time(moment)
 
 
 def _groups(body: SendBody) -> tuple[list[tuple[str, list[str]]], list[FieldProblem]]:

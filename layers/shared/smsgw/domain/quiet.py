@@ -52,6 +52,10 @@ class QuietHours:
         return end
 
 
+# A SendTime this close to now is no schedule: the submit goes at once (empty SendTime).
+SEND_AT_ONCE_WITHIN = timedelta(minutes=1)
+
+
 def send_time_moment(send_time: str) -> datetime | None:
     """The provider's ``SendTime`` (Beijing, ``YYYYMMDDHHMMSS``) as an aware datetime."""
     if not send_time:

@@ -38,7 +38,7 @@ from smsgw.adapters.store import MessageStore
 from smsgw.adapters.throttle import LanePause, SubmitRateLimiter, Throttled
 from smsgw.domain.model import Category, Chunk, ChunkState, RequestStatus
 from smsgw.domain.numbers import mask_mobile
-from smsgw.domain.quiet import QuietHours, send_time_moment
+from smsgw.domain.quiet import SEND_AT_ONCE_WITHIN, QuietHours, send_time_moment
 from smsgw.observability import MetricUnit, logger, metrics
 from smsgw.provider.client import GuoduClient, SubmitResult
 from smsgw.provider.guodu import BEIJING, Outcome, ProtocolError, SubmitRequest, format_send_time
@@ -132,9 +132,29 @@ class SubmitService:
         if not claim.claimed:
             self._not_claimed(message, chunk, claim.lease_until)
             return
-        if self._expired(chunk):
+        try:
+            started = time.perf_counter()
+            result = self._attempt(message, chunk, deadline)
+        except RetryLater:
+            raise
+        except Exception:
+            # DynamoDB or Secrets Manager down, a bug...: nothing left for the platform, so give
+            # the chunk back now. A claim left standing would later read "may have been sent".
+            logger.exception("submit failed inside the gateway", extra=_ids(chunk))
+            self._retry_later(message, chunk, "internal", "internal error")
             return
-        send_time = self._quiet_hours(message, chunk)
+        if result is None:
+            return  # expired
+        self._answered(chunk, result, time.perf_counter() - started)
+        self._pace(result.outcome)
+        self._settle(message, chunk, result)
+
+    def _attempt(self, message: QueueMessage, chunk: Chunk, deadline: float) -> SubmitResult | None:
+        """What lies between the claim and the platform's answer: the chunk's validity, quiet
+        hours, a slot of the rate limit, the submit. None: the chunk has expired."""
+        if self._expired(chunk):
+            return None
+        send_time = self._quiet_hours(message, chunk, self._send_time(chunk))
         try:
             self._lane.limiter.acquire(len(chunk.mobiles), deadline=deadline)
         except Throttled as err:
@@ -142,14 +162,10 @@ class SubmitService:
             metrics.add_metric(name="SubmitsThrottled", unit=MetricUnit.Count, value=1)
             self._defer(message, err.retry_after)
         try:
-            result = self._submit(chunk, send_time)
-        except Exception:
-            # Secrets Manager down, a bug...: give the chunk back before failing the message.
-            logger.exception("submit failed inside the gateway", extra=_ids(chunk))
-            self._retry_later(message, chunk, "internal", "internal error")
-        else:
-            self._pace(result.outcome)
-            self._settle(message, chunk, result)
+            request = SubmitRequest(chunk.mobiles, chunk.content, send_time, chunk.append_id)
+        except ProtocolError as err:
+            return SubmitResult(Outcome.REJECTED, "invalid", detail=str(err))
+        return self._client.submit(request)
 
     def _defer(self, message: QueueMessage, seconds: float) -> NoReturn:
         """Hand the message back to SQS for ``seconds`` (plus jitter); not a failed attempt."""
@@ -189,19 +205,27 @@ class SubmitService:
             self._count_settled(chunk)
         return True
 
-    def _quiet_hours(self, message: QueueMessage, chunk: Chunk) -> str:
+    def _send_time(self, chunk: Chunk) -> str:
+        """The chunk's SendTime while it lies ahead; empty (at once) once it is due. A
+        scheduled chunk that waited past its time (retries, a backlog) goes at once, as
+        intake does with a send_at about now: the document provides no past SendTime."""
+        due = send_time_moment(chunk.send_time)
+        now = datetime.fromtimestamp(self._clock(), tz=BEIJING)
+        return chunk.send_time if due is not None and due > now + SEND_AT_ONCE_WITHIN else ""
+
+    def _quiet_hours(self, message: QueueMessage, chunk: Chunk, send_time: str) -> str:
         """The SendTime to submit with. Marketing due in quiet hours waits until they end:
         a scheduled one is rescheduled (the platform holds it), an immediate one goes back
         to the queue until morning, its validity extended by the wait."""
         quiet = self._lane.quiet_hours
         if quiet is None or chunk.category is not Category.MARKETING:
-            return chunk.send_time
+            return send_time
         now = datetime.fromtimestamp(self._clock(), tz=BEIJING)
-        due = send_time_moment(chunk.send_time) or now
+        due = send_time_moment(send_time) or now
         if not quiet.contains(due):
-            return chunk.send_time
+            return send_time
         resume = quiet.end_after(due)
-        if chunk.send_time:
+        if send_time:
             return format_send_time(resume)
         wait = (resume - now).total_seconds()
         self._store.hold_chunk(
@@ -232,16 +256,8 @@ class SubmitService:
             metrics.add_metric(name="SubmitsAmbiguous", unit=MetricUnit.Count, value=1)
             self._count_settled(chunk)
 
-    def _submit(self, chunk: Chunk, send_time: str) -> SubmitResult:
-        try:
-            request = SubmitRequest(chunk.mobiles, chunk.content, send_time, chunk.append_id)
-        except ProtocolError as err:
-            return SubmitResult(Outcome.REJECTED, "invalid", detail=str(err))
-        started = time.perf_counter()
-        result = self._client.submit(request)
-        metrics.add_metric(
-            name="SubmitLatency", unit=MetricUnit.Milliseconds, value=(time.perf_counter() - started) * 1000
-        )
+    def _answered(self, chunk: Chunk, result: SubmitResult, seconds: float) -> None:
+        metrics.add_metric(name="SubmitLatency", unit=MetricUnit.Milliseconds, value=seconds * 1000)
         metrics.add_metric(name=f"SubmitResult_{result.code}", unit=MetricUnit.Count, value=1)
         logger.info(
             "submit answered",
@@ -253,7 +269,6 @@ class SubmitService:
                 first=mask_mobile(chunk.mobiles[0]),
             ),
         )
-        return result
 
     def _settle(self, message: QueueMessage, chunk: Chunk, result: SubmitResult) -> None:
         outcome = result.outcome
