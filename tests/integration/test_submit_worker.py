@@ -241,6 +241,40 @@ def test_resending_ambiguous_submits_is_a_setting(
     assert api.get(reply["id"])[1]["recipients"][0]["status"] == "submitted"
 
 
+def test_a_transaction_cancelled_by_a_conflicting_report_still_settles_the_chunk(
+    api: Api, worker: Worker, simulator: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given DynamoDB cancels the worker's transaction once because a report was being
+    # written to the MsgId's item at that moment (reports may beat the submit's answer)
+    db = worker.module.service._store._db
+    transact, calls = db.transact_write_items, []
+
+    def conflicting_once(**kwargs: object) -> object:
+        calls.append(kwargs)
+        if len(calls) == 1:
+            raise ClientError(
+                {
+                    "Error": {"Code": "TransactionCanceledException", "Message": "conflict"},
+                    "CancellationReasons": [{"Code": "None"}, {"Code": "TransactionConflict"}],
+                },
+                "TransactWriteItems",
+            )
+        return transact(**kwargs)
+
+    monkeypatch.setattr(db, "transact_write_items", conflicting_once)
+    _, reply = api.post({"to": ["13800138000"], "content": "x"})
+    worker.drain()
+    # Then the recipient shows submitted with its MsgId, and the request is fully submitted
+    (submit,) = simulator.accepted
+    _, view = api.get(reply["id"])
+    recipient = view["recipients"][0]
+    assert (view["status"], recipient["status"], recipient["provider_msg_id"]) == (
+        "submitted",
+        "submitted",
+        submit.msg_id,
+    )
+
+
 def test_an_unknown_result_code_is_parked_in_the_dead_letter_queue_at_once(
     api: Api, worker: Worker, simulator: Simulator, stack: Provisioned
 ) -> None:

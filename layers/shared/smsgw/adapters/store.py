@@ -276,7 +276,8 @@ class MessageStore:
 
         Returns False when the chunk was no longer ours to settle (it should not happen: a
         claim outlives the function's timeout); the link is written all the same, because
-        the platform did accept the submit."""
+        the platform did accept the submit. A transaction DynamoDB cancels for a conflicting
+        write is done as two writes instead."""
         now = iso(self._clock())
         update = self._settle_update(chunk, ChunkState.SUBMITTED, code, detail, msg_id)
         if not msg_id:
@@ -310,8 +311,12 @@ class MessageStore:
         except ClientError as err:
             if err.response.get("Error", {}).get("Code") != "TransactionCanceledException":
                 raise
+            # Cancelled because the chunk was no longer ours, or because another write was
+            # under way on one of the items (TransactionConflict: a report landing on the
+            # MsgId's item). The platform accepted either way: the link first, so that a
+            # report can find its request, then the chunk, still only if it is ours.
             self._db.update_item(**link)
-            return False
+            return self._settle(update)
         return True
 
     def record_attempt(self, chunk: Chunk, *, state: ChunkState, code: str, detail: str) -> bool:
