@@ -65,8 +65,11 @@ validate: $(TOOLS)/.installed $(CHECKOV)/.installed  ## sam validate --lint, cfn
 build: $(TOOLS)/.installed  ## sam build (needs python3.13 on PATH)
 	$(SAM_PYENV) $(TOOLS)/bin/sam build --template template.yaml
 
-deploy: build  ## sam deploy --guided (see docs/deploy.md)
-	$(TOOLS)/bin/sam deploy --guided
+# The guided answers go to samconfig.local.toml (git-ignored), never to the tracked
+# samconfig.toml. SAM refuses a --config-file that does not exist, so create it first.
+deploy: build  ## sam deploy --guided, answers kept in samconfig.local.toml (see docs/deploy.md)
+	test -e samconfig.local.toml || touch samconfig.local.toml
+	$(TOOLS)/bin/sam deploy --guided --config-file samconfig.local.toml
 
 bench: $(VENV)/.installed  ## benchmarks: writes docs/benchmarks.md, .json, .png and docs/capacity.md
 	$(PY) -m bench
