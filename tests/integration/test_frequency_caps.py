@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from botocore.exceptions import ClientError
 
 from smsgw.domain.caps import Cap, CapsError, parse_caps
 from smsgw_local.provision import Provisioned
@@ -46,6 +47,27 @@ def test_an_idempotent_retry_does_not_spend_the_cap(api: Api) -> None:
     again = api.post(code(["13800138000"]), key="login-77")
     assert first == again
     assert first[0] == 202
+
+
+def test_a_keyed_retry_after_a_call_that_failed_half_way_is_not_refused_by_it(
+    api: Api, stack: Provisioned, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a first call that took the number's cap, then failed before storing the request
+    store = api.module.sender._store
+
+    def unavailable(record: object) -> bool:
+        raise ClientError({"Error": {"Code": "InternalServerError", "Message": "x"}}, "PutItem")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(store, "create_request", unavailable)
+        assert api.post(code(["13800138000"]), key="login-78")[0] >= 500
+    # When the client retries with the same key, as the contract invites
+    status, reply = api.post(code(["13800138000"]), key="login-78")
+    # Then the code goes out once; the cap still holds against another request
+    assert (status, reply["recipients"]) == (202, 1)
+    assert len(queued_messages(stack)) == 1
+    assert api.post(code(["13800138000"], 2), key="login-79")[0] == 429
+    assert api.post(code(["13800138000"], 3))[0] == 429
 
 
 @pytest.mark.parametrize(

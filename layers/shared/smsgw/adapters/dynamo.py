@@ -13,7 +13,8 @@ pk                          sk                  what (store)
 ``RAW#<yyyymmdd>``          ``<time>#<hash>``   a push packet exactly as it arrived
 ``MO#<mobile>``             ``<time>#<hash>``   an inbound message (``inbound.InboundStore``)
 ``OPTOUT#<mobile>``         ``OPTOUT``          a number that opted out of marketing
-``FREQ#<mobile>``           ``<category>#<d>``  frequency-cap counters of one Beijing day
+``FREQ#<mobile>``           ``<category>#<d>``  frequency-cap counters of one Beijing day (and
+                                                the keyed requests they counted)
                                                 (``frequency.FrequencyStore``)
 ``RATE#guodu``              ``S#<epoch s>``     submits and recipients reserved in a second
                                                 (``throttle.SubmitRateLimiter``)

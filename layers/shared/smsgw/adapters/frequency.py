@@ -3,6 +3,11 @@
 One item per number, category and Beijing day holds a counter per cap window. Taking a
 send is one conditional ``ADD`` over all the number's windows at once: either every
 counter has room and all go up, or none moves, so concurrent sends cannot overshoot.
+
+A request that may be retried under the same id (one with an Idempotency-Key) takes its
+send as a named ``holder``: the item remembers the holders it counted, so the retry of a
+call that failed after taking (DynamoDB or SQS down half-way) is not counted twice, and
+not refused by its own first attempt.
 """
 
 from __future__ import annotations
@@ -34,19 +39,25 @@ class FrequencyStore:
         self._clock = clock
         self._pool = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="caps")
 
-    def take(self, mobiles: Sequence[str], category: Category, caps: Sequence[Cap]) -> dict[str, Cap]:
-        """Count one message to each number; returns the numbers refused and the cap each hit."""
+    def take(
+        self, mobiles: Sequence[str], category: Category, caps: Sequence[Cap], *, holder: str | None = None
+    ) -> dict[str, Cap]:
+        """Count one message to each number; returns the numbers refused and the cap each hit.
+
+        ``holder``: the request taking them; a number it has taken already is not counted again."""
         if not caps:
             return {}
         now = int(self._clock())
         refused: dict[str, Cap] = {}
-        results = self._pool.map(lambda m: self._take(m, category, caps, now), mobiles)
+        results = self._pool.map(lambda m: self._take(m, category, caps, now, holder), mobiles)
         for mobile, cap in zip(mobiles, results, strict=True):
             if cap is not None:
                 refused[mobile] = cap
         return refused
 
-    def _take(self, mobile: str, category: Category, caps: Sequence[Cap], now: int) -> Cap | None:
+    def _take(
+        self, mobile: str, category: Category, caps: Sequence[Cap], now: int, holder: str | None
+    ) -> Cap | None:
         local = now + BEIJING_OFFSET
         day, second_of_day = divmod(local, DAY)
         names = {
@@ -57,13 +68,18 @@ class FrequencyStore:
         for i, cap in enumerate(caps):
             values[f":max{i}"] = {"N": str(cap.limit)}
             conditions.append(f"(attribute_not_exists(#w{i}) OR #w{i} < :max{i})")
+        adds = [f"#w{i} :one" for i in range(len(caps))]
+        if holder:
+            names["#holders"] = "holders"
+            values[":holder"] = {"S": holder}
+            values[":holders"] = {"SS": [holder]}
+            conditions.insert(0, "NOT contains(#holders, :holder)")
+            adds.append("#holders :holders")
         try:
             self._db.update_item(
                 TableName=self._table,
                 Key=key(f"FREQ#{mobile}", f"{category.value}#{day}"),
-                UpdateExpression="ADD "
-                + ", ".join(f"#w{i} :one" for i in range(len(caps)))
-                + " SET expires_at = :exp",
+                UpdateExpression="ADD " + ", ".join(adds) + " SET expires_at = :exp",
                 ConditionExpression=" AND ".join(conditions),
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
@@ -73,6 +89,8 @@ class FrequencyStore:
             if not is_condition_failure(err):
                 raise
             old = cast(dict[str, Any], err.response.get("Item") or {})
+            if holder and holder in old.get("holders", {}).get("SS", []):
+                return None  # this request took it already: a retry, not another message
             for i, cap in enumerate(caps):
                 if int(old.get(names[f"#w{i}"], {}).get("N", "0")) >= cap.limit:
                     return cap

@@ -104,7 +104,7 @@ class SendService:
             existing = self._store.get_request(request_id, consistent=True)
             if existing is not None:
                 return self._again(existing, body_fingerprint)
-        command = self._apply_caps(self._without_opted_out(command))
+        command = self._apply_caps(self._without_opted_out(command), holder=request_id if keyed else None)
         now = self._clock()
         valid_until = int(now.timestamp()) + (command.valid_for or self._default_validity)
         chunks = plan_chunks(request_id, command, self._per_submit, valid_until=valid_until)
@@ -176,13 +176,15 @@ class SendService:
         metrics.add_metric(name="RecipientsOptedOut", unit=MetricUnit.Count, value=len(skipped))
         return replace(command, groups=_without(command.groups, opted), opted_out=skipped)
 
-    def _apply_caps(self, command: SendCommand) -> SendCommand:
-        """Numbers over a frequency cap of the request's category are refused with the cap."""
+    def _apply_caps(self, command: SendCommand, *, holder: str | None) -> SendCommand:
+        """Numbers over a frequency cap of the request's category are refused with the cap.
+
+        ``holder``: a keyed request's id, so that its retry is not counted (nor refused) again."""
         caps = self._caps.for_category(command.category)
         if not caps:
             return command
         mobiles = list(dict.fromkeys(m for group in command.groups for m in group.mobiles))
-        refused = self._frequency.take(mobiles, command.category, caps)
+        refused = self._frequency.take(mobiles, command.category, caps, holder=holder)
         if not refused:
             return command
         metrics.add_metric(name="RecipientsFrequencyCapped", unit=MetricUnit.Count, value=len(refused))
