@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote
 
 import boto3
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
@@ -127,20 +128,24 @@ def get_message(request_id: str) -> Response[str]:
     return _json(200, statuses.status(request_id, cursor=cursor, limit=limit))
 
 
+# API Gateway (REST) hands the path over as the client wrote it, percent-encoding included:
+# ``%2B8613800138000`` is ``+8613800138000``.
+
+
 @app.get("/v1/opt-outs/<mobile>")
 def get_opt_out(mobile: str) -> Response[str]:
-    return _json(200, opt_outs.get(mobile))
+    return _json(200, opt_outs.get(unquote(mobile)))
 
 
 @app.put("/v1/opt-outs/<mobile>")
 def put_opt_out(mobile: str) -> Response[str]:
-    created, view = opt_outs.add(mobile)
+    created, view = opt_outs.add(unquote(mobile))
     return _json(201 if created else 200, view)
 
 
 @app.delete("/v1/opt-outs/<mobile>")
 def delete_opt_out(mobile: str) -> Response[str]:
-    opt_outs.remove(mobile)
+    opt_outs.remove(unquote(mobile))
     return Response(204, content_types.APPLICATION_JSON, "")
 
 

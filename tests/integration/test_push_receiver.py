@@ -347,6 +347,14 @@ def test_opt_outs_can_be_seen_and_removed(api: Api, pusher: Pusher) -> None:
     assert call(event, "GET", "12345")[0] == 400
 
 
+def test_an_opt_out_path_is_read_percent_decoded_as_api_gateway_passes_it(api: Api) -> None:
+    # API Gateway (REST) passes the path still percent-encoded, as the client wrote it
+    assert call(api.module, "PUT", "%2B86%20138%200013%208000")[0] == 201
+    status, view = call(api.module, "GET", "%2B8613800138000")
+    assert (status, view["mobile"]) == (200, "13800138000")
+    assert call(api.module, "DELETE", "138-0013-8000")[0] == 204
+
+
 def call(module: Any, method: str, mobile: str) -> tuple[int, Any]:
     from tests.conftest import FakeContext, sample_event
 

@@ -99,6 +99,8 @@ def test_extension_becomes_append_id_within_the_account_prefix() -> None:
     [
         ({"to": ["13800138000"], "content": "   "}, "content"),
         ({"to": ["13800138000"], "content": "好" * 501}, "content"),
+        ({"to": ["13800138000"], "content": b"\xff\xfe hi".decode("utf-8", "replace")}, "content"),
+        ({"messages": [{"to": "13800138000", "content": "a\ufffd"}]}, "messages[0].content"),
         ({"to": ["13800138000"]}, "content"),
         ({"content": "hi"}, "to"),
         ({"to": ["12345", "abc"], "content": "hi"}, "to"),

@@ -65,6 +65,9 @@ def _content_problem(field: str, content: str) -> FieldProblem | None:
         return FieldProblem(field, "must not be empty")
     if utf16_units(content) > MAX_CONTENT_UNITS:
         return FieldProblem(field, f"is longer than {MAX_CONTENT_UNITS} characters")
+    if "\ufffd" in content:
+        # What a decoder puts for bytes that are not UTF-8: the text was lost on the way.
+        return FieldProblem(field, "holds U+FFFD, the mark of bytes that were not UTF-8")
     return None
 
 
