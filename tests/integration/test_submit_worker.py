@@ -67,12 +67,13 @@ def test_content_reaches_the_platform_url_encoded_and_decodes_to_the_original(
 def test_send_at_and_extension_become_send_time_and_append_id(
     api: Api, worker: Worker, simulator: Simulator
 ) -> None:
-    api.post(
+    _, reply = api.post(
         {"to": ["13800138000"], "content": "x", "send_at": "2026-12-24T01:30:00Z", "extension": "0042"},
     )
     worker.drain()
     (submit,) = simulator.accepted
     assert (submit.send_time, submit.append_id) == ("20261224093000", "0042")
+    assert api.get(reply["id"])[1]["send_at"] == "2026-12-24T09:30:00+08:00"
 
 
 def test_a_scheduled_chunk_that_waited_past_its_time_goes_at_once(

@@ -14,6 +14,7 @@ from smsgw.adapters.links import Link, StoredReport
 from smsgw.adapters.store import MessageStore
 from smsgw.domain.errors import NotFound
 from smsgw.domain.model import CHUNK_TO_RECIPIENT, Chunk, ChunkState, RecipientStatus, RequestStatus
+from smsgw.domain.quiet import send_time_moment
 
 DEFAULT_PAGE = 1_000
 MAX_PAGE = 5_000
@@ -82,7 +83,8 @@ class StatusService:
             "reference": request.reference,
             "category": request.category.value,
             "created_at": request.created_at,
-            "send_time": request.send_time or None,
+            # When the platform was asked to send (ISO 8601, Beijing time): the request's send_at.
+            "send_at": moment.isoformat() if (moment := send_time_moment(request.send_time)) else None,
             "segments": request.segments,
             "total_segments": request.total_segments,
             "counts": {"total": request.recipients, **{s.value: counts[s] for s in RecipientStatus}},
