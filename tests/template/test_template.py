@@ -123,6 +123,57 @@ def test_the_api_requires_keys_or_iam_except_on_the_push_route() -> None:
     assert plan["Quota"]["Limit"] == {"Ref": "ApiQuotaPerDay"}
 
 
+# API Gateway's own answers: the code each has in the contract's shape, and the status
+# API Gateway gives it (None: DEFAULT_4XX/5XX keep each answer's own status).
+GATEWAY_RESPONSES = {
+    "DEFAULT_4XX": (None, "request_rejected"),
+    "DEFAULT_5XX": (None, "internal_error"),
+    "INVALID_API_KEY": ("403", "invalid_api_key"),
+    "MISSING_AUTHENTICATION_TOKEN": ("403", "missing_authentication_token"),
+    "ACCESS_DENIED": ("403", "access_denied"),
+    "INVALID_SIGNATURE": ("403", "invalid_signature"),
+    "EXPIRED_TOKEN": ("403", "expired_token"),
+    "THROTTLED": ("429", "throttled"),
+    "QUOTA_EXCEEDED": ("429", "quota_exceeded"),
+    "REQUEST_TOO_LARGE": ("413", "payload_too_large"),
+    "INTEGRATION_TIMEOUT": ("504", "gateway_timeout"),
+}
+
+
+@pytest.mark.parametrize("response_type", sorted(GATEWAY_RESPONSES))
+def test_api_gateways_own_answers_use_the_contracts_error_shape(response_type: str) -> None:
+    # Given the gateway response the API defines for this type
+    responses = props("GatewayApi")["DefinitionBody"]["x-amazon-apigateway-gateway-responses"]
+    response = responses[response_type]
+    status, code = GATEWAY_RESPONSES[response_type]
+
+    # When API Gateway fills in its message ($context.error.messageString is a quoted string)
+    ((content_type, template),) = response["responseTemplates"].items()
+    message = 'Say "no" \\ politely'
+    body = template.replace("$context.error.messageString", json.dumps(message))
+
+    # Then the body is the contract's error JSON with a stable snake_case code and the message,
+    # at API Gateway's own status, and nothing else is left for API Gateway to substitute
+    assert content_type == "application/json"
+    assert "$" not in body
+    assert json.loads(body) == {"error": {"code": code, "message": message, "details": []}}
+    assert re.fullmatch(r"[a-z][a-z0-9_]*", code)
+    assert response.get("statusCode") == status
+    assert set(response) <= {"statusCode", "responseTemplates"}
+
+
+def test_every_gateway_response_is_tested_and_codes_are_distinct() -> None:
+    responses = props("GatewayApi")["DefinitionBody"]["x-amazon-apigateway-gateway-responses"]
+    assert set(responses) == set(GATEWAY_RESPONSES)
+    codes = [code for _, code in GATEWAY_RESPONSES.values()]
+    assert len(set(codes)) == len(codes)
+    # Fallbacks set no status: a status there would replace every 4xx (or 5xx) status.
+    assert "statusCode" not in responses["DEFAULT_4XX"]
+    assert "statusCode" not in responses["DEFAULT_5XX"]
+    # SAM's GatewayResponses property would be a second place to look.
+    assert "GatewayResponses" not in props("GatewayApi")
+
+
 def test_access_logs_never_hold_the_push_token() -> None:
     log_format = props("GatewayApi")["AccessLogSetting"]["Format"]
     assert "$context.resourcePath" in log_format
