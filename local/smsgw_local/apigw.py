@@ -5,14 +5,20 @@ It serves exactly the routes the template declares (``Type: Api`` events), at th
 (``http://127.0.0.1:3000/live/v1/messages``), and behaves as API Gateway does where a
 client can tell:
 
-- an unknown path, or a method the path does not declare: ``403
-  {"message":"Missing Authentication Token"}``;
-- a route with ``ApiKeyRequired`` and no or a wrong ``x-api-key``: ``403
-  {"message":"Forbidden"}``, the function is not invoked; with the right key the event's
-  ``requestContext.identity`` carries ``apiKey`` and ``apiKeyId``;
-- a body over 10 MB: ``413``; a function error, timeout or malformed proxy response:
-  ``502 {"message": "Internal server error"}``; no answer within the 29-second
-  integration timeout: ``504``.
+- an unknown path, or a method the path does not declare: 403, response type
+  ``MISSING_AUTHENTICATION_TOKEN`` ("Missing Authentication Token");
+- a route with ``ApiKeyRequired`` and no or a wrong ``x-api-key``: 403,
+  ``INVALID_API_KEY`` ("Forbidden"), the function is not invoked; with the right key the
+  event's ``requestContext.identity`` carries ``apiKey`` and ``apiKeyId``;
+- a body over 10 MB: 413, ``REQUEST_TOO_LARGE``; a function error, timeout or malformed
+  proxy response: 502, ``DEFAULT_5XX`` ("Internal server error"); no answer within the
+  29-second integration timeout: 504, ``INTEGRATION_TIMEOUT``.
+
+Those answers are API Gateway's "gateway responses": the body is API Gateway's default
+``{"message": "..."}`` unless the API's OpenAPI body customises the response type in
+``x-amazon-apigateway-gateway-responses`` (read from the template by
+:func:`gateway_responses_of`), as API Gateway does: the type's own response, else the
+``DEFAULT_4XX``/``DEFAULT_5XX`` one, else the default.
 
 The event is the REST proxy event (``sam local generate-event apigateway aws-proxy``):
 ``path`` stays percent-encoded while path and query parameters are decoded, headers keep
@@ -43,6 +49,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from smsgw_local.runtime import Invocation, RuntimeStopped
+from smsgw_local.template import Context, TemplateError, resolve, resources_of_type
 
 log = logging.getLogger("smsgw_local.api")
 
@@ -150,6 +157,8 @@ class ApiSettings:
     account: str = "123456789012"
     region: str = "us-east-1"
     binary_media_types: tuple[str, ...] = ()
+    # x-amazon-apigateway-gateway-responses: response type -> its customisation
+    gateway_responses: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -168,19 +177,121 @@ class Reply:
     body: bytes
 
 
-def gateway_reply(status: int, message: str, error_type: str | None = None) -> Reply:
-    """One of API Gateway's own answers (a "gateway response")."""
-    headers = [("Content-Type", "application/json")]
-    if error_type:
-        headers.append(("x-amzn-ErrorType", error_type))
-    return Reply(status, tuple(headers), json.dumps({"message": message}).encode("utf-8"))
+@dataclass(frozen=True)
+class GatewayError:
+    """One of API Gateway's own answers, before its gateway response is applied."""
+
+    response_type: str  # the gateway response type, e.g. INVALID_API_KEY
+    status: int  # the status API Gateway answers when the response sets none
+    message: str  # $context.error.message
+    error_type: str | None = None  # the x-amzn-ErrorType header
 
 
-MISSING_TOKEN = gateway_reply(403, "Missing Authentication Token", "MissingAuthenticationTokenException")
-FORBIDDEN = gateway_reply(403, "Forbidden", "ForbiddenException")
-TOO_LARGE = gateway_reply(413, "Request Too Long", "RequestTooLargeException")
-INTERNAL_ERROR = gateway_reply(502, "Internal server error", "InternalServerErrorException")
-TIMED_OUT = gateway_reply(504, "Endpoint request timed out")
+MISSING_TOKEN = GatewayError(
+    "MISSING_AUTHENTICATION_TOKEN", 403, "Missing Authentication Token", "MissingAuthenticationTokenException"
+)
+FORBIDDEN = GatewayError("INVALID_API_KEY", 403, "Forbidden", "ForbiddenException")
+TOO_LARGE = GatewayError("REQUEST_TOO_LARGE", 413, "Request Too Long", "RequestTooLargeException")
+INTERNAL_ERROR = GatewayError("DEFAULT_5XX", 502, "Internal server error", "InternalServerErrorException")
+TIMED_OUT = GatewayError("INTEGRATION_TIMEOUT", 504, "Endpoint request timed out")
+BAD_REQUEST = GatewayError("DEFAULT_4XX", 400, "Bad Request")
+
+# API Gateway's body when a response type is not customised.
+DEFAULT_RESPONSE_TEMPLATE = '{"message":$context.error.messageString}'
+_TEMPLATE_VARIABLE = re.compile(r"\$([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)")
+_HEADER_PARAMETER = "gatewayresponse.header."
+# What a gateway response template may use here (API Gateway substitutes, no VTL).
+_VARIABLES = frozenset(
+    {
+        "context.error.message",
+        "context.error.messageString",
+        "context.error.responseType",
+        "context.requestId",
+        "context.stage",
+    }
+)
+
+
+class GatewayResponses:
+    """API Gateway's gateway responses for one API: its customisations over the defaults.
+
+    Only what API Gateway allows in a gateway response and the gateway's template can use is
+    implemented: ``statusCode``, static header values (``'value'``) in ``responseParameters``
+    and an ``application/json`` template using ``$context.error.*``, ``$context.requestId``
+    and ``$context.stage``. Anything else raises :class:`TemplateError` at construction, so
+    the template cannot grow a customisation the local stack would silently answer without.
+    """
+
+    def __init__(self, configured: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+        self._configured = {str(kind): dict(spec) for kind, spec in (configured or {}).items()}
+        for kind, spec in self._configured.items():
+            self._check(kind, spec)
+
+    @staticmethod
+    def _check(kind: str, spec: Mapping[str, Any]) -> None:
+        unknown = set(spec) - {"statusCode", "responseParameters", "responseTemplates"}
+        if unknown:
+            raise TemplateError(f"gateway response {kind}: unsupported {', '.join(sorted(unknown))}")
+        status = spec.get("statusCode")
+        if status is not None and not (str(status).isdigit() and 400 <= int(status) <= 599):
+            raise TemplateError(f"gateway response {kind}: statusCode {status!r} is not a 4xx or 5xx")
+        for name, value in (spec.get("responseParameters") or {}).items():
+            if not str(name).startswith(_HEADER_PARAMETER) or not re.fullmatch(r"'[^']*'", str(value)):
+                raise TemplateError(f"gateway response {kind}: only static headers are supported ({name})")
+        templates = spec.get("responseTemplates") or {}
+        if set(templates) - {"application/json"}:
+            raise TemplateError(f"gateway response {kind}: only an application/json template is supported")
+        for template in templates.values():
+            for match in _TEMPLATE_VARIABLE.finditer(str(template)):
+                if match.group(1) not in _VARIABLES:
+                    raise TemplateError(f"gateway response {kind}: unsupported variable {match.group(0)}")
+
+    def reply(self, error: GatewayError, *, request_id: str | None = None, stage: str = "") -> Reply:
+        """What API Gateway answers for ``error``, as this API customises it: the type's own
+        response, else the DEFAULT_4XX/DEFAULT_5XX one; a status set on the DEFAULT one
+        applies to every type of its class that sets none."""
+        fallback = self._configured.get("DEFAULT_5XX" if error.status >= 500 else "DEFAULT_4XX", {})
+        response = self._configured.get(error.response_type, fallback)
+        status = int(response.get("statusCode") or fallback.get("statusCode") or error.status)
+        templates = response.get("responseTemplates") or {}
+        template = templates.get("application/json", DEFAULT_RESPONSE_TEMPLATE)
+        request_id = request_id or str(uuid.uuid4())
+        values = {
+            "context.error.message": error.message,
+            "context.error.messageString": json.dumps(error.message),
+            "context.error.responseType": error.response_type,
+            "context.requestId": request_id,
+            "context.stage": stage,
+        }
+
+        def substitute(match: re.Match[str]) -> str:
+            return values[match.group(1)]
+
+        body = _TEMPLATE_VARIABLE.sub(substitute, str(template))
+        headers = [("Content-Type", "application/json")]
+        if error.error_type:
+            headers.append(("x-amzn-ErrorType", error.error_type))
+        headers.append(("x-amzn-RequestId", request_id))
+        for name, value in (response.get("responseParameters") or {}).items():
+            headers.append((str(name)[len(_HEADER_PARAMETER) :], str(value)[1:-1]))
+        return Reply(status, tuple(headers), body.encode("utf-8"))
+
+
+def gateway_responses_of(template: Mapping[str, Any], ctx: Context) -> dict[str, dict[str, Any]]:
+    """The gateway responses the template's APIs customise (their OpenAPI bodies'
+    ``x-amazon-apigateway-gateway-responses``), resolved against ``ctx``."""
+    found: dict[str, dict[str, Any]] = {}
+    for logical, api in resources_of_type(template, "AWS::Serverless::Api").items():
+        properties = api.get("Properties", {})
+        if properties.get("GatewayResponses"):
+            raise TemplateError(f"{logical}: write gateway responses in DefinitionBody, not GatewayResponses")
+        body = properties.get("DefinitionBody", {})
+        for kind, spec in resolve(body.get("x-amazon-apigateway-gateway-responses", {}), ctx).items():
+            if kind in found and found[kind] != spec:
+                raise TemplateError(f"two APIs customise {kind} differently; the local API is one API")
+            found[kind] = spec
+    GatewayResponses(found)  # refuse what the local API could not answer as API Gateway does
+    return found
 
 
 def _header(headers: Iterable[tuple[str, str]], name: str) -> str | None:
@@ -385,8 +496,13 @@ class LocalApiGateway:
     ) -> None:
         self.settings = settings
         self.table = RouteTable(routes)
+        self.responses = GatewayResponses(settings.gateway_responses)
         self._invoke = invoke
         self._timeouts = dict(function_timeouts)
+
+    def refuse(self, error: GatewayError, request_id: str | None = None) -> Reply:
+        """API Gateway's own answer for ``error``, with this API's gateway responses."""
+        return self.responses.reply(error, request_id=request_id, stage=self.settings.stage)
 
     def _locate(self, raw_path: str) -> tuple[str, _Resource, dict[str, str]] | None:
         found = self.table.resolve(raw_path)
@@ -405,16 +521,16 @@ class LocalApiGateway:
         raw_path = urlsplit(request.target).path or "/"
         located = self._locate(raw_path)
         if located is None:
-            return Handled(MISSING_TOKEN)
+            return Handled(self.refuse(MISSING_TOKEN))
         path, resource, parameters = located
         route = resource.route_for(request.method)
         if route is None:
-            return Handled(MISSING_TOKEN, resource.path)
+            return Handled(self.refuse(MISSING_TOKEN), resource.path)
         api_key: str | None = None
         if route.api_key_required:
             given = _header(request.headers, "x-api-key")
             if given is None or not hmac.compare_digest(given.encode(), self.settings.api_key.encode()):
-                return Handled(FORBIDDEN, resource.path)
+                return Handled(self.refuse(FORBIDDEN), resource.path)
             api_key = given
         request_id = str(uuid.uuid4())
         event = build_proxy_event(
@@ -433,14 +549,14 @@ class LocalApiGateway:
         request_id = event["requestContext"]["requestId"]
         invocation = self._call(route.function, event)
         if invocation is None:
-            return TIMED_OUT
+            return self.refuse(TIMED_OUT, request_id)
         if not invocation.ok:
-            return INTERNAL_ERROR
+            return self.refuse(INTERNAL_ERROR, request_id)
         try:
             reply = reply_from_proxy_result(invocation.payload)
         except MalformedResponse as err:
             log.error("%s: malformed Lambda proxy response (%s)", route.function, err)
-            return INTERNAL_ERROR
+            return self.refuse(INTERNAL_ERROR, request_id)
         extra = (
             ("x-amzn-RequestId", request_id),
             ("x-amz-apigw-id", event["requestContext"]["extendedRequestId"]),
@@ -508,7 +624,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def handle_expect_100(self) -> bool:
         if self._declared_length() > MAX_PAYLOAD_BYTES:
-            self._write(TOO_LARGE, close=True)
+            self._write(self.server.gateway.refuse(TOO_LARGE), close=True)
             return False
         return super().handle_expect_100()
 
@@ -542,11 +658,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         started = time.perf_counter()
         if self._declared_length() < 0:
-            self._write(gateway_reply(400, "Bad Request"), close=True)
+            self._write(self.server.gateway.refuse(BAD_REQUEST), close=True)
             return
         body = self._read_body()
         if body is None:
-            self._write(TOO_LARGE, close=True)
+            self._write(self.server.gateway.refuse(TOO_LARGE), close=True)
             return
         request = Request(
             method=self.command,

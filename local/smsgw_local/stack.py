@@ -40,7 +40,7 @@ import boto3
 from botocore.config import Config
 
 from guodu_simulator import Simulator, SimulatorConfig, config_from_env
-from smsgw_local.apigw import ApiServer, ApiSettings, LocalApiGateway, Route
+from smsgw_local.apigw import ApiServer, ApiSettings, LocalApiGateway, Route, gateway_responses_of
 from smsgw_local.moto_server import MotoServer
 from smsgw_local.provision import FunctionSpec, Provisioned, provision
 from smsgw_local.runtime import FunctionPool, Invocation, InvocationStats, lambda_environment
@@ -376,6 +376,7 @@ class LocalStack:
             account=self.account,
             region=self.region,
             binary_media_types=_binary_media_types(template),
+            gateway_responses=gateway_responses_of(template, provisioned.context),
         )
         timeouts = {logical: float(spec.timeout) for logical, spec in provisioned.functions.items()}
         self._api.start(LocalApiGateway(settings, routes, self.invoke, timeouts))

@@ -27,13 +27,28 @@ import pytest
 import requests
 from aws_lambda_powertools.utilities.parser.models import APIGatewayProxyEventModel, SqsModel
 
-from smsgw_local.apigw import ApiSettings, LocalApiGateway, Request, Route, build_proxy_event
+from smsgw_local.apigw import (
+    BAD_REQUEST,
+    FORBIDDEN,
+    INTERNAL_ERROR,
+    MISSING_TOKEN,
+    TIMED_OUT,
+    TOO_LARGE,
+    ApiSettings,
+    GatewayError,
+    GatewayResponses,
+    LocalApiGateway,
+    Request,
+    Route,
+    build_proxy_event,
+    gateway_responses_of,
+)
 from smsgw_local.provision import FunctionSpec
 from smsgw_local.runtime import FunctionPool, Invocation, lambda_environment
 from smsgw_local.schedules import UnsupportedSchedule, rate_seconds
 from smsgw_local.sqs_source import failed_message_ids, sqs_record
 from smsgw_local.stack import LocalStack
-from smsgw_local.template import REPO_ROOT
+from smsgw_local.template import REPO_ROOT, Context, load_template
 from tests.e2e.conftest import (
     FAILING_PARAMETERS,
     PROBE,
@@ -49,6 +64,9 @@ pytestmark = pytest.mark.e2e
 
 SUBMIT_WORKER = "SubmitWorkerFunction"
 SEND_API = "SendApiFunction"
+PUSH_RECEIVER = "PushReceiverFunction"
+# The gateway responses template.yaml defines, as the local stack reads them.
+TEMPLATE_RESPONSES = gateway_responses_of(load_template(), Context(parameters={}))
 
 
 def _sam_event(*args: str) -> dict[str, Any] | None:
@@ -203,7 +221,12 @@ def test_partial_batch_responses_are_read_as_lambda_reads_them(response: Any, fa
 
 def _gateway_answering(outcome: Invocation) -> LocalApiGateway:
     route = Route("POST", "/v1/things", "ThingFunction", api_key_required=False)
-    return LocalApiGateway(ApiSettings(stage="live", api_key="k"), [route], lambda fn, ev: outcome, {})
+    settings = ApiSettings(stage="live", api_key="k", gateway_responses=TEMPLATE_RESPONSES)
+    return LocalApiGateway(settings, [route], lambda fn, ev: outcome, {})
+
+
+def _contract_error(body: bytes | str, code: str, message: str) -> None:
+    assert json.loads(body) == {"error": {"code": code, "message": message, "details": []}}
 
 
 _POST = Request("POST", "/v1/things", (("Host", "h"),), b"{}", "127.0.0.1")
@@ -227,11 +250,46 @@ def test_a_failed_invocation_or_a_malformed_proxy_response_is_a_502(outcome: Inv
     # When it is called through the local API Gateway
     handled = gateway.handle(_POST)
 
-    # Then the client gets API Gateway's 502
+    # Then the client gets API Gateway's 502, in the contract's error shape
     assert handled.function == "ThingFunction"
     reply = handled.reply
     assert reply.status == 502
-    assert json.loads(reply.body) == {"message": "Internal server error"}
+    _contract_error(reply.body, "internal_error", "Internal server error")
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "code"),
+    [
+        (MISSING_TOKEN, 403, "missing_authentication_token"),
+        (FORBIDDEN, 403, "invalid_api_key"),
+        (TOO_LARGE, 413, "payload_too_large"),
+        (INTERNAL_ERROR, 502, "internal_error"),
+        (TIMED_OUT, 504, "gateway_timeout"),
+        (BAD_REQUEST, 400, "request_rejected"),
+    ],
+    ids=lambda value: value.response_type if isinstance(value, GatewayError) else None,
+)
+def test_the_local_gateway_answers_with_the_templates_gateway_responses(
+    error: GatewayError, status: int, code: str
+) -> None:
+    # Given the gateway responses template.yaml defines, and a gateway without any
+    customised = GatewayResponses(TEMPLATE_RESPONSES)
+    plain = GatewayResponses()
+
+    # When API Gateway would answer `error` itself
+    reply = customised.reply(error, request_id="req-1")
+    default = plain.reply(error, request_id="req-1")
+
+    # Then the template's answer is the contract's shape at API Gateway's status, and without
+    # customisation it is API Gateway's default `{"message": ...}` at the same status
+    assert reply.status == default.status == status
+    _contract_error(reply.body, code, error.message)
+    assert json.loads(default.body) == {"message": error.message}
+    headers = dict(reply.headers)
+    assert headers["Content-Type"] == "application/json"
+    assert headers["x-amzn-RequestId"] == "req-1"
+    if error.error_type:
+        assert headers["x-amzn-ErrorType"] == error.error_type
 
 
 def test_a_proxy_response_is_written_back_as_api_gateway_writes_it() -> None:
@@ -339,9 +397,11 @@ def test_the_api_refuses_a_missing_or_wrong_key_without_invoking_the_function(
     # When a message is posted without the key, or with a wrong one
     response = gateway.post_messages({"to": [mobile()], "content": "【测试】你好"}, api_key=api_key)
 
-    # Then API Gateway's own 403 comes back and the send function never ran
+    # Then API Gateway's own 403 comes back, in the contract's shape, and the function never ran
     assert response.status_code == 403
-    assert response.json() == {"message": "Forbidden"}
+    _contract_error(response.content, "invalid_api_key", "Forbidden")
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.headers["x-amzn-ErrorType"] == "ForbiddenException"
     assert local_stack.stats(SEND_API).invocations == before
 
 
@@ -356,9 +416,9 @@ def test_an_unknown_route_or_method_answers_missing_authentication_token(
         method, local_stack.api_url + path, headers={"x-api-key": local_stack.api_key}, timeout=10
     )
 
-    # Then the answer is API Gateway's
+    # Then the answer is API Gateway's, in the contract's shape
     assert response.status_code == 403
-    assert response.json() == {"message": "Missing Authentication Token"}
+    _contract_error(response.content, "missing_authentication_token", "Missing Authentication Token")
 
 
 def test_a_body_over_api_gateways_10_mb_limit_is_refused_before_the_function(local_stack: LocalStack) -> None:
@@ -373,11 +433,34 @@ def test_a_body_over_api_gateways_10_mb_limit_is_refused_before_the_function(loc
             + local_stack.api_key.encode()
             + b"\r\nContent-Type: application/json\r\nContent-Length: 10485761\r\n\r\n{"
         )
-        answer = connection.recv(4096).decode("utf-8", "replace")
+        answer = b""
+        while chunk := connection.recv(4096):  # the gateway closes the connection after it
+            answer += chunk
 
-    # Then API Gateway's 413 comes back at once and the function never ran
-    assert answer.startswith("HTTP/1.1 413 ")
+    # Then API Gateway's 413 comes back at once, in the contract's shape, and the function never ran
+    head, _, body = answer.decode("utf-8", "replace").partition("\r\n\r\n")
+    assert head.startswith("HTTP/1.1 413 ")
+    _contract_error(body, "payload_too_large", "Request Too Long")
     assert local_stack.stats(SEND_API).invocations == before
+
+
+def test_a_wrong_push_token_is_refused_by_the_function_not_by_api_gateway(local_stack: LocalStack) -> None:
+    # Given the running stack
+    before = local_stack.stats(PUSH_RECEIVER).invocations
+
+    # When the platform's route is called with a wrong token
+    response = requests.post(
+        local_stack.api_url + "/v1/guodu/push/not-the-token",
+        data=b"[]",
+        headers={"Content-Type": "application/json"},
+        timeout=30,
+    )
+
+    # Then the push receiver itself answers the contract's 403, as before the gateway responses
+    assert response.status_code == 403
+    _contract_error(response.content, "forbidden", "forbidden")
+    assert "x-amzn-ErrorType" not in response.headers
+    assert local_stack.stats(PUSH_RECEIVER).invocations == before + 1
 
 
 def test_a_message_is_accepted_then_readable_at_the_root_and_under_the_stage(
