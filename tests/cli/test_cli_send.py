@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import time
 import uuid
 from pathlib import Path
 
 import pytest
 
+from smsgw.domain.model import Category
+from smsgw_cli.main import main
 from tests.cli.conftest import RunCli
 from tests.cli.fake_gateway import API_KEY, FakeGateway
 
@@ -66,6 +69,27 @@ def test_send_leaves_out_the_fields_not_given(smsgw: RunCli, gateway: FakeGatewa
     # Then the body holds just those, the numbers split as the API would split them
     assert run.code == 0, run.err
     assert gateway.calls()[0].body == {"to": ["13800138000", "13900139000"], "content": "【示例】hi"}
+
+
+@pytest.mark.parametrize("category", [c.value for c in Category])
+def test_every_category_the_api_accepts_can_be_sent(
+    smsgw: RunCli, gateway: FakeGateway, category: str
+) -> None:
+    # Given a category of the API's model
+    # When the user sends with it
+    run = smsgw("send", "--to", "13800138000", "--content", "【示例】验证码 123456", "--category", category)
+    # Then the CLI takes it and passes it on as given
+    assert run.code == 0, run.err
+    assert gateway.calls()[0].body["category"] == category
+
+
+def test_send_help_lists_exactly_the_apis_categories(capsys: pytest.CaptureFixture[str]) -> None:
+    # When the user reads `smsgw send --help`
+    assert main(["send", "--help"]) == 0
+    # Then --category offers every category the API accepts, and no other
+    offered = re.search(r"--category \{([a-z_,]+)\}", capsys.readouterr().out)
+    assert offered is not None
+    assert set(offered.group(1).split(",")) == {c.value for c in Category}
 
 
 def test_send_shows_the_rejected_numbers_and_still_succeeds(smsgw: RunCli) -> None:
