@@ -22,7 +22,7 @@ class Exit(IntEnum):
     OK = 0
     REFUSED = 1  # the request is wrong: a usage error, or the API answered 4xx; do not retry as is
     UNAVAILABLE = 2  # the API failed (5xx) or could not be reached; retrying may help
-    STILL_QUEUED = 3  # --wait ran out of time with recipients still queued
+    STILL_PENDING = 3  # send --wait / status --watch --max-time: out of time before it got there
     INTERRUPTED = 130  # Ctrl-C
 
 

@@ -25,8 +25,9 @@ exit codes:
   0    done
   1    refused: a usage error, or the API answered 4xx (do not retry as is)
   2    the API failed (5xx) or could not be reached (retrying may help)
-  3    send --wait ran out of time with recipients still queued
-  130  interrupted
+  3    out of time: send --wait with recipients still queued, or
+       status --watch --max-time with recipients not yet in a final state
+  130  interrupted (Ctrl-C)
 
 Prefer SMSGW_API_KEY to --api-key: a command line is visible to other users of the machine.
 For a deployed stack, --url is the stack's ApiUrl output and the key is read with

@@ -10,8 +10,34 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from smsgw.domain.model import RecipientStatus
+
 # The order in which counts are shown; anything else the server adds follows.
-COUNT_ORDER = ("total", "queued", "submitted", "delivered", "failed", "unknown", "expired", "rejected")
+COUNT_ORDER = (
+    "total",
+    "queued",
+    "submitted",
+    "delivered",
+    "failed",
+    "unknown",
+    "expired",
+    "rejected",
+    "opted_out",
+)
+
+# A recipient's public states (the API's ``RecipientStatus``). Queued and submitted still
+# move on: submitted waits for the platform's delivery report. The others are final: the
+# first four are where an accepted recipient ends (counted in ``total``), rejected and
+# opted out are decided at intake (never in ``total``). Listed here rather than derived,
+# so a state added later is not taken for final by mistake.
+PENDING_STATES = (RecipientStatus.QUEUED, RecipientStatus.SUBMITTED)
+ENDS_OF_ACCEPTED = (
+    RecipientStatus.DELIVERED,
+    RecipientStatus.FAILED,
+    RecipientStatus.UNKNOWN,
+    RecipientStatus.EXPIRED,
+)
+FINAL_STATES = (*ENDS_OF_ACCEPTED, RecipientStatus.REJECTED, RecipientStatus.OPTED_OUT)
 
 
 def _str(value: Any) -> str | None:
@@ -126,6 +152,24 @@ class Status:
     def settled(self) -> bool:
         """Nothing left to submit: every chunk is stored and none is still queued."""
         return self.status != "accepting" and self.queued == 0
+
+    @property
+    def pending(self) -> int:
+        """Accepted recipients not yet in a final state: those counted queued or submitted,
+        or (should the server add a state) those ``total`` holds beyond the final counts."""
+        in_flight = sum(self.counts.get(state, 0) for state in PENDING_STATES)
+        ended = sum(self.counts.get(state, 0) for state in ENDS_OF_ACCEPTED)
+        return max(in_flight, self.counts.get("total", 0) - ended)
+
+    @property
+    def finished(self) -> bool:
+        """Every recipient is in a final state: nothing about this request will change."""
+        return self.status != "accepting" and self.pending == 0
+
+    def pending_text(self) -> str:
+        """What is still pending, e.g. ``1 queued, 2 submitted``."""
+        parts = [f"{self.counts[s]} {s}" for s in PENDING_STATES if self.counts.get(s, 0)]
+        return ", ".join(parts) or f"{self.pending} not final"
 
     def ordered_counts(self) -> list[tuple[str, int]]:
         known = [(name, self.counts.get(name, 0)) for name in COUNT_ORDER]

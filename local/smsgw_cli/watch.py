@@ -1,4 +1,5 @@
-"""Polling a request's status until nothing of it is queued (``--wait``, ``--watch``)."""
+"""Polling a request's status until it gets somewhere: nothing of it queued
+(``send --wait``) or every recipient in a final state (``status --watch``)."""
 
 from __future__ import annotations
 
@@ -17,13 +18,25 @@ DEFAULT_INTERVAL = 2.0
 class Outcome:
     raw: dict[str, Any]  # the last reply, as sent (first page of recipients)
     status: Status
-    settled: bool
+    reached: bool  # the goal was reached (else the time ran out)
     elapsed: float
 
 
-def until_settled(
+def submitted(status: Status) -> bool:
+    """Nothing left to submit: no recipient is queued (``send --wait``)."""
+    return status.settled
+
+
+def final(status: Status) -> bool:
+    """Every recipient is delivered, failed, unknown, expired, rejected or opted out
+    (``status --watch``): delivery reports included."""
+    return status.finished
+
+
+def until(
     client: GatewayClient,
     request_id: str,
+    goal: Callable[[Status], bool],
     *,
     interval: float = DEFAULT_INTERVAL,
     timeout: float | None = None,
@@ -31,8 +44,9 @@ def until_settled(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Outcome:
-    """Poll every ``interval`` seconds until the request is settled or ``timeout`` passes
-    (``None``: no limit). ``on_change`` hears each status whose state or counts changed."""
+    """Poll every ``interval`` seconds until ``goal`` holds for the status or ``timeout``
+    passes (``None``: no limit). ``on_change`` hears each status whose state or counts
+    changed."""
     start = clock()
     seen: tuple[str, tuple[tuple[str, int], ...]] | None = None
     while True:
@@ -43,7 +57,7 @@ def until_settled(
         if state != seen:
             on_change(status, elapsed)
             seen = state
-        if status.settled:
+        if goal(status):
             return Outcome(raw, status, True, elapsed)
         if timeout is not None and elapsed >= timeout:
             return Outcome(raw, status, False, elapsed)

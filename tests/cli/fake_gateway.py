@@ -7,7 +7,8 @@ unknown route, and whatever a test queues up (a 503, a slow answer). Every reque
 recorded as it arrived.
 
 A request's status moves on each first-page GET: ``queued_polls`` answers with every
-recipient queued, then submitted, then delivered. Pages hold ``page_size`` recipients;
+recipient queued, then ``submitted_polls`` with every recipient submitted, then every one
+in the final state ``outcome`` (delivered, unless a test says otherwise). Pages hold ``page_size`` recipients;
 the cursor is opaque to the client (here: the index of the next recipient).
 """
 
@@ -76,6 +77,8 @@ class FakeGateway:
         self.requests: list[Recorded] = []
         self.queued: deque[Canned] = deque()  # answered instead of the next request
         self.queued_polls = 1
+        self.submitted_polls = 1
+        self.outcome = "delivered"
         self.page_size = 1_000
         self._store: dict[str, Request] = {}
         self._keys: dict[str, tuple[Any, dict[str, Any]]] = {}
@@ -261,16 +264,21 @@ class FakeGateway:
             return _error(404, "not_found", f"no message request {request_id}")
         if cursor is None:
             stored.polls += 1
-        stage = min(stored.polls - 1, self.queued_polls + 1) - self.queued_polls  # <0, 0, 1
-        state = "queued" if stage < 0 else ("submitted" if stage == 0 else "delivered")
+        answered = stored.polls - 1  # first-page answers before this one
+        if answered < self.queued_polls:
+            state = "queued"
+        elif answered < self.queued_polls + self.submitted_polls:
+            state = "submitted"
+        else:
+            state = self.outcome
 
         def recipient(i: int, mobile: str) -> dict[str, Any]:
-            done = state != "queued"
+            has_msg_id = state in ("submitted", "delivered", "failed")
             return {
                 "to": mobile,
                 "status": state,
-                "provider_msg_id": f"MSG{i:04d}" if done else None,
-                "provider_code": "0" if done else None,
+                "provider_msg_id": f"MSG{i:04d}" if has_msg_id else None,
+                "provider_code": "0" if has_msg_id else None,
                 "detail": "发送成功" if state == "delivered" else None,
                 "updated_at": "2026-11-25T08:00:00Z",
             }
@@ -289,7 +297,7 @@ class FakeGateway:
             "send_time": stored.send_time,
             "segments": stored.segments,
             "total_segments": stored.segments * n,
-            "counts": {"total": n, **counts, "rejected": len(stored.rejected)},
+            "counts": {"total": n, **counts, "rejected": len(stored.rejected), "opted_out": 0},
             "recipients": [recipient(i, m) for i, m in enumerate(stored.mobiles) if start <= i < end],
             "rejected": stored.rejected,
             "next_cursor": str(end) if end < n else None,

@@ -195,9 +195,11 @@ def test_wait_polls_until_nothing_is_queued(smsgw: RunCli, gateway: FakeGateway)
     assert "status     submitted" in run.out
     assert "queued 0" in run.out
     assert "13800138000  submitted  0" in run.out
-    # And the progress went to stderr
+    # And the progress went to stderr, with how to follow the delivery reports
     assert "queued 2" in run.err
     assert "submitted 2" in run.err
+    assert f"follow delivery: smsgw status {stored_id} --watch" in run.err
+    assert "13800138000  delivered" not in run.out
 
 
 def test_wait_gives_up_when_the_time_is_up(smsgw: RunCli, gateway: FakeGateway) -> None:

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 
+import pytest
+
+from smsgw_cli.main import main
 from tests.cli.conftest import RunCli
 from tests.cli.fake_gateway import API_KEY, FakeGateway, Request
 
@@ -93,22 +100,103 @@ def test_all_with_json_prints_one_merged_document(smsgw: RunCli, gateway: FakeGa
     assert reply["counts"]["delivered"] == 5
 
 
-def test_watch_refreshes_until_nothing_is_queued(smsgw: RunCli, gateway: FakeGateway) -> None:
-    # Given a request that is queued for three more polls
-    gateway.queued_polls = 3
+def test_watch_follows_the_request_past_submitted_until_delivered(
+    smsgw: RunCli, gateway: FakeGateway
+) -> None:
+    # Given a request queued for two polls, then submitted for three (no report yet)
+    gateway.queued_polls = 2
+    gateway.submitted_polls = 3
     seeded(gateway, mobiles=MOBILES[:1])
     # When the user watches it
     run = smsgw("status", REQUEST_ID, "--watch", "--interval", "0.01")
-    # Then the CLI polled until the recipient left the queue, and showed the final state once
+    # Then the CLI kept polling through submitted until the delivery report, and showed the
+    # final state once
     assert run.code == 0, run.err
-    assert len(gateway.calls()) == 4
+    assert len(gateway.calls()) == 6
     assert run.out.count(f"id         {REQUEST_ID}") == 1
-    assert "13800138000  submitted" in run.out
+    assert "13800138000  delivered  0" in run.out
     # And each change was reported on stderr (not each poll)
-    progress = run.err.splitlines()
-    assert len(progress) == 2
+    progress = [line for line in run.err.splitlines() if line.startswith("[")]
+    assert len(progress) == 3
     assert "accepted: total 1, queued 1" in progress[0]
     assert "submitted: total 1, submitted 1, rejected 1" in progress[1]
+    assert "submitted: total 1, delivered 1, rejected 1" in progress[2]
+
+
+@pytest.mark.parametrize("outcome", ["failed", "unknown", "expired"])
+def test_watch_stops_at_any_final_state(smsgw: RunCli, gateway: FakeGateway, outcome: str) -> None:
+    # Given a request whose recipients end in a final state other than delivered
+    gateway.outcome = outcome
+    seeded(gateway, mobiles=MOBILES[:2])
+    # When the user watches it
+    run = smsgw("status", REQUEST_ID, "--watch", "--interval", "0.01")
+    # Then the watch ends there, exit 0: the request has nothing more to report
+    assert run.code == 0, run.err
+    assert len(gateway.calls()) == 3
+    assert f"13800138000  {outcome}" in run.out
+
+
+def test_watch_gives_up_after_max_time(smsgw: RunCli, gateway: FakeGateway) -> None:
+    # Given a request submitted long ago whose delivery report never comes
+    gateway.submitted_polls = 10_000
+    seeded(gateway, polls=5, mobiles=MOBILES[:1])
+    # When the user watches it for at most 0.2 s
+    started = time.monotonic()
+    run = smsgw("status", REQUEST_ID, "--watch", "--max-time", "0.2", "--interval", "0.05")
+    # Then the CLI stops in time, shows the status, says what is still pending, and exits 3
+    assert time.monotonic() - started < 2
+    assert run.code == 3
+    assert "13800138000  submitted" in run.out
+    assert "still 1 submitted after 0.2s" in run.err
+    assert len(gateway.calls()) >= 2
+
+
+def test_max_time_without_watch_is_a_usage_error(smsgw: RunCli, gateway: FakeGateway) -> None:
+    # Given --max-time without --watch
+    # When the user asks for a status
+    run = smsgw("status", REQUEST_ID, "--max-time", "5")
+    # Then nothing is fetched and the user is told why, exit 1
+    assert run.code == 1
+    assert "--max-time" in run.err
+    assert gateway.calls() == []
+
+
+def test_ctrl_c_stops_a_watch_cleanly_with_exit_130(gateway: FakeGateway) -> None:
+    # Given a request whose delivery report never comes, watched by the real command
+    gateway.submitted_polls = 10_000
+    seeded(gateway, mobiles=MOBILES[:1])
+    command = ["status", REQUEST_ID, "--watch", "--interval", "0.05"]
+    watcher = subprocess.Popen(
+        [sys.executable, "-m", "smsgw_cli.main", "--url", gateway.url, "--api-key", API_KEY, *command],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while len(gateway.calls()) < 3 and time.monotonic() < deadline:  # it is watching
+            time.sleep(0.02)
+        # When the user presses Ctrl-C
+        watcher.send_signal(signal.SIGINT)
+        _, err = watcher.communicate(timeout=10)
+    finally:
+        watcher.kill()
+    # Then it stops at once with exit 130 and says so, without a traceback
+    assert watcher.returncode == 130, err
+    assert err.splitlines()[-1] == "interrupted"
+    assert "Traceback" not in err
+    assert "submitted: total 1, submitted 1" in err
+
+
+def test_status_help_says_what_watch_waits_for(capsys: pytest.CaptureFixture[str]) -> None:
+    # When the user reads `smsgw status --help`
+    assert main(["status", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    # Then it says --watch follows the request to its final states, and how it stops
+    assert "until every recipient is in a final state" in text
+    assert "delivered, failed, unknown, expired" in text
+    assert "--max-time" in text
+    assert "Ctrl-C" in text
 
 
 def test_an_unknown_id_is_a_404_with_exit_1(smsgw: RunCli) -> None:

@@ -1,4 +1,5 @@
-"""``smsgw send``: ``POST /v1/messages``, and optionally wait until it is submitted.
+"""``smsgw send``: ``POST /v1/messages``, and optionally wait until it is submitted
+(``--wait``: nothing queued; delivery is followed by ``smsgw status ID --watch``).
 
 Every send carries an ``Idempotency-Key`` (``--idempotency-key``, or a fresh UUID), so
 when the answer is lost or the service fails half-way the error can say exactly how to
@@ -108,7 +109,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         type=positive_seconds,
         const=DEFAULT_WAIT,
         metavar="SECONDS",
-        help=f"then poll until no recipient is queued, for at most SECONDS (default {DEFAULT_WAIT:g})",
+        help="then poll until no recipient is queued (each submitted to the platform, or failed, "
+        f"unknown or expired), for at most SECONDS (default {DEFAULT_WAIT:g}); delivery is not "
+        "awaited: follow it with `smsgw status ID --watch`",
     )
     add_interval(parser)
 
@@ -139,16 +142,23 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         if not ctx.options.json:
             ctx.say(*render.accepted_lines(accepted), "")
         ctx.note(f"waiting up to {wait:g}s until nothing is queued…")
-        outcome = watch.until_settled(
-            client, accepted.id, interval=args.interval, timeout=wait, on_change=progress(ctx)
+        outcome = watch.until(
+            client,
+            accepted.id,
+            watch.submitted,
+            interval=args.interval,
+            timeout=wait,
+            on_change=progress(ctx),
         )
         show(ctx, client, outcome.raw, all_pages=False)
-    if not outcome.settled:
+    if not outcome.reached:
         ctx.note(
             f"still {outcome.status.queued} queued after {wait:g}s; "
             f"follow it: smsgw status {accepted.id} --watch"
         )
-        return Exit.STILL_QUEUED
+        return Exit.STILL_PENDING
+    if not outcome.status.finished:
+        ctx.note(f"follow delivery: smsgw status {accepted.id} --watch")
     return Exit.OK
 
 
@@ -162,7 +172,9 @@ COMMAND = Command(
     configure=configure,
     run=run,
     epilog=(
-        "With --json, prints the 202 reply (with --wait: the final status reply instead). "
+        "With --json, prints the 202 reply (with --wait: the last status reply instead). "
+        "--wait stops once nothing is queued; it does not wait for delivery reports: "
+        "`smsgw status ID --watch` follows them. "
         "Exit 3 when --wait runs out of time with recipients still queued."
     ),
 )

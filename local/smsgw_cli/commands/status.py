@@ -58,32 +58,59 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("id", help="the request id (from `smsgw send` or the 202 reply)")
     parser.add_argument("--all", action="store_true", help="every recipient, following next_cursor pages")
     parser.add_argument(
-        "--watch", action="store_true", help="poll until no recipient is queued, then show the result"
+        "--watch",
+        action="store_true",
+        help="poll until every recipient is in a final state (delivered, failed, unknown, "
+        "expired, rejected, opted_out), printing each change, then show the result",
+    )
+    parser.add_argument(
+        "--max-time",
+        type=positive_seconds,
+        metavar="SECONDS",
+        help="with --watch: stop after SECONDS even if recipients are still queued or "
+        "submitted, and exit 3 (default: no limit)",
     )
     add_interval(parser)
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
     request_id: str = args.id
+    max_time: float | None = args.max_time
+    if max_time is not None and not args.watch:
+        return ctx.usage_error("--max-time only limits --watch")
     with ctx.client() as client:
-        if args.watch:
-            first = watch.until_settled(
-                client, request_id, interval=args.interval, on_change=progress(ctx)
-            ).raw
-        else:
-            first = client.status(request_id)
-        show(ctx, client, first, all_pages=args.all)
+        if not args.watch:
+            show(ctx, client, client.status(request_id), all_pages=args.all)
+            return Exit.OK
+        limit = f" for at most {max_time:g}s" if max_time is not None else ""
+        ctx.note(f"watching{limit} until every recipient is in a final state; Ctrl-C stops…")
+        outcome = watch.until(
+            client, request_id, watch.final, interval=args.interval, timeout=max_time, on_change=progress(ctx)
+        )
+        show(ctx, client, outcome.raw, all_pages=args.all)
+    if not outcome.reached:
+        ctx.note(
+            f"still {outcome.status.pending_text()} after {max_time:g}s; "
+            f"keep following it: smsgw status {request_id} --watch"
+        )
+        return Exit.STILL_PENDING
     return Exit.OK
 
 
 COMMAND = Command(
     name="status",
-    help="show a request's status and its recipients",
+    help="show a request's status and its recipients; --watch follows it to the end",
     description=(
         "GET /v1/messages/{id}: the request's status, its counts and a table of its "
         "recipients (the first page; --all for every page)."
     ),
     configure=configure,
     run=run,
-    epilog="With --watch, progress lines go to stderr and the final status to stdout; Ctrl-C stops.",
+    epilog=(
+        "--watch polls until every recipient is in a final state: delivered, failed, unknown, "
+        "expired (or rejected, opted_out at intake). Submitted is not final: it waits for the "
+        "platform's delivery report, which for a scheduled send comes only after its send "
+        "time, and may never come; --max-time SECONDS bounds the wait (exit 3), Ctrl-C stops "
+        "it (exit 130). Progress lines go to stderr, the final status to stdout."
+    ),
 )
