@@ -31,10 +31,14 @@ MESSAGES_PATH = "/v1/messages"
 SNIPPET = 200  # characters of a non-JSON error body worth showing
 _TAG = re.compile(r"<[^>]*>")
 
-# API Gateway's own answers carry their kind in this header (its body is just a message).
+# API Gateway's own answers carry their kind in this header. The template gives them the
+# contract's envelope with these codes; a stack without those gateway responses (or a
+# proxy in between) answers a bare {"message": ...}.
 GATEWAY_ERROR_TYPE = "x-amzn-ErrorType"
 MISSING_ROUTE_TYPE = "MissingAuthenticationTokenException"
 MISSING_ROUTE_MESSAGE = "Missing Authentication Token"
+MISSING_ROUTE_CODE = "missing_authentication_token"
+KEY_REFUSED_CODES = frozenset({"invalid_api_key", "access_denied", "invalid_signature", "expired_token"})
 
 
 # Exceptions are plain (not frozen) dataclasses: Python code such as contextlib assigns
@@ -59,9 +63,18 @@ class ApiError(Exception):
     @property
     def missing_route(self) -> bool:
         """API Gateway's 403 for a path or stage it does not know (not an auth failure)."""
+        if self.code == MISSING_ROUTE_CODE:
+            return True
         return self.from_gateway and (
             self.gateway_type == MISSING_ROUTE_TYPE or self.message == MISSING_ROUTE_MESSAGE
         )
+
+    @property
+    def key_refused(self) -> bool:
+        """API Gateway refused the caller's key (or IAM signature) before the API ran."""
+        if self.code in KEY_REFUSED_CODES:
+            return True
+        return self.status in (401, 403) and self.from_gateway and not self.missing_route
 
     def __str__(self) -> str:
         return f"{self.status} {self.code}: {self.message}"

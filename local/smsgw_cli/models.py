@@ -117,7 +117,7 @@ class Status:
     reference: str | None
     category: str | None
     created_at: str | None
-    send_time: str | None
+    send_at: str | None
     segments: int
     total_segments: int
     counts: dict[str, int]
@@ -135,7 +135,7 @@ class Status:
             reference=_str(reply.get("reference")),
             category=_str(reply.get("category")),
             created_at=_str(reply.get("created_at")),
-            send_time=_str(reply.get("send_time")),
+            send_at=_str(reply.get("send_at")),
             segments=_int(reply.get("segments")),
             total_segments=_int(reply.get("total_segments")),
             counts=counts,

@@ -80,7 +80,7 @@ def status_lines(status: Status) -> list[str]:
             ("reference", status.reference),
             ("category", status.category),
             ("created", status.created_at),
-            ("send time", status.send_time or "now"),
+            ("send at", status.send_at or "now"),
             ("segments", _segments(status.segments, status.total_segments)),
             ("counts", counts_text(status)),
         ]
@@ -124,7 +124,7 @@ def _api_hints(err: ApiError, *, local: bool, idempotency_key: str | None) -> li
             "hint: API Gateway knows no such route: check --url; a deployed stack's URL is its "
             "ApiUrl output and ends with the stage (e.g. …/live)"
         ]
-    if err.status in (401, 403) and err.from_gateway:
+    if err.key_refused:
         where = (
             "the local stack accepts the SMSGW_API_KEY it was started with"
             if local

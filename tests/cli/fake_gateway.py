@@ -1,10 +1,12 @@
 """A small fake of the gateway's public API, over real HTTP, for the CLI's tests.
 
 It answers like the contract (``/work/shared/DESIGN.md``) and like API Gateway in front
-of it: 202 with the accepted reply, 400/404/409 with the error envelope, 403
-``{"message": "Forbidden"}`` for a wrong key and ``Missing Authentication Token`` for an
-unknown route, and whatever a test queues up (a 503, a slow answer). Every request is
-recorded as it arrived.
+of it, with the template's gateway responses: 202 with the accepted reply, 400/404/409
+with the error envelope, 403 ``invalid_api_key`` for a wrong key and
+``missing_authentication_token`` for an unknown route (``gateway_defaults``: API
+Gateway's bare ``{"message": ...}`` instead, as a stack without those responses answers),
+and whatever a test queues up (a 503, a slow answer). Every request is recorded as it
+arrived.
 
 A request's status moves on each first-page GET: ``queued_polls`` answers with every
 recipient queued, then ``submitted_polls`` with every recipient submitted, then every one
@@ -51,7 +53,7 @@ class Request:
     id: str
     reference: str | None
     category: str
-    send_time: str | None
+    send_at: str | None
     segments: int
     mobiles: list[str]
     rejected: list[dict[str, str]]
@@ -80,6 +82,7 @@ class FakeGateway:
         self.submitted_polls = 1
         self.outcome = "delivered"
         self.page_size = 1_000
+        self.gateway_defaults = False  # True: API Gateway's bare {"message": ...} refusals
         self._store: dict[str, Request] = {}
         self._keys: dict[str, tuple[Any, dict[str, Any]]] = {}
         self._stalls: list[threading.Event] = []
@@ -180,7 +183,7 @@ class FakeGateway:
         with self._lock:
             self.requests.append(request)
             if request.headers.get("x-api-key") != self.api_key:
-                return Canned(403, {"message": "Forbidden"}, {"x-amzn-ErrorType": "ForbiddenException"})
+                return self._gateway(403, "invalid_api_key", "Forbidden", "ForbiddenException")
             if self.queued:
                 return self.queued.popleft()
             path = request.path.removeprefix(self.stage) if request.path.startswith(self.stage) else ""
@@ -188,11 +191,21 @@ class FakeGateway:
                 return self._send(request)
             if request.method == "GET" and path.startswith("/v1/messages/") and path.count("/") == 3:
                 return self._status(path.rsplit("/", 1)[1], request.query.get("cursor", [None])[0])
-            return Canned(
+            return self._gateway(
                 403,
-                {"message": "Missing Authentication Token"},
-                {"x-amzn-ErrorType": "MissingAuthenticationTokenException"},
+                "missing_authentication_token",
+                "Missing Authentication Token",
+                "MissingAuthenticationTokenException",
             )
+
+    def _gateway(self, status: int, code: str, message: str, error_type: str) -> Canned:
+        """An answer of API Gateway itself, before any function runs."""
+        body: dict[str, Any] = (
+            {"message": message}
+            if self.gateway_defaults
+            else {"error": {"code": code, "message": message, "details": []}}
+        )
+        return Canned(status, body, {"x-amzn-ErrorType": error_type})
 
     def _send(self, request: Recorded) -> Canned:
         body = request.body
@@ -238,7 +251,7 @@ class FakeGateway:
             id=str(uuid.uuid4()),
             reference=body.get("reference"),
             category=body.get("category", "transactional"),
-            send_time=body.get("send_at"),
+            send_at=body.get("send_at"),
             segments=segments,
             mobiles=list(mobiles),
             rejected=rejected,
@@ -294,7 +307,7 @@ class FakeGateway:
             "reference": stored.reference,
             "category": stored.category,
             "created_at": "2026-11-25T07:59:59Z",
-            "send_time": stored.send_time,
+            "send_at": stored.send_at,
             "segments": stored.segments,
             "total_segments": stored.segments * n,
             "counts": {"total": n, **counts, "rejected": len(stored.rejected), "opted_out": 0},

@@ -74,10 +74,21 @@ def test_a_refused_key_is_explained_and_never_printed(
     # Then API Gateway's 403 is shown with a hint about the key, exit 1
     assert gateway.calls()[0].headers["x-api-key"] == secret
     assert run.code == 1
-    assert "error: 403: Forbidden" in run.err
+    assert "error: 403 invalid_api_key: Forbidden" in run.err
     assert "the API key was refused" in run.err
     # And the key itself appears nowhere
     assert secret not in run.all
+
+
+def test_a_refused_key_is_explained_by_a_stack_without_gateway_responses_too(
+    smsgw: RunCli, gateway: FakeGateway
+) -> None:
+    # Given API Gateway's bare default body (an older stack, or a proxy's rewrite)
+    gateway.gateway_defaults = True
+    run = smsgw(*SEND, api_key="wrong-key")
+    assert run.code == 1
+    assert "error: 403: Forbidden" in run.err
+    assert "the API key was refused" in run.err
 
 
 def test_the_key_never_appears_in_any_output(
@@ -110,7 +121,18 @@ def test_a_wrong_stage_gets_a_hint_about_the_url(staged_gateway: FakeGateway, sm
     run = smsgw("status", "some-id", url=url)
     # Then API Gateway's "Missing Authentication Token" is explained as a URL problem, exit 1
     assert run.code == 1
-    assert "Missing Authentication Token" in run.err
+    assert "missing_authentication_token: Missing Authentication Token" in run.err
+    assert "check --url" in run.err
+    assert "API key was refused" not in run.err
+
+
+def test_a_wrong_stage_gets_the_hint_from_a_bare_gateway_body_too(
+    staged_gateway: FakeGateway, smsgw: RunCli
+) -> None:
+    staged_gateway.gateway_defaults = True
+    run = smsgw("status", "some-id", url=staged_gateway.url.removesuffix("/live"))
+    assert run.code == 1
+    assert "error: 403: Missing Authentication Token" in run.err
     assert "check --url" in run.err
     assert "API key was refused" not in run.err
 

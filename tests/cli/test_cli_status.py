@@ -18,12 +18,14 @@ REQUEST_ID = "0b9f6a1e-5d7c-4b1a-9e2f-3c4d5e6f7a80"
 MOBILES = ["13800138000", "13900139000", "13700137000", "13600136000", "13500135000"]
 
 
-def seeded(gateway: FakeGateway, *, polls: int = 0, mobiles: list[str] = MOBILES) -> Request:
+def seeded(
+    gateway: FakeGateway, *, polls: int = 0, mobiles: list[str] = MOBILES, send_at: str | None = None
+) -> Request:
     request = Request(
         id=REQUEST_ID,
         reference="order-42",
         category="transactional",
-        send_time=None,
+        send_at=send_at,
         segments=2,
         mobiles=list(mobiles),
         rejected=[{"to": "12345", "reason": "invalid_mobile"}],
@@ -47,6 +49,7 @@ def test_status_shows_the_request_its_counts_and_each_recipient(smsgw: RunCli, g
     assert f"id         {REQUEST_ID}" in run.out
     assert "status     submitted" in run.out
     assert "reference  order-42" in run.out
+    assert "send at    now" in run.out
     assert "segments   2 per message, 4 in total" in run.out
     assert "counts     total 2, queued 0, submitted 0, delivered 2, failed 0" in run.out
     lines = run.out.splitlines()
@@ -56,6 +59,12 @@ def test_status_shows_the_request_its_counts_and_each_recipient(smsgw: RunCli, g
     assert "13900139000  delivered  0     MSG0001          2026-11-25T08:00:00Z  发送成功" in lines
     assert "  12345  invalid_mobile" in lines
     assert "--all" not in run.out
+
+
+def test_a_scheduled_request_shows_when_it_is_sent(smsgw: RunCli, gateway: FakeGateway) -> None:
+    seeded(gateway, send_at="2026-12-01T09:30:00+08:00")
+    run = smsgw("status", REQUEST_ID)
+    assert "send at    2026-12-01T09:30:00+08:00" in run.out
 
 
 def test_without_all_only_the_first_page_is_shown(smsgw: RunCli, gateway: FakeGateway) -> None:
