@@ -40,7 +40,20 @@ from tests.faults.conftest import (
 pytestmark = pytest.mark.faults
 
 SUBMITTED_CLASS = frozenset({"submitted", "delivered"})
-AMBIGUOUS_CODES = frozenset({"read_timeout", "connection_lost", "bad_reply", "stale_claim"})
+AMBIGUOUS_CODES = frozenset({"read_timeout", "connection_lost", "broken_answer", "bad_reply", "stale_claim"})
+# Faults with which the platform accepts a submit and then never answers it whole.
+ACCEPTING_FAULTS = frozenset({"accept_then_drop", "accept_then_truncate"})
+EVERY_SUBMIT_FAULT = (
+    "06",
+    "99",
+    "accept_then_drop",
+    "-1",
+    "http_500",
+    "drop",
+    "05",
+    "timeout",
+    "accept_then_truncate",
+)
 INVALID_NUMBER = "12345"
 
 
@@ -59,7 +72,7 @@ class Mix:
     allow_failed: bool = False  # the platform refuses a request (06-10)
     allow_dead_letters: bool = False
     # What must show in the simulator's record, or the mix tested nothing: refusal codes
-    # or fault names, "accept_then_drop", and the push faults "duplicate", "shuffled", "early".
+    # or fault names, ACCEPTING_FAULTS, and the push faults "duplicate", "shuffled", "early".
     exercised: tuple[str, ...] = ()
     late_reports: bool = False  # afterwards, push contradicting and repeated reports
 
@@ -91,6 +104,13 @@ MIXES = [
         ambiguous_codes=frozenset({"connection_lost"}),
         exercised=("accept_then_drop",),
     ),
+    Mix(
+        "accept_then_truncate",
+        faults={"accept_then_truncate_rate": 0.15, "next": ["accept_then_truncate"]},
+        allow_unknown=True,
+        ambiguous_codes=frozenset({"broken_answer"}),
+        exercised=("accept_then_truncate",),
+    ),
     Mix("slow answers", faults={"slow_rate": 0.3, "slow_seconds": 1.0, "next": ["slow"]}),
     Mix(
         "account 05",
@@ -109,7 +129,7 @@ MIXES = [
         "everything",
         faults={
             # Each kind at least once, then a little of everything.
-            "next": ["06", "99", "accept_then_drop", "-1", "http_500", "drop", "05", "timeout"],
+            "next": list(EVERY_SUBMIT_FAULT),
             "code_rates": {"-1": 0.05, "05": 0.03},
             "http_500_rate": 0.05,
             "drop_rate": 0.03,
@@ -122,7 +142,7 @@ MIXES = [
         allow_unknown=True,
         allow_failed=True,
         allow_dead_letters=True,
-        exercised=("06", "99", "accept_then_drop", "-1", "http_500", "drop", "05", "timeout"),
+        exercised=EVERY_SUBMIT_FAULT,
         late_reports=True,
     ),
 ]
@@ -383,15 +403,16 @@ def submit_problems(mix: Mix, result: MixResult) -> list[str]:
             problems.append(
                 f"{mobile} is unknown after {recipient['provider_code']}, not an ambiguous submit"
             )
-        elif state == "unknown" and any(r["fault"] != "accept_then_drop" for r in platform):
+        elif state == "unknown" and any(r["fault"] not in ACCEPTING_FAULTS for r in platform):
             problems.append(f"{mobile} is unknown, but the platform accepted and answered it")
         elif state not in ("unknown", *SUBMITTED_CLASS, "failed") and platform:
             problems.append(f"{mobile} is {state} at the gateway, but the platform accepted it")
     for mobile, records in accepted.items():
         if mobile not in recipients:
             problems.append(f"the platform was sent {mobile}, which no request of this mix accepted")
-        elif records[0]["fault"] == "accept_then_drop" and recipients[mobile]["status"] != "unknown":
-            problems.append(f"{mobile}: its submit got no answer, yet it is {recipients[mobile]['status']}")
+        elif records[0]["fault"] in ACCEPTING_FAULTS and recipients[mobile]["status"] != "unknown":
+            shown = recipients[mobile]["status"]
+            problems.append(f"{mobile}: its submit got no whole answer, yet it is {shown}")
     return problems
 
 
@@ -423,7 +444,9 @@ def expectation_problems(gateway: Gateway, mix: Mix, ledger: Ledger, result: Mix
     problems: list[str] = []
     # An unknown chunk stands for a submit that left and got no answer: never more of them
     # than the platform saw submits it dropped, held or accepted without answering.
-    unanswered_accepted = sum(1 for r in result.submits["accepted"] if r["fault"] == "accept_then_drop")
+    accepted = result.submits["accepted"]
+    accepted_faults = Counter(r["fault"] for r in accepted if r["fault"] in ACCEPTING_FAULTS)
+    unanswered_accepted = sum(accepted_faults.values())
     unanswered = ledger.sim_refused["drop"] + ledger.sim_refused["timeout"] + unanswered_accepted
     unknown_chunks = sum(
         1
@@ -441,8 +464,8 @@ def expectation_problems(gateway: Gateway, mix: Mix, ledger: Ledger, result: Mix
         reasons = sorted(set(result.dead.values()))
         problems.append(f"{ledger.dead_lettered} recipients dead-lettered: {reasons}")
     seen = Counter(ledger.sim_refused)
+    seen.update(accepted_faults)
     seen.update(
-        accept_then_drop=unanswered_accepted,
         duplicate=ledger.duplicated,
         shuffled=ledger.shuffled,
         early=ledger.early,
