@@ -158,6 +158,12 @@ def validate(config: SimulatorConfig) -> None:
         raise ConfigError("latency must not be negative")
     if not config.sp_number.isdigit():
         raise ConfigError("sp_number is digits")
+    # The document's limits may be tightened (to test a stricter platform), never loosened:
+    # a gateway tested against a laxer simulator would break on the real one.
+    if not 1 <= config.max_mobiles <= MAX_MOBILES:
+        raise ConfigError(f"max_mobiles is 1 to {MAX_MOBILES}, the document's limit")
+    if not 1 <= config.max_content_chars <= MAX_CONTENT_CHARS:
+        raise ConfigError(f"max_content_chars is 1 to {MAX_CONTENT_CHARS}, the document's limit")
     for oper_id, account in config.accounts.items():
         if not account.password:
             raise ConfigError(f"accounts.{oper_id}.password must not be empty")

@@ -98,6 +98,8 @@ def test_bad_config_is_refused_whole(sim: Simulator) -> None:
         {"push": {"delivery_ratio": 2}},
         {"faults": {"drop_rate": 0.5, "nope": 1}},
         {"port": 1},
+        {"max_mobiles": 201},  # the document's limits are never loosened
+        {"max_content_chars": 501},
         [1, 2],
     ):
         answer = admin(sim, "POST", "config", patch)
