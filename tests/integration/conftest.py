@@ -224,6 +224,13 @@ class Worker:
                 self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
         return len(messages)
 
+    def redeliver(self, request_id: str, chunk: int) -> None:
+        """SQS delivers a chunk's message once more (at-least-once delivery), then drain."""
+        self.sqs.send_message(
+            QueueUrl=self.url, MessageBody=json.dumps({"v": 1, "request_id": request_id, "chunk": chunk})
+        )
+        self.drain()
+
     def drain(self, rounds: int = 50) -> None:
         """Invoke until the queue stays empty (failed messages come back at once: no delay)."""
         empty = 0

@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 
 from guodu_simulator import Simulator
 from smsgw_local.provision import Provisioned
-from tests.integration.conftest import Api, Worker, make_stack, queued_messages
+from tests.integration.conftest import Api, EventSink, Worker, make_stack, queued_messages
 
 
 @pytest.fixture
@@ -174,17 +174,13 @@ def test_a_wrong_password_05_ends_in_the_dead_letter_queue_after_its_retries(
 
 
 def test_a_redelivered_message_after_a_successful_submit_is_not_submitted_again(
-    api: Api, worker: Worker, simulator: Simulator, stack: Provisioned
+    api: Api, worker: Worker, simulator: Simulator
 ) -> None:
     _, reply = api.post({"to": ["13800138000"], "content": "x"})
     worker.drain()
     assert len(simulator.accepted) == 1
     # When SQS delivers the same chunk message again (at-least-once delivery)
-    boto3.client("sqs").send_message(
-        QueueUrl=stack.ref("SendQueue"),
-        MessageBody=json.dumps({"v": 1, "request_id": reply["id"], "chunk": 0}),
-    )
-    worker.drain()
+    worker.redeliver(reply["id"], 0)
     # Then nothing more reaches the platform
     assert len(simulator.accepted) == 1
     assert simulator.refused == []
@@ -274,6 +270,35 @@ def test_a_transaction_cancelled_by_a_conflicting_report_still_settles_the_chunk
         "submitted",
         submit.msg_id,
     )
+
+
+def test_a_worker_stopping_between_settling_and_counting_still_completes_the_request(
+    api: Api, worker: Worker, simulator: Simulator, event_sink: EventSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the worker fails right after the platform accepted and the chunk was settled
+    store = worker.module.service._store
+    count, calls = store.count_settled_chunk, []
+
+    def failing_once(request_id: str, number: int) -> object:
+        calls.append(number)
+        if len(calls) == 1:
+            raise ClientError({"Error": {"Code": "InternalServerError", "Message": "x"}}, "UpdateItem")
+        return count(request_id, number)
+
+    monkeypatch.setattr(store, "count_settled_chunk", failing_once)
+    _, reply = api.post({"to": ["13800138000"], "content": "x", "reference": "r-1"})
+    worker.drain()
+    assert event_sink.of_type("Request Submitted") == []
+    # When SQS delivers the message again (after its visibility timeout)
+    worker.redeliver(reply["id"], 0)
+    # Then that delivery finishes the count: sent once, announced once
+    assert len(simulator.accepted) == 1
+    assert api.get(reply["id"])[1]["status"] == "submitted"
+    (event,) = event_sink.of_type("Request Submitted")
+    assert (event["detail"]["request_id"], event["detail"]["reference"]) == (reply["id"], "r-1")
+    # And a further duplicate of the message announces nothing more
+    worker.redeliver(reply["id"], 0)
+    assert event_sink.of_type("Request Submitted") == [event]
 
 
 def test_an_unknown_result_code_is_parked_in_the_dead_letter_queue_at_once(

@@ -88,7 +88,6 @@ class MessageStore:
             "append_id": request.append_id,
             "caller": request.caller,
             "status": request.status.value,
-            "settled_chunks": 0,
             "fingerprint": request.fingerprint,
             "opted_out": list(request.opted_out),
             "opted_out_count": request.opted_out_count,
@@ -183,7 +182,7 @@ class MessageStore:
             append_id=data.get("append_id", ""),
             caller=data.get("caller", ""),
             status=RequestStatus(data["status"]),
-            settled_chunks=data.get("settled_chunks", 0),
+            settled_chunks=len(data.get("settled", ())),
             fingerprint=data.get("fingerprint", ""),
             opted_out=tuple(data.get("opted_out", [])),
             opted_out_count=data.get("opted_out_count", 0),
@@ -373,13 +372,15 @@ class MessageStore:
             raise
         return True
 
-    def count_settled_chunk(self, request_id: str) -> RequestRecord:
-        """Count one more settled chunk; returns the request after the increment."""
+    def count_settled_chunk(self, request_id: str, number: int) -> RequestRecord:
+        """Count chunk ``number`` settled; returns the request after. Counting a chunk again
+        changes nothing (a set of chunk numbers, not a counter), so a settle that stopped
+        half-way can be finished by the message's next delivery."""
         result = self._db.update_item(
             TableName=self._table,
             Key=request_key(request_id),
-            UpdateExpression="ADD settled_chunks :one",
-            ExpressionAttributeValues={":one": {"N": "1"}},
+            UpdateExpression="ADD settled :n",
+            ExpressionAttributeValues={":n": {"NS": [str(number)]}},
             ConditionExpression="attribute_exists(pk)",
             ReturnValues="ALL_NEW",
         )

@@ -36,7 +36,7 @@ from smsgw.adapters.queue import BadMessage, SendQueue, decode_ref
 from smsgw.adapters.reports import ReportStore
 from smsgw.adapters.store import MessageStore
 from smsgw.adapters.throttle import LanePause, SubmitRateLimiter, Throttled
-from smsgw.domain.model import Category, Chunk, ChunkState, RequestStatus
+from smsgw.domain.model import SETTLED_STATES, Category, Chunk, ChunkState, RequestStatus
 from smsgw.domain.numbers import mask_mobile
 from smsgw.domain.quiet import SEND_AT_ONCE_WITHIN, QuietHours, send_time_moment
 from smsgw.observability import MetricUnit, logger, metrics
@@ -242,6 +242,10 @@ class SubmitService:
     def _not_claimed(self, message: QueueMessage, chunk: Chunk, lease_until: int) -> None:
         if chunk.state is not ChunkState.SUBMITTING:
             logger.info("duplicate message for a settled chunk", extra=_ids(chunk, state=chunk.state.value))
+            if chunk.state in SETTLED_STATES:
+                # The delivery that settled it may have stopped before counting it: count
+                # again (a no-op if it was), so the request still completes and is announced.
+                self._count_settled(chunk)
             return
         if lease_until > self._clock():
             # Keep this copy until the claim is due: should the other worker die, this
@@ -319,8 +323,8 @@ class SubmitService:
         metrics.add_metric(name="SubmitsDeadLettered", unit=MetricUnit.Count, value=1)
 
     def _count_settled(self, chunk: Chunk) -> None:
-        request = self._store.count_settled_chunk(chunk.request_id)
-        if request.settled_chunks == request.chunk_count:
+        request = self._store.count_settled_chunk(chunk.request_id, chunk.number)
+        if request.settled_chunks == request.chunk_count and request.status is not RequestStatus.SUBMITTED:
             self._store.set_request_status(chunk.request_id, RequestStatus.SUBMITTED)
             logger.info("request fully submitted", extra={"request_id": chunk.request_id})
             self._publish(
