@@ -425,3 +425,42 @@ def test_a_never_rotated_token_costs_no_failing_lookup_per_push(stack: Provision
         assert pusher.push([report("1", "13800138000")])[0] == 200
     # Then the previous version was looked for once, not once per push
     assert calls == ["previous"]
+
+
+def test_a_msg_id_linked_between_the_parts_of_its_write_is_known_linked(stack: Provisioned) -> None:
+    """Over 50 reports of one MsgId are written in parts, in parallel. When the worker links
+    the MsgId between two parts, the packet must count it linked (so the push announces its
+    reports): the worker announces only the reports stored before it looked."""
+    from smsgw.adapters.reports import ReportStore
+    from smsgw.provider.push import Report
+
+    db = boto3.client("dynamodb")
+    table = stack.ref("MessagesTable")
+    store = ReportStore(db, table)
+    update, calls = store._db.update_item, []
+
+    def link_after_the_first_part(**kwargs: Any) -> Any:
+        answer = update(**kwargs)
+        calls.append(kwargs)
+        if len(calls) == 1:  # the worker records the submit right after the first part landed
+            db.update_item(
+                TableName=table,
+                Key={"pk": {"S": "MSG#m-1"}, "sk": {"S": "LINK"}},
+                UpdateExpression="SET request_id = :r, #c = :n",
+                ExpressionAttributeNames={"#c": "chunk"},
+                ExpressionAttributeValues={":r": {"S": "req-1"}, ":n": {"N": "0"}},
+            )
+        return answer
+
+    class LastPartFirst:
+        """The thread pool ran the second part before the first."""
+
+        def map(self, fn: Callable[[Any], Any], items: Any) -> Any:
+            return list(reversed([fn(item) for item in reversed(list(items))]))
+
+    store._db.update_item = link_after_the_first_part  # type: ignore[method-assign]
+    store._pool = LastPartFirst()  # type: ignore[assignment]
+    reports = [Report("m-1", f"138{i:08d}", "0", "发送成功", "2026-11-24 12:00:05") for i in range(60)]
+    recorded = store.record(reports)
+    assert len(recorded.newly) == 60
+    assert recorded.links["m-1"].request_id == "req-1"

@@ -119,7 +119,11 @@ class ReportStore:
         for msg_id, newly, repeated, link in self._pool.map(lambda w: self._write(w[0], w[1], now), writes):
             recorded.newly.extend(newly)
             recorded.repeated.extend(repeated)
-            recorded.links[msg_id] = link
+            # A MsgId written in several parts may have been linked between them: if any part
+            # found the link, the request is known for all of the packet's reports of it (the
+            # worker, which links it, announces only what was stored before it looked).
+            if msg_id not in recorded.links or link.request_id:
+                recorded.links[msg_id] = link
         return recorded
 
     def _write(
