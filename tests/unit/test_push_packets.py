@@ -176,10 +176,17 @@ def test_a_report_time_alone_makes_an_item_look_like_a_report() -> None:
 
 def test_a_null_report_among_mo_messages_still_means_a_mixed_packet() -> None:
     body = json.dumps(
-        [{"SrcMobile": "13300000000", "Content": "hi"}, {"msgId": None, "mobile": "13300000000"}]
+        [{"SrcMobile": "13300000000", "Content": "hi"}, {"msgId": None, "status": None, "mobile": "133"}]
     )
     with pytest.raises(PacketError, match="never share"):
         parse_packet(body.encode())
+
+
+def test_an_mo_with_an_id_of_its_own_is_still_an_mo() -> None:
+    # A MsgId alone does not make a report: an inbound message may carry an id too
+    body = json.dumps([{"SrcMobile": "13300000000", "Content": "TD", "msgId": "mo-1"}])
+    packet = parse_packet(body.encode())
+    assert (packet.kind, [m.content for m in packet.inbound]) == (PacketKind.INBOUND, ["TD"])
 
 
 @pytest.mark.parametrize("msg_id", ["AB.12:34#5", "a/b+c=d", "{}~!@$%^&*()", "x" * 64, " 12345678 "])

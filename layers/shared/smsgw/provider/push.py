@@ -8,8 +8,9 @@ The document (section 3.2) defines the report item::
 Its sample body ends ``];``: one trailing ``;`` is forgiven. It gives no MsgId format, so,
 as the submit reply does, we take any printable ASCII without whitespace (1 to 64
 characters). Reports and MO messages never share a packet; a packet holds at most 250
-items. An item with any report field (a MsgId, status or report time, whatever its value)
-is a report: one with a null MsgId is an unreadable report, never an MO. The MO
+items. An item with a status or a report time (whatever their values: fields an MO has no
+use for) is a report: one with a null MsgId is an unreadable report, never an MO. A MsgId
+alone does not decide, as an MO may well carry an id of its own. The MO
 format is not documented: we accept the field names public receivers read (``SrcMobile``,
 ``Content``, ``RecvTime``, ``AppendID``), their lower-camel forms, JSON or form-encoded, with
 URL-encoded or plain content. An item we cannot read is skipped (and counted), never
@@ -43,7 +44,7 @@ MAX_APPEND_ID = 20
 _MSG_ID_KEYS = ("msgId", "msgid", "MsgId", "MsgID", "msg_id")
 _STATUS_KEYS = ("status", "Status", "stat")
 _REPORT_TIME_KEYS = ("reportTime", "ReportTime")
-_REPORT_KEYS = (*_MSG_ID_KEYS, *_STATUS_KEYS, *_REPORT_TIME_KEYS)
+_REPORT_KEYS = (*_STATUS_KEYS, *_REPORT_TIME_KEYS)
 _REPORT_MOBILE_KEYS = ("mobile", "Mobile", "phone", "DesMobile")
 _MO_MOBILE_KEYS = ("SrcMobile", "srcMobile", "mobile", "Mobile", "phone")
 _MO_CONTENT_KEYS = ("Content", "content", "msg", "Msg", "text")
@@ -166,9 +167,9 @@ def _items(body: bytes, content_type: str) -> list[Mapping[str, Any]]:
 
 
 def _is_report(item: Mapping[str, Any]) -> bool:
-    """Any report field makes a report, whatever its value: a report with a null MsgId or
-    status is an unreadable report (skipped), not an MO whose content is its ``msg``, nor a
-    reason to refuse the good reports it came with."""
+    """A status or a report time makes a report, whatever its value: a report with a null
+    MsgId or status is an unreadable report (skipped), not an MO whose content is its
+    ``msg``, nor a reason to refuse the good reports it came with."""
     return any(key in item for key in _REPORT_KEYS)
 
 
