@@ -277,16 +277,14 @@ class SubmitService:
     def _settle(self, message: QueueMessage, chunk: Chunk, result: SubmitResult) -> None:
         outcome = result.outcome
         if outcome is Outcome.ACCEPTED:
-            ours = self._store.record_submitted(
+            if not self._store.record_submitted(
                 chunk, msg_id=result.msg_id, code=result.code, detail=result.detail
-            )
+            ):  # a worker took our claim for a dead one's; the link is written all the same
+                logger.warning("accepted, but the chunk was settled meanwhile", extra=_ids(chunk))
             if result.msg_id:
                 self._announce_early_reports(chunk, result.msg_id)
             metrics.add_metric(name="RecipientsSubmitted", unit=MetricUnit.Count, value=len(chunk.mobiles))
-            if ours:
-                self._count_settled(chunk)
-            else:  # settled meanwhile by a worker that took our claim for a dead one: counted there
-                logger.warning("accepted, but the chunk was settled meanwhile", extra=_ids(chunk))
+            self._count_settled(chunk)
         elif outcome is Outcome.REJECTED or (outcome is Outcome.AMBIGUOUS and not self._resend_ambiguous):
             state = ChunkState.FAILED if outcome is Outcome.REJECTED else ChunkState.UNKNOWN
             if self._store.record_attempt(chunk, state=state, code=result.code, detail=result.detail):
