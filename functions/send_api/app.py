@@ -93,7 +93,7 @@ def _int_param(name: str, default: int, low: int, high: int) -> int:
     raw = app.current_event.get_query_string_value(name, None)
     if raw is None:
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
         raise InputError.of(name, f"must be an integer from {low} to {high}")
     return int(raw)
 

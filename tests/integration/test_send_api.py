@@ -159,8 +159,12 @@ def test_unknown_request_is_a_404_in_the_contracts_shape(api: Api) -> None:
     assert reply["error"]["code"] == "not_found"
 
 
-def test_bad_paging_parameters_name_the_parameter(api: Api) -> None:
+@pytest.mark.parametrize(
+    ("name", "value"), [("limit", "0"), ("limit", "²"), ("cursor", "²"), ("cursor", "-1"), ("limit", "１")]
+)
+def test_bad_paging_parameters_name_the_parameter(api: Api, name: str, value: str) -> None:
+    # "²" and a full-width "１" are digits to str.isdigit() but not to int(): never a 500
     _, reply = api.post({"to": ["13800138000"], "content": "x"})
-    status, error = api.get(reply["id"], limit="0")
+    status, error = api.get(reply["id"], **{name: value})
     assert status == 400
-    assert error["error"]["details"][0]["field"] == "limit"
+    assert error["error"]["details"][0]["field"] == name

@@ -98,7 +98,7 @@ class Settings:
         if not table:
             raise SettingsError("MESSAGES_TABLE is not set")
         prefix = env.get("GUODU_ACCOUNT_PREFIX", "").strip()
-        if prefix and not prefix.isdigit():
+        if prefix and not (prefix.isascii() and prefix.isdigit()):
             raise SettingsError("GUODU_ACCOUNT_PREFIX must be digits (spnumber + account id)")
         return cls(
             messages_table=table,
