@@ -105,6 +105,11 @@ def send_messages() -> Response[str]:
         raise InputError.of("body", "must be a JSON object", code="invalid_json")
     key = _idempotency_key()
     caller = _caller()
+    request_id, body_fingerprint = request_id_for(caller, key), fingerprint(raw)
+    # The same key again gets the first reply before the body is judged afresh: a send_at
+    # that has passed since, or a cap the first send used up, must not turn it into a 400.
+    if key is not None and (reply := sender.replay(request_id, body_fingerprint)) is not None:
+        return _json(202, reply)
     command = to_command(
         SendBody.model_validate(raw),
         now=datetime.now(UTC),
@@ -113,10 +118,7 @@ def send_messages() -> Response[str]:
         caller=caller,
     )
     reply = sender.accept(
-        command,
-        request_id=request_id_for(caller, key),
-        body_fingerprint=fingerprint(raw),
-        keyed=key is not None,
+        command, request_id=request_id, body_fingerprint=body_fingerprint, keyed=key is not None
     )
     return _json(202, reply)
 

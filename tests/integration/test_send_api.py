@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
@@ -110,6 +111,23 @@ def test_same_idempotency_key_with_another_body_is_a_conflict(api: Api, stack: P
     status, reply = api.post({"to": ["13800138000"], "content": "two"}, key="k-1")
     assert status == 409
     assert reply["error"]["code"] == "idempotency_key_reused"
+    assert len(queued_messages(stack)) == 1
+
+
+def test_a_replay_after_its_send_at_passed_gets_the_first_reply(
+    api: Api, stack: Provisioned, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a keyed send scheduled ten minutes ahead
+    send_at = (datetime.now(UTC) + timedelta(minutes=10)).isoformat()
+    body = {"to": ["13800138000"], "content": "x", "send_at": send_at}
+    first = api.post(body, key="sched-1")
+    assert first[0] == 202
+    # When the client replays it twenty minutes later, when its send_at lies in the past
+    later = datetime.now(UTC) + timedelta(minutes=20)
+    clock = type("Later", (), {"now": staticmethod(lambda tz=None: later)})
+    monkeypatch.setattr(api.module, "datetime", clock)
+    # Then it still gets the first reply, not a 400 about the time, and nothing more is queued
+    assert api.post(body, key="sched-1") == first
     assert len(queued_messages(stack)) == 1
 
 

@@ -100,10 +100,8 @@ class SendService:
     ) -> dict[str, Any]:
         """Store and queue a request. ``keyed``: its id comes from an Idempotency-Key, so
         it may exist already (a replay, or a retry of an attempt that stopped half-way)."""
-        if keyed:
-            existing = self._store.get_request(request_id, consistent=True)
-            if existing is not None:
-                return self._again(existing, body_fingerprint)
+        if keyed and (reply := self.replay(request_id, body_fingerprint)) is not None:
+            return reply
         command = self._apply_caps(self._without_opted_out(command), holder=request_id if keyed else None)
         now = self._clock()
         valid_until = int(now.timestamp()) + (command.valid_for or self._default_validity)
@@ -145,6 +143,11 @@ class SendService:
             extra={"request_id": request_id, "recipients": command.recipients, "chunks": len(chunks)},
         )
         return accepted_reply(record)
+
+    def replay(self, request_id: str, body_fingerprint: str) -> dict[str, Any] | None:
+        """A keyed request seen before: its first reply (409 for another body); None if new."""
+        existing = self._store.get_request(request_id, consistent=True)
+        return None if existing is None else self._again(existing, body_fingerprint)
 
     def _again(self, existing: RequestRecord, body_fingerprint: str) -> dict[str, Any]:
         """The same key again: the first reply, after finishing what the first call left."""
