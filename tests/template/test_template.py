@@ -67,6 +67,12 @@ def test_every_function_runs_python_3_13_with_the_shared_layer_and_a_log_group()
         assert "Runtime" not in function["Properties"] or function["Properties"]["Runtime"] == "python3.13"
 
 
+def test_every_function_that_calls_the_platform_waits_the_configured_read_timeout() -> None:
+    for logical in ("SubmitWorkerFunction", "BalanceCheckFunction"):
+        variables = props(logical)["Environment"]["Variables"]
+        assert variables["GUODU_READ_TIMEOUT"] == {"Ref": "GuoduReadTimeoutSeconds"}, logical
+
+
 def test_secrets_are_never_plain_environment_variables() -> None:
     for logical, function in resources_of_type(TEMPLATE, "AWS::Serverless::Function").items():
         variables = function["Properties"].get("Environment", {}).get("Variables", {})
