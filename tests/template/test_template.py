@@ -229,6 +229,14 @@ def test_the_no_reports_alarm_fires_only_when_submits_had_no_report_at_all() -> 
     assert metrics["submitted"]["MetricStat"]["Period"] == {"Ref": "NoReportsAlarmPeriodSeconds"}
 
 
+def test_the_balance_alarm_sees_at_least_two_readings_in_each_of_its_periods() -> None:
+    # Missing data breaches: a period shorter than two check intervals flaps or never clears.
+    alarm = props("BalanceLowAlarm")
+    assert alarm["TreatMissingData"] == "breaching"
+    assert alarm["Period"] >= 2 * 60 * PARAMETERS["BalanceCheckMinutes"]["MaxValue"]
+    assert PARAMETERS["BalanceCheckMinutes"]["Default"] <= PARAMETERS["BalanceCheckMinutes"]["MaxValue"]
+
+
 def test_the_dashboard_is_valid_json_showing_every_alarm() -> None:
     body_template, variables = props("Dashboard")["DashboardBody"]["Fn::Sub"]
     ctx = Context(parameters={"BalanceAlarmThreshold": 10000, "StageName": "live"}, stack_name="smsgw")
