@@ -204,6 +204,15 @@ def test_each_alarm_of_issue_4_exists_and_notifies_the_encrypted_topic(logical: 
     assert "docs/operations.md#" in alarm["Properties"]["AlarmDescription"]
 
 
+@pytest.mark.parametrize("logical", ["ApiServerErrorsAlarm", "PushReceiverErrorsAlarm"])
+def test_a_lone_burst_of_5xx_does_not_page_two_of_three_periods_do(logical: str) -> None:
+    alarm = props(logical)
+    assert (alarm["DatapointsToAlarm"], alarm["EvaluationPeriods"]) == (2, 3)
+    periods = [m["MetricStat"]["Period"] for m in alarm.get("Metrics", []) if "MetricStat" in m]
+    assert set(periods or [alarm["Period"]]) == {300}
+    assert alarm["TreatMissingData"] == "notBreaching"
+
+
 def test_the_alarm_topic_is_encrypted_with_a_key_cloudwatch_may_use() -> None:
     assert props("AlarmTopic")["KmsMasterKeyId"] == {"Ref": "GatewayKey"}
     statements = props("GatewayKey")["KeyPolicy"]["Statement"]
