@@ -238,6 +238,16 @@ def test_the_no_reports_alarm_fires_only_when_submits_had_no_report_at_all() -> 
     assert metrics["submitted"]["MetricStat"]["Period"] == {"Ref": "NoReportsAlarmPeriodSeconds"}
 
 
+def test_the_no_reports_alarm_needs_two_silent_periods_in_a_row() -> None:
+    # One silent period is normal: a report may land just past the clock-aligned boundary.
+    alarm = props("NoReportsAlarm")
+    assert (alarm["DatapointsToAlarm"], alarm["EvaluationPeriods"]) == (2, 2)
+    period = PARAMETERS["NoReportsAlarmPeriodSeconds"]
+    # Both periods fit in one day, the evaluation range every CloudWatch alarm may use.
+    assert alarm["EvaluationPeriods"] * period["MaxValue"] <= 86_400
+    assert period["MinValue"] <= period["Default"] <= period["MaxValue"]
+
+
 def test_the_balance_alarm_sees_at_least_two_readings_in_each_of_its_periods() -> None:
     # Missing data breaches: a period shorter than two check intervals flaps or never clears.
     alarm = props("BalanceLowAlarm")
