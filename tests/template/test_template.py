@@ -193,6 +193,7 @@ ALARMS = {
     "AccountErrorsAlarm": "account-level result codes",
     "NoReportsAlarm": "no reports while submitted",
     "BalanceLowAlarm": "balance below a threshold",
+    "UnknownRecipientsAlarm": "the platform sent no usable answer",
 }
 
 
@@ -211,6 +212,24 @@ def test_a_lone_burst_of_5xx_does_not_page_two_of_three_periods_do(logical: str)
     periods = [m["MetricStat"]["Period"] for m in alarm.get("Metrics", []) if "MetricStat" in m]
     assert set(periods or [alarm["Period"]]) == {300}
     assert alarm["TreatMissingData"] == "notBreaching"
+
+
+def test_the_unknown_recipients_alarm_watches_the_metric_an_unanswered_submit_emits() -> None:
+    from smsgw.domain.model import ChunkState
+
+    alarm = props("UnknownRecipientsAlarm")
+    # The worker names it f"Recipients{state.value.title()}" when it settles a chunk unknown.
+    assert alarm["MetricName"] == f"Recipients{ChunkState.UNKNOWN.value.title()}"
+    assert alarm["Namespace"] == "SmsGateway"
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": "smsgw"}]
+    assert (alarm["Statistic"], alarm["Period"]) == ("Sum", 300)
+    assert (alarm["DatapointsToAlarm"], alarm["EvaluationPeriods"]) == (2, 3)
+    assert alarm["Threshold"] == {"Ref": "UnknownRecipientsAlarmThreshold"}
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert alarm["TreatMissingData"] == "notBreaching"
+    assert alarm["OKActions"] == [{"Ref": "AlarmTopic"}]
+    assert "#recipients-unknown" in alarm["AlarmDescription"]
+    assert PARAMETERS["UnknownRecipientsAlarmThreshold"]["Default"] >= 1
 
 
 def test_the_alarm_topic_is_encrypted_with_a_key_cloudwatch_may_use() -> None:
@@ -270,6 +289,8 @@ def test_the_dashboard_is_valid_json_showing_every_alarm() -> None:
     assert set(alarm_widget["properties"]["alarms"]) == {
         f"arn:alarm:{a}" for a in resources_of_type(TEMPLATE, "AWS::CloudWatch::Alarm")
     }
+    (recipients,) = [w for w in dashboard["widgets"] if w["properties"].get("title") == "Recipients"]
+    assert [".", "RecipientsUnknown", ".", "."] in recipients["properties"]["metrics"]
 
 
 def test_outputs_name_every_url_table_and_queue() -> None:
