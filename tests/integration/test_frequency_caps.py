@@ -37,6 +37,17 @@ def test_only_the_capped_numbers_of_a_request_are_refused(api: Api) -> None:
     ]
 
 
+def test_capped_numbers_are_counted_when_the_rejected_list_is_full(api: Api) -> None:
+    api.post(code(["13800138000"]))
+    # When a request holds 1,000 junk numbers (the most listed) and a capped number
+    junk = [f"12{i:05d}" for i in range(1_000)]
+    status, reply = api.post(code(["13800138000", "13900139000", *junk], 2))
+    # Then every rejection is counted, in the reply and in the status, though not all listed
+    assert (status, reply["recipients"], len(reply["rejected"])) == (202, 1, 1_000)
+    assert reply["rejected_count"] == 1_001
+    assert api.get(reply["id"])[1]["counts"]["rejected"] == 1_001
+
+
 def test_transactional_and_marketing_are_not_capped_by_default(api: Api) -> None:
     for _ in range(3):
         assert api.post({"to": ["13800138000"], "content": "您的订单已发货"})[0] == 202

@@ -91,6 +91,7 @@ class MessageStore:
             "fingerprint": request.fingerprint,
             "opted_out": list(request.opted_out),
             "opted_out_count": request.opted_out_count,
+            "rejected_count": request.rejected_count,
             "expires_at": self._expires_at(),
         }
         try:
@@ -186,6 +187,7 @@ class MessageStore:
             fingerprint=data.get("fingerprint", ""),
             opted_out=tuple(data.get("opted_out", [])),
             opted_out_count=data.get("opted_out_count", 0),
+            rejected_count=data.get("rejected_count", 0),
         )
 
     def list_chunks(self, request_id: str) -> list[Chunk]:

@@ -135,7 +135,7 @@ class RequestRecord:
     segments: int
     total_segments: int
     chunk_count: int
-    rejected: tuple[Rejection, ...] = ()
+    rejected: tuple[Rejection, ...] = ()  # the first MAX_LISTED of them
     reference: str | None = None
     category: Category = Category.TRANSACTIONAL
     send_time: str = ""
@@ -146,6 +146,7 @@ class RequestRecord:
     fingerprint: str = ""  # of the request body, to tell a replay from a reused key
     opted_out: tuple[str, ...] = ()  # the first MAX_LISTED of them
     opted_out_count: int = 0
+    rejected_count: int = 0  # all of them, listed or not
 
 
 @dataclass(frozen=True)

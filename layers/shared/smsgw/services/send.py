@@ -65,6 +65,8 @@ def accepted_reply(record: RequestRecord) -> dict[str, Any]:
         "total_segments": record.total_segments,
         "rejected": [r.as_dict() for r in record.rejected],
     }
+    if record.rejected_count > len(record.rejected):  # the list holds the first MAX_LISTED
+        reply["rejected_count"] = record.rejected_count
     if record.opted_out_count:
         reply["opted_out"] = list(record.opted_out)
         reply["opted_out_count"] = record.opted_out_count
@@ -114,6 +116,7 @@ class SendService:
             total_segments=command.total_segments,
             chunk_count=len(chunks),
             rejected=command.rejected[:MAX_LISTED],
+            rejected_count=len(command.rejected),
             reference=command.reference,
             category=command.category,
             send_time=command.send_time,

@@ -63,7 +63,7 @@ class StatusService:
             [c.msg_id for c in chunks if c.state is ChunkState.SUBMITTED and c.msg_id]
         )
         counts = _counts(chunks, links)
-        counts[RecipientStatus.REJECTED] = len(request.rejected)
+        counts[RecipientStatus.REJECTED] = request.rejected_count
         counts[RecipientStatus.OPTED_OUT] = request.opted_out_count
 
         page: list[dict[str, Any]] = []
