@@ -331,14 +331,18 @@ def test_a_chunk_claimed_by_a_live_worker_is_left_to_it(
 
 
 def test_a_claim_left_by_a_crashed_worker_becomes_unknown(
-    api: Api, worker: Worker, simulator: Simulator, stack: Provisioned
+    api: Api, worker: Worker, simulator: Simulator, stack: Provisioned, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _, reply = api.post({"to": ["13800138000"], "content": "x"})
+    _, reply = api.post({"to": ["13800138000", "13900139000"], "content": "x"})
     from smsgw.adapters.store import MessageStore
     from smsgw.domain.model import ChunkRef
 
     store = MessageStore(boto3.client("dynamodb"), stack.ref("MessagesTable"))
     assert store.claim_chunk(ChunkRef(reply["id"], 0), lease_seconds=-1).claimed  # lease already over
+    capsys.readouterr()
     worker.drain()
     assert simulator.accepted == []
     assert api.get(reply["id"])[1]["recipients"][0]["status"] == "unknown"
+    # And the recipients-unknown alarm's metric counts them (EMF on the worker's stdout)
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert sum(sum(m.get("RecipientsUnknown", [])) for m in emitted) == 2

@@ -258,6 +258,7 @@ class SubmitService:
             chunk, state=ChunkState.UNKNOWN, code="stale_claim", detail="worker stopped mid-submit"
         ):
             metrics.add_metric(name="SubmitsAmbiguous", unit=MetricUnit.Count, value=1)
+            metrics.add_metric(name="RecipientsUnknown", unit=MetricUnit.Count, value=len(chunk.mobiles))
             self._count_settled(chunk)
 
     def _answered(self, chunk: Chunk, result: SubmitResult, seconds: float) -> None:
