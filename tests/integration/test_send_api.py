@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from smsgw_local.provision import Provisioned
 from tests.integration.conftest import Api, queued_messages, table_items
@@ -163,6 +164,56 @@ def test_a_request_that_stopped_half_way_is_resumed_by_its_retry(api: Api, stack
     assert status == 202
     assert sorted(json.loads(m["Body"])["chunk"] for m in queued_messages(stack)) == [0, 1, 2]
     assert api.get(reply["id"])[1]["counts"]["queued"] == 600
+
+
+def stopping_before_the_header(api: Api, patch: pytest.MonkeyPatch) -> None:
+    """The next send stores its chunks, then fails to store its header (DynamoDB down)."""
+    store = api.module.sender._store
+    create = store.create_request
+
+    def failing_once(record: object) -> bool:
+        patch.setattr(store, "create_request", create)
+        raise ClientError({"Error": {"Code": "InternalServerError", "Message": "x"}}, "PutItem")
+
+    patch.setattr(store, "create_request", failing_once)
+
+
+def test_a_key_whose_first_call_stopped_refuses_another_body_and_sends_neither(
+    api: Api, stack: Provisioned, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a keyed call that stored its 400 numbers' chunks, then failed before its header
+    stopping_before_the_header(api, monkeypatch)
+    old = {"to": [f"138{i:08d}" for i in range(400)], "content": "OLD code 111111"}
+    assert api.post(old, key="otp-9")[0] >= 500
+    # When the client reuses the key for another body
+    status, reply = api.post({"to": ["13900139000"], "content": "NEW code 222222"}, key="otp-9")
+    # Then it is the contract's 409, and nothing at all is queued: not the old chunks either
+    assert (status, reply["error"]["code"]) == (409, "idempotency_key_reused")
+    assert queued_messages(stack) == []
+    # And the first body, retried, goes out whole
+    status, reply = api.post(old, key="otp-9")
+    assert status == 202
+    assert api.get(reply["id"])[1]["counts"]["queued"] == 400
+
+
+def test_a_retry_whose_plan_changed_sends_each_number_once(
+    api: Api, stack: Provisioned, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a keyed marketing call of 300 numbers that stopped before its header
+    numbers = [f"138{i:08d}" for i in range(300)]
+    body = {"to": numbers, "content": "【店】新品上市", "category": "marketing"}
+    stopping_before_the_header(api, monkeypatch)
+    assert api.post(body, key="promo-1")[0] >= 500
+    # And then one number opted out, so the retry plans other chunks (199 + 100)
+    assert api.module.opt_outs.add(numbers[5])[0]
+    status, reply = api.post(body, key="promo-1")
+    # Then the request holds every other number exactly once, and not the opted-out one
+    assert (status, reply["recipients"]) == (202, 299)
+    _, view = api.get(reply["id"], limit="5000")
+    shown = [r["to"] for r in view["recipients"]]
+    assert sorted(shown) == sorted(n for n in numbers if n != numbers[5])
+    assert view["counts"]["total"] == view["counts"]["queued"] == 299
+    assert sorted(json.loads(m["Body"])["chunk"] for m in queued_messages(stack)) == [0, 1]
 
 
 def test_an_idempotency_key_must_be_printable_ascii(api: Api) -> None:

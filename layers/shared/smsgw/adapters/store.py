@@ -106,27 +106,48 @@ class MessageStore:
             raise
         return True
 
-    def put_chunks(self, chunks: Sequence[Chunk], *, only_new: bool = False) -> None:
-        """Write chunks. ``only_new``: never overwrite one that exists (a retry's chunks may
-        be claimed by a worker already), at the price of one call per chunk."""
+    def put_chunks(self, chunks: Sequence[Chunk], *, fingerprint: str, retry: bool = False) -> bool:
+        """Write a request's chunks, each marked with its body's ``fingerprint``.
+
+        ``retry``: the request's key may have been used by a call that stopped before its
+        header (so nothing of it was queued). Chunks of the same body not yet claimed are
+        written afresh (the plan may differ: an opt-out since); claimed ones are left to
+        their worker; a chunk of another body means the key is taken: nothing more is
+        written, and False is returned. One call per chunk."""
         expires_at = self._expires_at()
         items = [
-            {**chunk_key(c.request_id, c.number), **to_item(self._chunk_values(c, expires_at))}
+            {
+                **chunk_key(c.request_id, c.number),
+                **to_item({**self._chunk_values(c, expires_at), "fp": fingerprint}),
+            }
             for c in chunks
         ]
-        if not only_new:
+        if not retry:
             batch_write(
                 self._db, self._table, [{"PutRequest": {"Item": item}} for item in items], sleep=self._sleep
             )
-            return
+            return True
         for item in items:
             try:
                 self._db.put_item(
-                    TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)"
+                    TableName=self._table,
+                    Item=item,
+                    ConditionExpression="attribute_not_exists(pk)"
+                    " OR (fp = :fp AND st = :queued AND attempts = :zero)",
+                    ExpressionAttributeValues={
+                        ":fp": {"S": fingerprint},
+                        ":queued": {"S": ChunkState.QUEUED.value},
+                        ":zero": {"N": "0"},
+                    },
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
             except ClientError as err:
                 if not is_condition_failure(err):
                     raise
+                old = cast(dict[str, Any], err.response.get("Item") or {})
+                if old.get("fp", {}).get("S") != fingerprint:
+                    return False
+        return True
 
     @staticmethod
     def _chunk_values(chunk: Chunk, expires_at: int) -> dict[str, Any]:

@@ -128,9 +128,11 @@ class SendService:
             status=RequestStatus.ACCEPTING if chunks else RequestStatus.SUBMITTED,
         )
         # Chunks first, the request header last: once the header exists, so does every
-        # chunk, and a retry only has to queue them. A keyed retry may find some chunks
-        # written already; conditional writes never overwrite one a worker has claimed.
-        self._store.put_chunks(chunks, only_new=keyed)
+        # chunk, and a retry only has to queue them. A keyed retry may find chunks of a
+        # call that stopped before its header: its own body's are written afresh (never
+        # one a worker has claimed), another body's mean the key is taken.
+        if not self._store.put_chunks(chunks, fingerprint=body_fingerprint, retry=keyed):
+            raise IdempotencyConflict("this Idempotency-Key was used with a different request body")
         if not self._store.create_request(record):
             existing = self._store.get_request(request_id, consistent=True)
             if existing is None:

@@ -58,7 +58,8 @@ class StatusService:
         request = self._store.get_request(request_id)
         if request is None:
             raise NotFound(f"no message request {request_id}")
-        chunks = self._store.list_chunks(request_id)
+        # Chunks beyond the count are a stopped first attempt's, replanned by its retry.
+        chunks = [c for c in self._store.list_chunks(request_id) if c.number < request.chunk_count]
         links = self._store.get_links(
             [c.msg_id for c in chunks if c.state is ChunkState.SUBMITTED and c.msg_id]
         )
