@@ -48,6 +48,26 @@ def test_capped_numbers_are_counted_when_the_rejected_list_is_full(api: Api) -> 
     assert api.get(reply["id"])[1]["counts"]["rejected"] == 1_001
 
 
+def test_each_message_of_a_personalised_request_counts_against_the_cap(api: Api) -> None:
+    # Given codes are capped at 1 a minute, When one request sends a number two codes
+    two = {
+        "category": "verification",
+        "messages": [
+            {"to": "13800138000", "content": "【示例】验证码 111111"},
+            {"to": "+86 138-0013-8000", "content": "【示例】验证码 222222"},
+            {"to": "13900139000", "content": "【示例】验证码 333333"},
+        ],
+    }
+    status, reply = api.post(two)
+    # Then that number gets neither (all of a number's messages or none), the other its one
+    assert (status, reply["recipients"]) == (202, 1)
+    assert reply["rejected"] == [
+        {"to": "13800138000", "reason": "frequency_capped", "detail": "at most 1 per 1m"}
+    ]
+    # And a number whose one message was refused has used none of its cap
+    assert api.post(code(["13800138000"]))[0] == 202
+
+
 def test_transactional_and_marketing_are_not_capped_by_default(api: Api) -> None:
     for _ in range(3):
         assert api.post({"to": ["13800138000"], "content": "您的订单已发货"})[0] == 202

@@ -13,7 +13,7 @@ not refused by its own first attempt.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, cast
 
@@ -40,35 +40,57 @@ class FrequencyStore:
         self._pool = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="caps")
 
     def take(
-        self, mobiles: Sequence[str], category: Category, caps: Sequence[Cap], *, holder: str | None = None
+        self,
+        mobiles: Mapping[str, int],
+        category: Category,
+        caps: Sequence[Cap],
+        *,
+        holder: str | None = None,
     ) -> dict[str, Cap]:
-        """Count one message to each number; returns the numbers refused and the cap each hit.
+        """Count ``mobiles[m]`` messages to each number ``m``, all of a number's or none;
+        returns the numbers refused and the cap each hit.
 
         ``holder``: the request taking them; a number it has taken already is not counted again."""
         if not caps:
             return {}
         now = int(self._clock())
         refused: dict[str, Cap] = {}
-        results = self._pool.map(lambda m: self._take(m, category, caps, now, holder), mobiles)
-        for mobile, cap in zip(mobiles, results, strict=True):
+        numbers = list(mobiles)
+        results = self._pool.map(
+            lambda m: self._take(m, mobiles[m], category, caps, now=now, holder=holder), numbers
+        )
+        for mobile, cap in zip(numbers, results, strict=True):
             if cap is not None:
                 refused[mobile] = cap
         return refused
 
     def _take(
-        self, mobile: str, category: Category, caps: Sequence[Cap], now: int, holder: str | None
+        self,
+        mobile: str,
+        count: int,
+        category: Category,
+        caps: Sequence[Cap],
+        *,
+        now: int,
+        holder: str | None,
     ) -> Cap | None:
+        too_many = next((cap for cap in caps if count > cap.limit), None)
+        if too_many is not None:
+            return too_many  # more messages than the cap allows at all
         local = now + BEIJING_OFFSET
         day, second_of_day = divmod(local, DAY)
         names = {
             f"#w{i}": f"w{c.window_seconds}_{second_of_day // c.window_seconds}" for i, c in enumerate(caps)
         }
-        values: dict[str, Any] = {":one": {"N": "1"}, ":exp": {"N": str((day + 2) * DAY - BEIJING_OFFSET)}}
+        values: dict[str, Any] = {
+            ":count": {"N": str(count)},
+            ":exp": {"N": str((day + 2) * DAY - BEIJING_OFFSET)},
+        }
         conditions = []
         for i, cap in enumerate(caps):
-            values[f":max{i}"] = {"N": str(cap.limit)}
-            conditions.append(f"(attribute_not_exists(#w{i}) OR #w{i} < :max{i})")
-        adds = [f"#w{i} :one" for i in range(len(caps))]
+            values[f":room{i}"] = {"N": str(cap.limit - count)}
+            conditions.append(f"(attribute_not_exists(#w{i}) OR #w{i} <= :room{i})")
+        adds = [f"#w{i} :count" for i in range(len(caps))]
         if holder:
             names["#holders"] = "holders"
             values[":holder"] = {"S": holder}
@@ -92,7 +114,7 @@ class FrequencyStore:
             if holder and holder in old.get("holders", {}).get("SS", []):
                 return None  # this request took it already: a retry, not another message
             for i, cap in enumerate(caps):
-                if int(old.get(names[f"#w{i}"], {}).get("N", "0")) >= cap.limit:
+                if int(old.get(names[f"#w{i}"], {}).get("N", "0")) + count > cap.limit:
                     return cap
             return caps[0]
         return None

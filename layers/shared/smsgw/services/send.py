@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -191,7 +192,8 @@ class SendService:
         caps = self._caps.for_category(command.category)
         if not caps:
             return command
-        mobiles = list(dict.fromkeys(m for group in command.groups for m in group.mobiles))
+        # A personalised request may send one number several messages: each one counts.
+        mobiles = Counter(m for group in command.groups for m in group.mobiles)
         refused = self._frequency.take(mobiles, command.category, caps, holder=holder)
         if not refused:
             return command
