@@ -186,30 +186,21 @@ def test_a_redelivered_message_after_a_successful_submit_is_not_submitted_again(
     assert simulator.refused == []
 
 
+@pytest.mark.parametrize(
+    ("fault", "code"),
+    [("accept_then_drop", "connection_lost"), ("accept_then_truncate", "broken_answer")],
+    ids=["answer lost", "answer broken off"],
+)
 def test_an_answer_lost_after_the_platform_accepted_is_recorded_unknown_not_resent(
-    api: Api, worker: Worker, simulator: Simulator
+    api: Api, worker: Worker, simulator: Simulator, fault: str, code: str
 ) -> None:
-    simulator.queue_faults("accept_then_drop")
+    simulator.queue_faults(fault)
     _, reply = api.post({"to": ["13800138000"], "content": "x"})
     worker.drain()
-    assert len(simulator.accepted) == 1  # the platform did take it
+    assert len(simulator.accepted) == 1  # the platform did take it, and got it once
     _, view = api.get(reply["id"])
-    assert (view["recipients"][0]["status"], view["recipients"][0]["provider_code"]) == (
-        "unknown",
-        "connection_lost",
-    )
+    assert (view["recipients"][0]["status"], view["recipients"][0]["provider_code"]) == ("unknown", code)
     assert view["status"] == "submitted"
-
-
-def test_an_answer_that_breaks_off_after_the_platform_accepted_is_not_resent(
-    api: Api, worker: Worker, simulator: Simulator
-) -> None:
-    simulator.queue_faults("accept_then_truncate")
-    _, reply = api.post({"to": ["13800138000"], "content": "x"})
-    worker.drain()
-    assert len(simulator.accepted) == 1  # sent once, never again
-    recipient = api.get(reply["id"])[1]["recipients"][0]
-    assert (recipient["status"], recipient["provider_code"]) == ("unknown", "broken_answer")
 
 
 def test_a_read_timeout_is_ambiguous_too(
