@@ -28,6 +28,16 @@ class SubmitResult:
     detail: str = ""
 
 
+# What requests raises before anything is sent: the request could not even be built.
+_NOT_SENDABLE = (
+    requests.exceptions.InvalidURL,
+    requests.exceptions.InvalidHeader,
+    requests.exceptions.MissingSchema,
+    requests.exceptions.InvalidSchema,
+    requests.exceptions.URLRequired,
+)
+
+
 def _never_sent(error: BaseException) -> bool:
     """True when the connection could not even be opened, so the platform saw nothing."""
     pending: list[BaseException] = [error]
@@ -42,6 +52,29 @@ def _never_sent(error: BaseException) -> bool:
             arg for arg in (*current.args, reason, current.__cause__) if isinstance(arg, BaseException)
         )
     return False
+
+
+def _unanswered(err: requests.RequestException) -> SubmitResult:
+    """No answer to read. Whether the platform may have the submit decides what comes next:
+    never sent, retry it; sent (the answer timed out, was lost or broke off half-way), it
+    may have been accepted, so never resend it blindly."""
+    if isinstance(err, _NOT_SENDABLE):  # a malformed URL or header: a person must fix it
+        outcome, code, detail = Outcome.ACCOUNT, "bad_request_setup", f"not sendable: {type(err).__name__}"
+    elif isinstance(err, requests.ConnectTimeout):
+        outcome, code, detail = Outcome.TRANSIENT, "connect_timeout", "could not connect in time"
+    elif isinstance(err, requests.ReadTimeout):
+        outcome, code, detail = Outcome.AMBIGUOUS, "read_timeout", "sent, no answer in time"
+    elif _never_sent(err):
+        outcome, code, detail = Outcome.TRANSIENT, "connect_error", "could not connect"
+    elif isinstance(err, requests.ConnectionError):
+        outcome, code, detail = Outcome.AMBIGUOUS, "connection_lost", "connection lost after sending"
+    else:  # ChunkedEncodingError and the like
+        outcome, code, detail = (
+            Outcome.AMBIGUOUS,
+            "broken_answer",
+            f"the answer broke off: {type(err).__name__}",
+        )
+    return SubmitResult(outcome, code, detail=detail)
 
 
 class GuoduClient:
@@ -73,22 +106,8 @@ class GuoduClient:
             response = self._session.post(
                 self._url, data=body, headers={"Content-Type": JSON_UTF8}, timeout=self._timeout
             )
-        except requests.ConnectTimeout:
-            return SubmitResult(Outcome.TRANSIENT, "connect_timeout", detail="could not connect in time")
-        except requests.ReadTimeout:
-            return SubmitResult(Outcome.AMBIGUOUS, "read_timeout", detail="sent, no answer in time")
         except requests.RequestException as err:
-            if _never_sent(err):
-                return SubmitResult(Outcome.TRANSIENT, "connect_error", detail="could not connect")
-            # The request left: the connection was lost, or the answer broke off half-way
-            # (ChunkedEncodingError...). The platform may have accepted it: never resend blindly.
-            if isinstance(err, requests.ConnectionError):
-                return SubmitResult(
-                    Outcome.AMBIGUOUS, "connection_lost", detail="connection lost after sending"
-                )
-            return SubmitResult(
-                Outcome.AMBIGUOUS, "broken_answer", detail=f"the answer broke off: {type(err).__name__}"
-            )
+            return _unanswered(err)
         finally:
             self._last_used = self._clock()
         return self._read(response)
