@@ -292,6 +292,42 @@ def test_a_worker_stopping_between_settling_and_counting_still_completes_the_req
     assert event_sink.of_type("Request Submitted") == [event]
 
 
+def test_a_worker_quicker_than_the_api_is_not_undone_by_it(
+    api: Api, worker: Worker, simulator: Simulator, event_sink: EventSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a worker that settles every chunk before the API marks the request accepted
+    queue = api.module.sender._queue
+    enqueue = queue.enqueue
+
+    def enqueue_then_work(refs: object) -> None:
+        enqueue(refs)
+        worker.drain()
+
+    monkeypatch.setattr(queue, "enqueue", enqueue_then_work)
+    _, reply = api.post({"to": ["13800138000"], "content": "x"})
+    # Then the request stays submitted, and a duplicate delivery announces nothing again
+    stored = api.module.sender._store.get_request(reply["id"], consistent=True)
+    assert stored.status.value == "submitted"
+    worker.redeliver(reply["id"], 0)
+    assert len(event_sink.of_type("Request Submitted")) == 1
+
+
+def test_counting_chunks_keeps_the_requests_item_small(
+    api: Api, worker: Worker, simulator: Simulator, stack: Provisioned
+) -> None:
+    # Given a personalised request of 120 different messages: 120 chunks to count
+    messages = [{"to": f"138{i:08d}", "content": f"【示例】验证码 {i:06d}"} for i in range(120)]
+    _, reply = api.post({"messages": messages})
+    worker.drain(rounds=200)
+    # Then it completes, and its item (rewritten, and billed whole, at every count) stays small
+    assert api.get(reply["id"])[1]["status"] == "submitted"
+    item = boto3.client("dynamodb").get_item(
+        TableName=stack.ref("MessagesTable"), Key={"pk": {"S": f"REQ#{reply['id']}"}, "sk": {"S": "META"}}
+    )["Item"]
+    assert int(item["settled_chunks"]["N"]) == 120
+    assert len(json.dumps(item)) < 1_024
+
+
 def test_an_unknown_result_code_is_parked_in_the_dead_letter_queue_at_once(
     api: Api, worker: Worker, simulator: Simulator, stack: Provisioned
 ) -> None:

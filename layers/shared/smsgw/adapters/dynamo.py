@@ -7,6 +7,8 @@ pk                          sk                  what (store)
 ==========================  ==================  ============================================
 ``REQ#<request id>``        ``META``            a request (``store.MessageStore``)
 ``REQ#<request id>``        ``CHUNK#00007``     up to 200 numbers of one content, one submit
+``REQ#<request id>``        ``COUNTED#00007``   chunk 7 is counted in the request's settled
+                                                chunks (``store.count_settled_chunk``)
 ``MSG#<provider MsgId>``    ``LINK``            MsgId -> request and chunk; report counters
 ``MSG#<provider MsgId>``    ``R#07``            reports of the MsgId's numbers ending in
                                                 07, 27, ... (``reports.ReportStore``)

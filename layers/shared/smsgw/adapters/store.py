@@ -20,6 +20,7 @@ from smsgw.adapters.dynamo import (
     from_item,
     is_condition_failure,
     iso,
+    key,
     link_key,
     request_key,
     to_item,
@@ -88,6 +89,7 @@ class MessageStore:
             "append_id": request.append_id,
             "caller": request.caller,
             "status": request.status.value,
+            "settled_chunks": 0,
             "fingerprint": request.fingerprint,
             "opted_out": list(request.opted_out),
             "opted_out_count": request.opted_out_count,
@@ -167,14 +169,27 @@ class MessageStore:
             "expires_at": expires_at,
         }
 
-    def set_request_status(self, request_id: str, status: RequestStatus) -> None:
-        self._db.update_item(
-            TableName=self._table,
-            Key=request_key(request_id),
-            UpdateExpression="SET #s = :s",
-            ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues={":s": {"S": status.value}},
-        )
+    def set_request_status(
+        self, request_id: str, status: RequestStatus, *, only_from: RequestStatus | None = None
+    ) -> None:
+        """``only_from``: change it only from that status (a worker may be ahead of us)."""
+        condition: dict[str, Any] = {}
+        values: dict[str, Any] = {":s": {"S": status.value}}
+        if only_from is not None:
+            condition = {"ConditionExpression": "#s = :from"}
+            values[":from"] = {"S": only_from.value}
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=request_key(request_id),
+                UpdateExpression="SET #s = :s",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues=values,
+                **condition,
+            )
+        except ClientError as err:
+            if not (only_from is not None and is_condition_failure(err)):
+                raise
 
     # ------------------------------------------------------------------ reading
 
@@ -204,11 +219,11 @@ class MessageStore:
             append_id=data.get("append_id", ""),
             caller=data.get("caller", ""),
             status=RequestStatus(data["status"]),
-            settled_chunks=len(data.get("settled", ())),
+            settled_chunks=data.get("settled_chunks", 0),
             fingerprint=data.get("fingerprint", ""),
             opted_out=tuple(data.get("opted_out", [])),
             opted_out_count=data.get("opted_out_count", 0),
-            rejected_count=data.get("rejected_count", 0),
+            rejected_count=data.get("rejected_count", len(data.get("rejected", []))),
         )
 
     def list_chunks(self, request_id: str) -> list[Chunk]:
@@ -396,15 +411,39 @@ class MessageStore:
         return True
 
     def count_settled_chunk(self, request_id: str, number: int) -> RequestRecord:
-        """Count chunk ``number`` settled; returns the request after. Counting a chunk again
-        changes nothing (a set of chunk numbers, not a counter), so a settle that stopped
-        half-way can be finished by the message's next delivery."""
-        result = self._db.update_item(
-            TableName=self._table,
-            Key=request_key(request_id),
-            UpdateExpression="ADD settled :n",
-            ExpressionAttributeValues={":n": {"NS": [str(number)]}},
-            ConditionExpression="attribute_exists(pk)",
-            ReturnValues="ALL_NEW",
-        )
-        return self._request_from(from_item(result["Attributes"]))
+        """Count chunk ``number`` settled, once; returns the request as it stands after.
+
+        A small marker item per counted chunk and the request's counter move in one
+        transaction, so counting a chunk again changes nothing: a settle that stopped before
+        its count is finished by the message's next delivery, and the request's item stays
+        small (a set of chunk numbers on it would be rewritten whole, and billed, per chunk)."""
+        marker = key(f"REQ#{request_id}", f"COUNTED#{number:05d}")
+        try:
+            self._db.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": {**marker, "expires_at": {"N": str(self._expires_at())}},
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                    {
+                        "Update": {
+                            "TableName": self._table,
+                            "Key": request_key(request_id),
+                            "UpdateExpression": "ADD settled_chunks :one",
+                            "ConditionExpression": "attribute_exists(pk)",
+                            "ExpressionAttributeValues": {":one": {"N": "1"}},
+                        }
+                    },
+                ]
+            )
+        except ClientError as err:
+            reasons = err.response.get("CancellationReasons") or [{}]
+            if reasons[0].get("Code") != "ConditionalCheckFailed":
+                raise  # a conflict or a missing request: the message is delivered again
+        request = self.get_request(request_id, consistent=True)
+        if request is None:
+            raise LookupError(f"request {request_id} is gone")
+        return request

@@ -172,7 +172,10 @@ class SendService:
         if record.chunk_count:
             # Queued twice is harmless: the worker claims a chunk once.
             self._queue.enqueue([ChunkRef(record.id, n) for n in range(record.chunk_count)])
-            self._store.set_request_status(record.id, RequestStatus.ACCEPTED)
+            # Unless a worker was quicker and settled every chunk already.
+            self._store.set_request_status(
+                record.id, RequestStatus.ACCEPTED, only_from=RequestStatus.ACCEPTING
+            )
 
     def _without_opted_out(self, command: SendCommand) -> SendCommand:
         """Marketing never goes to a number that replied an opt-out keyword."""

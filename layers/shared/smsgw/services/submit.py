@@ -323,9 +323,10 @@ class SubmitService:
 
     def _count_settled(self, chunk: Chunk) -> None:
         request = self._store.count_settled_chunk(chunk.request_id, chunk.number)
-        if request.settled_chunks == request.chunk_count and request.status is not RequestStatus.SUBMITTED:
-            self._store.set_request_status(chunk.request_id, RequestStatus.SUBMITTED)
+        if request.settled_chunks >= request.chunk_count and request.status is not RequestStatus.SUBMITTED:
             logger.info("request fully submitted", extra={"request_id": chunk.request_id})
+            # Announced before it is marked: a worker stopping in between leaves the mark to
+            # the next delivery, which announces again (the same event id) rather than never.
             self._publish(
                 [
                     request_submitted_event(
@@ -333,6 +334,7 @@ class SubmitService:
                     )
                 ]
             )
+            self._store.set_request_status(chunk.request_id, RequestStatus.SUBMITTED)
 
     def _announce_early_reports(self, chunk: Chunk, msg_id: str) -> None:
         """Reports that beat the submit's answer were stored unannounced (their MsgId had
