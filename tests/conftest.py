@@ -6,6 +6,7 @@ import importlib.util
 import json
 import os
 import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -111,3 +112,14 @@ class FakeContext:
 @pytest.fixture
 def lambda_context() -> FakeContext:
     return FakeContext()
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 15.0, interval: float = 0.1) -> Any:
+    """Poll ``predicate`` until it returns something truthy (returned) or time runs out
+    (then the last falsy value is returned, for the assertion to show)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(interval)

@@ -12,8 +12,7 @@ depending on what the real worker decides.
 from __future__ import annotations
 
 import random
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,17 +45,6 @@ def handler(event, context):
             failures.append({"itemIdentifier": record["messageId"]})
     return {"batchItemFailures": failures}
 """
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float = 15.0, interval: float = 0.1) -> Any:
-    """Poll ``predicate`` until it returns something truthy (returned) or time runs out
-    (then the last falsy value is returned, for the assertion to show)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(interval)
 
 
 def mobile() -> str:

@@ -49,6 +49,7 @@ from smsgw_local.schedules import UnsupportedSchedule, rate_seconds
 from smsgw_local.sqs_source import failed_message_ids, sqs_record
 from smsgw_local.stack import LocalStack
 from smsgw_local.template import REPO_ROOT, Context, load_template
+from tests.conftest import wait_until
 from tests.e2e.conftest import (
     FAILING_PARAMETERS,
     PROBE,
@@ -57,7 +58,6 @@ from tests.e2e.conftest import (
     Gateway,
     mobile,
     queue_depth,
-    wait_until,
 )
 
 pytestmark = pytest.mark.e2e

@@ -11,7 +11,8 @@ import pytest
 
 from guodu_simulator import SimulatorConfig
 from smsgw_local.stack import LocalStack
-from tests.e2e.conftest import Gateway, mobile, wait_until
+from tests.conftest import wait_until
+from tests.e2e.conftest import Gateway, mobile
 
 pytestmark = pytest.mark.e2e
 

@@ -11,7 +11,6 @@ queue, the table), checked against what the simulator saw (``/_sim/submits``,
 from __future__ import annotations
 
 import re
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -57,16 +56,6 @@ MOBILE = re.compile(r"1[3-9][0-9]{9}")
 # a final state (rank 2) never changes at all.
 RANK = {"queued": 0, "submitted": 1, "delivered": 2, "failed": 2, "unknown": 2, "expired": 2}
 FINAL = frozenset(state for state, rank in RANK.items() if rank == 2)
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0.1) -> Any:
-    """Poll until ``predicate`` returns something truthy, or time runs out (then its last value)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(interval)
 
 
 class Gateway:

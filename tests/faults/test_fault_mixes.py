@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import wait_until
 from tests.faults.conftest import (
     FINAL,
     POLL_SECONDS,
@@ -34,7 +35,6 @@ from tests.faults.conftest import (
     WORKER_READ_TIMEOUT_SECONDS,
     Gateway,
     Ledger,
-    wait_until,
 )
 
 pytestmark = pytest.mark.faults
