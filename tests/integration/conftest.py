@@ -10,6 +10,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from guodu_simulator import Simulator, SimulatorConfig
 from smsgw_local.provision import Provisioned, provision
@@ -239,6 +240,18 @@ class Worker:
             if empty == 2:
                 return
         raise AssertionError("the send queue did not drain")
+
+
+def stopping_before_the_header(api: Api, patch: pytest.MonkeyPatch) -> None:
+    """The next send stores its chunks, then fails to store its header (DynamoDB down)."""
+    store = api.module.sender._store
+    create = store.create_request
+
+    def failing_once(record: object) -> bool:
+        patch.setattr(store, "create_request", create)
+        raise ClientError({"Error": {"Code": "InternalServerError", "Message": "x"}}, "PutItem")
+
+    patch.setattr(store, "create_request", failing_once)
 
 
 @pytest.fixture

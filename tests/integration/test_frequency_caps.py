@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from botocore.exceptions import ClientError
 
 from smsgw.domain.caps import Cap, CapsError, parse_caps
 from smsgw_local.provision import Provisioned
-from tests.integration.conftest import Api, queued_messages
+from tests.integration.conftest import Api, queued_messages, stopping_before_the_header
 
 
 def code(to: list[str], n: int = 1) -> dict[str, object]:
@@ -84,14 +83,8 @@ def test_a_keyed_retry_after_a_call_that_failed_half_way_is_not_refused_by_it(
     api: Api, stack: Provisioned, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a first call that took the number's cap, then failed before storing the request
-    store = api.module.sender._store
-
-    def unavailable(record: object) -> bool:
-        raise ClientError({"Error": {"Code": "InternalServerError", "Message": "x"}}, "PutItem")
-
-    with monkeypatch.context() as patch:
-        patch.setattr(store, "create_request", unavailable)
-        assert api.post(code(["13800138000"]), key="login-78")[0] >= 500
+    stopping_before_the_header(api, monkeypatch)
+    assert api.post(code(["13800138000"]), key="login-78")[0] >= 500
     # When the client retries with the same key, as the contract invites
     status, reply = api.post(code(["13800138000"]), key="login-78")
     # Then the code goes out once; the cap still holds against another request

@@ -7,10 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError
 
 from smsgw_local.provision import Provisioned
-from tests.integration.conftest import Api, queued_messages, table_items
+from tests.integration.conftest import Api, queued_messages, stopping_before_the_header, table_items
 
 
 def test_a_send_is_accepted_stored_and_queued(api: Api, stack: Provisioned) -> None:
@@ -164,18 +163,6 @@ def test_a_request_that_stopped_half_way_is_resumed_by_its_retry(api: Api, stack
     assert status == 202
     assert sorted(json.loads(m["Body"])["chunk"] for m in queued_messages(stack)) == [0, 1, 2]
     assert api.get(reply["id"])[1]["counts"]["queued"] == 600
-
-
-def stopping_before_the_header(api: Api, patch: pytest.MonkeyPatch) -> None:
-    """The next send stores its chunks, then fails to store its header (DynamoDB down)."""
-    store = api.module.sender._store
-    create = store.create_request
-
-    def failing_once(record: object) -> bool:
-        patch.setattr(store, "create_request", create)
-        raise ClientError({"Error": {"Code": "InternalServerError", "Message": "x"}}, "PutItem")
-
-    patch.setattr(store, "create_request", failing_once)
 
 
 def test_a_key_whose_first_call_stopped_refuses_another_body_and_sends_neither(
