@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import requests
 from urllib3.exceptions import NewConnectionError
@@ -26,6 +26,7 @@ class SubmitResult:
     code: str
     msg_id: str | None = None
     detail: str = ""
+    seconds: float = 0.0  # how long the call to the platform took
 
 
 # What requests raises before anything is sent: the request could not even be built.
@@ -102,15 +103,18 @@ class GuoduClient:
     def submit(self, request: SubmitRequest) -> SubmitResult:
         body = request.body(self._credentials())
         self._drop_stale_connections()
+        started = time.perf_counter()
         try:
             response = self._session.post(
                 self._url, data=body, headers={"Content-Type": JSON_UTF8}, timeout=self._timeout
             )
         except requests.RequestException as err:
-            return _unanswered(err)
+            result = _unanswered(err)
+        else:
+            result = self._read(response)
         finally:
             self._last_used = self._clock()
-        return self._read(response)
+        return replace(result, seconds=time.perf_counter() - started)
 
     def _drop_stale_connections(self) -> None:
         """A keep-alive connection idle for long may have been closed by the platform; a
