@@ -21,10 +21,19 @@ from guodu_simulator.protocol import KNOWN_CODES, MAX_CONTENT_CHARS, MAX_MOBILES
 
 # Fault names a "next" queue entry may hold besides a ResultCode.
 TRANSPORT_FAULTS = frozenset(
-    {"http_500", "timeout", "drop", "slow", "accept_then_drop", "accept_then_truncate"}
+    {
+        "http_500",
+        "http_503",
+        "timeout",
+        "drop",
+        "slow",
+        "accept_then_drop",
+        "accept_then_truncate",
+        "accept_then_502",
+    }
 )
 # Faults that accept the submit (MsgId, balance, reports) and then spoil the answer.
-ACCEPTING_FAULTS = frozenset({"accept_then_drop", "accept_then_truncate"})
+ACCEPTING_FAULTS = frozenset({"accept_then_drop", "accept_then_truncate", "accept_then_502"})
 MO_FORMATS = frozenset({"guodu", "camel"})
 
 
@@ -50,18 +59,21 @@ class FaultConfig:
     ``code_rates`` maps a ResultCode to a probability; one draw picks at most one code
     (cumulative, in the mapping's order). ``next`` is a queue consumed one entry per
     submit before any rate: a ResultCode (``"-1"``) or a transport fault name
-    (``http_500``, ``timeout``, ``drop``, ``slow``, ``accept_then_drop``,
-    ``accept_then_truncate``: accepted, and the answer breaks off half-way).
+    (``http_500``, ``http_503``, ``timeout``, ``drop``, ``slow``, ``accept_then_drop``,
+    ``accept_then_truncate``: accepted, and the answer breaks off half-way;
+    ``accept_then_502``: accepted, and a proxy in front answers 502 Bad Gateway).
     """
 
     code_rates: dict[str, float] = field(default_factory=dict)
     next: list[str] = field(default_factory=list)
     http_500_rate: float = 0.0
+    http_503_rate: float = 0.0
     timeout_rate: float = 0.0
     timeout_seconds: float = 30.0
     drop_rate: float = 0.0
     accept_then_drop_rate: float = 0.0
     accept_then_truncate_rate: float = 0.0
+    accept_then_502_rate: float = 0.0
     slow_rate: float = 0.0
     slow_seconds: float = 2.0
 
@@ -119,10 +131,12 @@ def _check_rate(name: str, value: float) -> None:
 def _validate_faults(faults: FaultConfig) -> None:
     for name in (
         "http_500_rate",
+        "http_503_rate",
         "timeout_rate",
         "drop_rate",
         "accept_then_drop_rate",
         "accept_then_truncate_rate",
+        "accept_then_502_rate",
         "slow_rate",
     ):
         _check_rate(f"faults.{name}", getattr(faults, name))

@@ -96,6 +96,18 @@ def _json_answer(data: Any, status: int = 200) -> Answer:
     return Answer("answer", status, _json_bytes(data))
 
 
+def _html_error(status: int, text: str) -> Answer:
+    return Answer("answer", status, f"<html><body>{status} {text}</body></html>".encode(), "text/html")
+
+
+# What a platform (or a proxy in front of it) answers for the faults that are HTTP errors.
+HTTP_ERRORS = {
+    "http_500": _html_error(500, "Internal Server Error"),
+    "http_503": _html_error(503, "Service Unavailable"),
+    "accept_then_502": _html_error(502, "Bad Gateway"),
+}
+
+
 class Simulator:
     """The Guodu platform on a local port.
 
@@ -282,7 +294,16 @@ class Simulator:
             if faults.next:
                 return faults.next.pop(0)
             rng = self._rng
-            for name in ("drop", "http_500", "timeout", "accept_then_drop", "accept_then_truncate", "slow"):
+            for name in (
+                "drop",
+                "http_500",
+                "http_503",
+                "timeout",
+                "accept_then_drop",
+                "accept_then_truncate",
+                "accept_then_502",
+                "slow",
+            ):
                 rate = cast(float, getattr(faults, f"{name}_rate"))
                 if rate and rng.random() < rate:
                     return name
@@ -310,13 +331,9 @@ class Simulator:
         delay = self._latency_seconds(fault)
         if delay > 0:
             self._stopping.wait(delay)
-        if fault in ("drop", "timeout", "http_500"):
+        if fault in ("drop", "timeout", "http_500", "http_503"):
             self._record_refusal(Refused("", f"fault {fault}", _oper_id_of(raw)), source_ip, fault)
-            if fault == "http_500":
-                return Answer(
-                    "answer", 500, b"<html><body>500 Internal Server Error</body></html>", "text/html"
-                )
-            return Answer(cast(Literal["drop", "timeout"], fault))
+            return HTTP_ERRORS.get(fault) or Answer(cast(Literal["drop", "timeout"], fault))
         if fault is not None and fault not in TRANSPORT_FAULTS and fault not in SUCCESS_CODES:
             self._record_refusal(Refused(fault, "injected result code", _oper_id_of(raw)), source_ip, "code")
             return _json_answer({"ResultCode": fault})
@@ -335,8 +352,10 @@ class Simulator:
             if isinstance(record_or_refusal, SubmitRecord):
                 record = record_or_refusal
                 answer = _json_answer({"ResultCode": record.result_code, "MsgId": record.msg_id})
+                if fault in HTTP_ERRORS:
+                    return HTTP_ERRORS[fault]
                 if fault in ACCEPTING_FAULTS:
-                    return Answer("drop" if fault == "accept_then_drop" else "truncate", 200, answer.body)
+                    answer = Answer("drop" if fault == "accept_then_drop" else "truncate", 200, answer.body)
                 return answer
             outcome = record_or_refusal
         self._record_refusal(outcome, source_ip, None)

@@ -40,19 +40,23 @@ from tests.faults.conftest import (
 pytestmark = pytest.mark.faults
 
 SUBMITTED_CLASS = frozenset({"submitted", "delivered"})
-AMBIGUOUS_CODES = frozenset({"read_timeout", "connection_lost", "broken_answer", "bad_reply", "stale_claim"})
+AMBIGUOUS_CODES = frozenset(
+    {"read_timeout", "connection_lost", "broken_answer", "bad_reply", "stale_claim", "http_500", "http_502"}
+)
 # Faults with which the platform accepts a submit and then never answers it whole.
-ACCEPTING_FAULTS = frozenset({"accept_then_drop", "accept_then_truncate"})
+ACCEPTING_FAULTS = frozenset({"accept_then_drop", "accept_then_truncate", "accept_then_502"})
 EVERY_SUBMIT_FAULT = (
     "06",
     "99",
     "accept_then_drop",
     "-1",
     "http_500",
+    "http_503",
     "drop",
     "05",
     "timeout",
     "accept_then_truncate",
+    "accept_then_502",
 )
 INVALID_NUMBER = "12345"
 
@@ -80,7 +84,15 @@ class Mix:
 MIXES = [
     Mix("clean"),
     Mix("result -1 20%", faults={"code_rates": {"-1": 0.2}, "next": ["-1"]}, exercised=("-1",)),
-    Mix("http 500 20%", faults={"http_500_rate": 0.2, "next": ["http_500"]}, exercised=("http_500",)),
+    Mix(
+        "http 500 20%",
+        # A 500 may come from a proxy after the platform took the submit: ambiguous.
+        faults={"http_500_rate": 0.2, "next": ["http_500"]},
+        allow_unknown=True,
+        ambiguous_codes=frozenset({"http_500"}),
+        exercised=("http_500",),
+    ),
+    Mix("http 503 20%", faults={"http_503_rate": 0.2, "next": ["http_503"]}, exercised=("http_503",)),
     Mix(
         "timeouts",
         # Held a little longer than the worker waits: the worker's read timeout fires. One
@@ -111,6 +123,13 @@ MIXES = [
         ambiguous_codes=frozenset({"broken_answer"}),
         exercised=("accept_then_truncate",),
     ),
+    Mix(
+        "accept_then_502",
+        faults={"accept_then_502_rate": 0.15, "next": ["accept_then_502"]},
+        allow_unknown=True,
+        ambiguous_codes=frozenset({"http_502"}),
+        exercised=("accept_then_502",),
+    ),
     Mix("slow answers", faults={"slow_rate": 0.3, "slow_seconds": 1.0, "next": ["slow"]}),
     Mix(
         "account 05",
@@ -132,6 +151,7 @@ MIXES = [
             "next": list(EVERY_SUBMIT_FAULT),
             "code_rates": {"-1": 0.05, "05": 0.03},
             "http_500_rate": 0.05,
+            "http_503_rate": 0.05,
             "drop_rate": 0.03,
             "accept_then_drop_rate": 0.03,
             "slow_rate": 0.05,
@@ -447,7 +467,12 @@ def expectation_problems(gateway: Gateway, mix: Mix, ledger: Ledger, result: Mix
     accepted = result.submits["accepted"]
     accepted_faults = Counter(r["fault"] for r in accepted if r["fault"] in ACCEPTING_FAULTS)
     unanswered_accepted = sum(accepted_faults.values())
-    unanswered = ledger.sim_refused["drop"] + ledger.sim_refused["timeout"] + unanswered_accepted
+    unanswered = (
+        ledger.sim_refused["drop"]
+        + ledger.sim_refused["timeout"]
+        + ledger.sim_refused["http_500"]
+        + unanswered_accepted
+    )
     unknown_chunks = sum(
         1
         for request_id in result.run.request_ids

@@ -17,6 +17,8 @@ from urllib3.exceptions import NewConnectionError
 from smsgw.provider.guodu import Credentials, Outcome, ReplyError, SubmitRequest, parse_reply
 
 JSON_UTF8 = "application/json;charset=UTF-8"
+# Statuses that say the request was not taken: 503 (unavailable) and 429 (slow down).
+RETRIABLE_HTTP = frozenset({429, 503})
 
 
 @dataclass(frozen=True)
@@ -100,8 +102,16 @@ class GuoduClient:
         self._clock = clock
         self._last_used: float | None = None
 
-    def submit(self, request: SubmitRequest) -> SubmitResult:
-        body = request.body(self._credentials())
+    def credentials(self) -> Credentials:
+        """The account's credentials (cached by the secret's reader). A worker reads them
+        before it claims a chunk, so that no unbounded call stands between a claim and its
+        submit."""
+        return self._credentials()
+
+    def submit(self, request: SubmitRequest, credentials: Credentials | None = None) -> SubmitResult:
+        """Submit ``request``; every way it can end is a ``SubmitResult``. Raises only
+        before anything was sent (the body could not be built, no credentials)."""
+        body = request.body(credentials or self._credentials())
         self._drop_stale_connections()
         started = time.perf_counter()
         try:
@@ -110,6 +120,10 @@ class GuoduClient:
             )
         except requests.RequestException as err:
             result = _unanswered(err)
+        except Exception as err:  # whatever broke, the request may have left
+            result = SubmitResult(
+                Outcome.AMBIGUOUS, "client_error", detail=f"the call broke: {type(err).__name__}"
+            )
         else:
             result = self._read(response)
         finally:
@@ -126,8 +140,14 @@ class GuoduClient:
     @staticmethod
     def _read(response: requests.Response) -> SubmitResult:
         status = response.status_code
-        if status >= 500 or status == 429:
+        if status in RETRIABLE_HTTP:
             return SubmitResult(Outcome.TRANSIENT, f"http_{status}", detail="platform unavailable")
+        if status >= 500:
+            # 500, 502, 504...: a proxy in front of the platform may answer so *after* the
+            # platform took the request. Only ResendAmbiguous may send it again.
+            return SubmitResult(
+                Outcome.AMBIGUOUS, f"http_{status}", detail="platform error: may have been sent"
+            )
         if status != 200:
             # 403, 404, 405...: the URL or the network path is wrong, which a person must fix.
             return SubmitResult(Outcome.ACCOUNT, f"http_{status}", detail="platform refused the call")
