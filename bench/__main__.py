@@ -52,6 +52,7 @@ class Sizes:
     counted_recipients: int
     personalised_messages: int
     personalised_contents: int
+    intake: dict[str, tuple[int, str]]
     unlimited_scenario: bool
     build_runtime: bool
     warmup: bool = True
@@ -71,6 +72,8 @@ FULL = Sizes(
     counted_recipients=10_000,
     personalised_messages=1_000,
     personalised_contents=10,
+    # The largest request of each shape the template's defaults admit.
+    intake={"bulk": (100_000, "156"), "personalised": (1_000, "157"), "verification": (1_000, "158")},
     unlimited_scenario=True,
     build_runtime=True,
 )
@@ -86,6 +89,7 @@ QUICK = Sizes(
     counted_recipients=400,
     personalised_messages=100,
     personalised_contents=5,
+    intake={"bulk": (10_000, "156"), "personalised": (100, "157"), "verification": (100, "158")},
     unlimited_scenario=False,
     build_runtime=False,
     warmup=False,
@@ -251,6 +255,9 @@ class Bench:
                 )
             personalised = localrun.personalised(
                 run, messages=s.personalised_messages, contents=s.personalised_contents, prefix="154"
+            )
+            self.r["intake"] = self.stage(
+                "9. intake of the largest requests", lambda: localrun.intake(run, shapes=s.intake)
             )
         bulk = self._counted["scattered"]
         self.r["provider_calls"] = {

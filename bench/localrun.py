@@ -608,3 +608,42 @@ def personalised(run: StackRun, *, messages: int, contents: int, prefix: str) ->
     time.sleep(0.5)
     submits = sum(1 for r in run.sim.accepted[base:] if r.content in texts)
     return {"messages": messages, "contents": contents, "submits": submits, "protocol_minimum": minimum}
+
+
+def intake(run: StackRun, *, shapes: dict[str, tuple[int, str]]) -> dict[str, Any]:
+    """Seconds from POST to 202 for the largest request the API admits in each shape
+    (``shapes``: shape -> (size, number prefix)): ``bulk`` (one content to
+    MaxRecipientsPerRequest numbers), ``personalised`` (MaxMessagesPerRequest messages,
+    each its own content: a chunk each) and ``verification`` (MaxCappedRecipientsPerRequest
+    numbers, each counted against its frequency caps). Each send drains before the next."""
+    results: dict[str, Any] = {}
+    for shape, (size, prefix) in shapes.items():
+        numbers = mobiles(size, prefix)
+        if shape == "personalised":
+            body: dict[str, Any] = {
+                "messages": [
+                    {"to": n, "content": f"【示例】您的取件码是{i:06d}。"} for i, n in enumerate(numbers)
+                ]
+            }
+        else:
+            category = "verification" if shape == "verification" else "transactional"
+            body = {"to": numbers, "content": "【示例】您的验证码是123456。", "category": category}
+        began = time.perf_counter()
+        request_id = run.post(body)
+        seconds = time.perf_counter() - began
+        results[shape] = {
+            "size": size,
+            "seconds": round(seconds, 2),
+            "recipients": run.status(request_id)["counts"]["total"],
+        }
+        run.wait(lambda: _queue_empty(run), 900, f"the {shape} send to be submitted", interval=0.5)
+    return results
+
+
+def _queue_empty(run: StackRun) -> bool:
+    attributes = run.stack.client("sqs").get_queue_attributes(
+        QueueUrl=run.provisioned.ref("SendQueue"),
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    waiting = int(attributes["ApproximateNumberOfMessages"])
+    return waiting + int(attributes["ApproximateNumberOfMessagesNotVisible"]) == 0

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from bench import capacity
+from bench import capacity, summary
 
 SECTIONS = (
     "## Summary",
@@ -23,6 +23,7 @@ SECTIONS = (
     "## 6. Warm CPU per invocation",
     "## 7. Memory",
     "## 8. Capacity",
+    "## 9. Intake of the largest requests",
     "## Method and environment",
 )
 HANDLERS = ("SendApiFunction", "SubmitWorkerFunction", "PushReceiverFunction", "BalanceCheckFunction")
@@ -59,6 +60,9 @@ FIGURES = (
     "capacity.worker_concurrency_needed",
     "capacity.push_concurrency_needed",
     "capacity.wru_peak_per_s",
+    "intake.bulk.seconds",
+    "intake.personalised.seconds",
+    "intake.verification.seconds",
 )
 Add = Callable[[str], None]
 
@@ -130,7 +134,18 @@ def markdown(r: dict[str, Any]) -> str:
         for name, error in r["errors"].items():
             add(f"- {name}: `{error}`")
         add("")
-    for section in (_coldstart, _provider, _cost, _throughput, _push, _cpu, _memory, _capacity, _environment):
+    for section in (
+        _coldstart,
+        _provider,
+        _cost,
+        _throughput,
+        _push,
+        _cpu,
+        _memory,
+        _capacity,
+        _intake,
+        _environment,
+    ):
         section(r, add)
     return "\n".join(out) + "\n"
 
@@ -546,6 +561,32 @@ def _capacity(r: dict[str, Any], add: Add) -> None:
             f"{c['wru_peak_per_s']:,.0f} DynamoDB "
             f"write units/s; about ${c['monthly_usd_variable']:,.0f} a month in variable charges."
         )
+    add("")
+
+
+INTAKE_LIMITS = {
+    "bulk": "one content to `MaxRecipientsPerRequest` numbers",
+    "personalised": "`MaxMessagesPerRequest` messages, every content different (a submit each)",
+    "verification": "`MaxCappedRecipientsPerRequest` numbers, each counted against its frequency caps",
+}
+
+
+def _intake(r: dict[str, Any], add: Add) -> None:
+    add("## 9. Intake of the largest requests")
+    add("")
+    add(
+        "Seconds from `POST /v1/messages` to its `202`, in the local stack (moto server, so slower than"
+        f" DynamoDB and SQS), for the largest request the API admits in each shape. Budget: under"
+        f" {summary.INTAKE_BUDGET_SECONDS} s, far from API Gateway's 29 s. Above the limits, the API"
+        " answers 400 naming the field."
+    )
+    add("")
+    add(_row(["shape", "what", "recipients", "seconds to 202"]))
+    add("|---|---|---:|---:|")
+    for shape, what in INTAKE_LIMITS.items():
+        figure = (r.get("intake") or {}).get(shape)
+        if figure:
+            add(_row([shape, what, f"{figure['recipients']:,}", figure["seconds"]]))
     add("")
 
 

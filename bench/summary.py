@@ -273,6 +273,25 @@ def capacity(r: dict[str, Any]) -> Row | None:
     }
 
 
+INTAKE_BUDGET_SECONDS = 10
+
+
+def intake(r: dict[str, Any]) -> Row | None:
+    shapes = r.get("intake") or {}
+    if not shapes:
+        return None
+    slowest = max(shapes, key=lambda s: shapes[s]["seconds"])
+    met = shapes[slowest]["seconds"] < INTAKE_BUDGET_SECONDS
+    return {
+        "n": 9,
+        "what": "intake of the largest admissible request",
+        "measured": ", ".join(f"{s} {v['recipients']:,} in {v['seconds']:.1f} s" for s, v in shapes.items()),
+        "budget": f"< {INTAKE_BUDGET_SECONDS} s each (local stack)",
+        "verdict": _verdict(met),
+        "why": "" if met else f"{slowest} takes {shapes[slowest]['seconds']:.1f} s",
+    }
+
+
 ROWS: tuple[Callable[[dict[str, Any]], Row | None], ...] = (
     coldstart,
     provider_calls,
@@ -282,6 +301,7 @@ ROWS: tuple[Callable[[dict[str, Any]], Row | None], ...] = (
     cpu,
     memory,
     capacity,
+    intake,
 )
 
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import boto3
 import requests
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from smsgw.adapters.aws import client
 from smsgw.adapters.secrets import ProviderCredentials
 from smsgw.observability import MetricUnit, logger, metrics
 from smsgw.provider.balance import BalanceError, balance_url, read_balance
@@ -21,7 +21,7 @@ from smsgw.settings import Settings
 settings = Settings.from_env()
 settings.require("provider_secret_name", "guodu_submit_url")
 credentials = ProviderCredentials(
-    SecretsProvider(boto3_client=boto3.client("secretsmanager")),
+    SecretsProvider(boto3_client=client("secretsmanager", settings.aws_limits)),
     settings.provider_secret_name,
     max_age=settings.secret_max_age_seconds,
 )

@@ -11,11 +11,11 @@ import base64
 import time
 from typing import Any
 
-import boto3
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from smsgw.adapters.aws import client
 from smsgw.adapters.events import EventPublisher
 from smsgw.adapters.inbound import InboundStore
 from smsgw.adapters.reports import ReportStore
@@ -31,10 +31,10 @@ from smsgw.settings import Settings
 
 settings = Settings.from_env()
 settings.require("push_token_secret_name", "event_bus_name")
-dynamodb = boto3.client("dynamodb")
+dynamodb = client("dynamodb", settings.aws_limits)
 token = TokenGuard(
     PushTokens(
-        boto3.client("secretsmanager"),
+        client("secretsmanager", settings.aws_limits),
         settings.push_token_secret_name,
         max_age=settings.secret_max_age_seconds,
     )
@@ -48,7 +48,7 @@ service = PushService(
         raw_retention_days=settings.raw_packet_retention_days,
     ),
     InboundStore(dynamodb, settings.messages_table, retention_days=settings.retention_days),
-    EventPublisher(boto3.client("events"), settings.event_bus_name, source=SOURCE),
+    EventPublisher(client("events", settings.aws_limits), settings.event_bus_name, source=SOURCE),
     keywords=OptOutKeywords.parse(settings.opt_out_keywords),
 )
 

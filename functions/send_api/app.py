@@ -12,11 +12,11 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
 
-import boto3
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from smsgw.adapters.aws import client
 from smsgw.adapters.frequency import FrequencyStore
 from smsgw.adapters.inbound import InboundStore
 from smsgw.adapters.queue import SendQueue
@@ -34,19 +34,20 @@ from smsgw.settings import Settings
 
 settings = Settings.from_env()
 settings.require("send_queue_url")
-dynamodb = boto3.client("dynamodb")
+dynamodb = client("dynamodb", settings.aws_limits)
 store = MessageStore(dynamodb, settings.messages_table, retention_days=settings.retention_days)
 inbound = InboundStore(dynamodb, settings.messages_table, retention_days=settings.retention_days)
+caps = FrequencyCaps.parse(
+    verification=settings.frequency_caps_verification,
+    transactional=settings.frequency_caps_transactional,
+    marketing=settings.frequency_caps_marketing,
+)
 sender = SendService(
     store,
-    SendQueue(boto3.client("sqs"), settings.send_queue_url),
+    SendQueue(client("sqs", settings.aws_limits), settings.send_queue_url),
     inbound,
     FrequencyStore(dynamodb, settings.messages_table),
-    caps=FrequencyCaps.parse(
-        verification=settings.frequency_caps_verification,
-        transactional=settings.frequency_caps_transactional,
-        marketing=settings.frequency_caps_marketing,
-    ),
+    caps=caps,
     per_submit=settings.numbers_per_submit,
     default_validity_seconds=settings.default_validity_seconds,
 )
@@ -116,6 +117,9 @@ def send_messages() -> Response[str]:
         max_recipients=settings.max_recipients,
         account_prefix=settings.guodu_account_prefix,
         caller=caller,
+        max_messages=settings.max_messages,
+        max_capped_recipients=settings.max_capped_recipients,
+        capped=caps.categories,
     )
     reply = sender.accept(
         command, request_id=request_id, body_fingerprint=body_fingerprint, keyed=key is not None

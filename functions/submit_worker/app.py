@@ -9,13 +9,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import boto3
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from smsgw.adapters.aws import client
 from smsgw.adapters.events import EventPublisher
 from smsgw.adapters.queue import SendQueue
 from smsgw.adapters.reports import ReportStore
@@ -26,22 +26,28 @@ from smsgw.domain.quiet import QuietHours
 from smsgw.observability import logger, metrics
 from smsgw.provider.client import GuoduClient
 from smsgw.services.announce import SOURCE
-from smsgw.services.submit import Lane, QueueMessage, RetryLater, RetryPolicy, SubmitService
+from smsgw.services.submit import Lane, QueueMessage, RetryAfter, RetryPolicy, SubmitService
 from smsgw.settings import Settings
 
 settings = Settings.from_env()
 settings.require(
     "send_queue_url", "send_dlq_url", "provider_secret_name", "guodu_submit_url", "event_bus_name"
 )
-dynamodb = boto3.client("dynamodb")
+limits = settings.aws_limits
+dynamodb = client("dynamodb", limits)
 credentials = ProviderCredentials(
-    SecretsProvider(boto3_client=boto3.client("secretsmanager")),
+    SecretsProvider(boto3_client=client("secretsmanager", limits)),
     settings.provider_secret_name,
     max_age=settings.secret_max_age_seconds,
 )
 service = SubmitService(
-    MessageStore(dynamodb, settings.messages_table, retention_days=settings.retention_days),
-    SendQueue(boto3.client("sqs"), settings.send_queue_url, dead_letter_url=settings.send_dlq_url),
+    MessageStore(
+        dynamodb,
+        settings.messages_table,
+        retention_days=settings.retention_days,
+        report_timeout_seconds=settings.report_timeout_hours * 3600,
+    ),
+    SendQueue(client("sqs", limits), settings.send_queue_url, dead_letter_url=settings.send_dlq_url),
     GuoduClient(
         settings.guodu_submit_url,
         credentials,
@@ -49,7 +55,7 @@ service = SubmitService(
         read_timeout=settings.provider_read_timeout,
     ),
     reports=ReportStore(dynamodb, settings.messages_table, retention_days=settings.retention_days),
-    events=EventPublisher(boto3.client("events"), settings.event_bus_name, source=SOURCE),
+    events=EventPublisher(client("events", limits), settings.event_bus_name, source=SOURCE),
     lane=Lane(
         SubmitRateLimiter(
             dynamodb,
@@ -76,7 +82,15 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 # A claim must outlive the invocation that took it: a crashed worker's claim then
 # expires before SQS hands the message to another worker.
 LEASE_MARGIN_SECONDS = 5
-SUBMIT_BUDGET_SECONDS = settings.provider_connect_timeout + settings.provider_read_timeout + 2
+# After the platform's answer: time to record it (retried in place), else to queue it.
+SETTLE_BUDGET_SECONDS = 10
+SUBMIT_BUDGET_SECONDS = (
+    settings.provider_connect_timeout + settings.provider_read_timeout + SETTLE_BUDGET_SECONDS
+)
+
+
+class KeepOnQueue(Exception):
+    """Tells the batch processor to leave the message on the queue (SQS hands it out again)."""
 
 
 @logger.inject_lambda_context
@@ -85,19 +99,14 @@ def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailure
     def submit(record: SQSRecord) -> None:
         remaining = context.get_remaining_time_in_millis() / 1000
         lease = int(remaining) + LEASE_MARGIN_SECONDS
-        # The last moment a submit may start and still get its answer before the timeout.
-        deadline = time.time() + remaining - SUBMIT_BUDGET_SECONDS
+        ends_at = time.time() + remaining
         message = QueueMessage(
             record.body, record.receipt_handle, int(record.attributes.approximate_receive_count)
         )
-        try:
-            service.handle(message, lease_seconds=lease, deadline=deadline)
-        except RetryLater:
-            raise
-        except Exception:
-            logger.exception(
-                "message failed; SQS will deliver it again", extra={"message_id": record.message_id}
-            )
-            raise
+        outcome = service.handle(
+            message, lease_seconds=lease, deadline=ends_at - SUBMIT_BUDGET_SECONDS, ends_at=ends_at
+        )
+        if isinstance(outcome, RetryAfter):
+            raise KeepOnQueue(f"retry in {outcome.seconds} s")
 
     return process_partial_response(event=event, record_handler=submit, processor=processor, context=context)

@@ -460,7 +460,7 @@ def test_the_local_stacks_queues_are_found_through_aws_endpoint_url(
         assert "moved 1, skipped 0, failed 0" in out
         send = sqs.get_queue_url(QueueName="smsgw-local-send")["QueueUrl"]
         [message] = sqs.receive_message(QueueUrl=send).get("Messages", [])
-        assert json.loads(message["Body"]) == {"v": 1, "request_id": REQUEST_A, "chunk": 0}
+        assert message["Body"] == encode_ref(ChunkRef(REQUEST_A, 0))
     finally:
         server.stop()
 

@@ -28,7 +28,9 @@ def test_a_send_is_accepted_stored_and_queued(api: Api, stack: Provisioned) -> N
     assert reply["rejected"] == [{"to": "12345", "reason": "invalid_mobile"}]
     # And one chunk is on the send queue, pointing at the stored request
     messages = queued_messages(stack)
-    assert [json.loads(m["Body"]) for m in messages] == [{"v": 1, "request_id": reply["id"], "chunk": 0}]
+    assert [json.loads(m["Body"]) for m in messages] == [
+        {"v": 1, "request_id": reply["id"], "chunk": 0, "n": 2}
+    ]
     # And the status shows both recipients queued
     status, view = api.get(reply["id"])
     assert status == 200
@@ -143,7 +145,7 @@ def test_idempotency_keys_are_scoped_to_the_caller(api: Api, stack: Provisioned)
 def test_a_request_that_stopped_half_way_is_resumed_by_its_retry(api: Api, stack: Provisioned) -> None:
     # Given a 600-recipient request whose queueing failed after it was stored
     body = {"to": [f"138{i:08d}" for i in range(600)], "content": "x"}
-    sqs = api.module.sender._queue._sqs
+    sqs = api.module.sender._intake._queue._sqs
     original = sqs.send_message_batch
 
     def failing(**_: object) -> dict[str, object]:
@@ -152,10 +154,12 @@ def test_a_request_that_stopped_half_way_is_resumed_by_its_retry(api: Api, stack
         )
 
     sqs.send_message_batch = failing
+    # Then it is accepted all the same (it is stored: the reconciler would queue it), and
+    # shows as still being accepted
     status, reply = api.post(body, key="bulk-7")
-    assert status == 503
-    assert reply["error"]["code"] == "service_unavailable"
+    assert status == 202
     assert queued_messages(stack) == []
+    assert api.get(reply["id"])[1]["status"] == "accepting"
     # When the client retries with the same key
     sqs.send_message_batch = original
     status, reply = api.post(body, key="bulk-7")

@@ -8,7 +8,6 @@ worker handler the way the SQS event source does: batches of received messages i
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from urllib.parse import unquote_plus
@@ -18,6 +17,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from guodu_simulator import Simulator
+from smsgw.provider.guodu import BEIJING
 from smsgw_local.provision import Provisioned
 from tests.integration.conftest import Api, EventSink, Worker, make_stack, queued_messages
 
@@ -77,12 +77,19 @@ def test_send_at_and_extension_become_send_time_and_append_id(
 
 
 def test_a_scheduled_chunk_that_waited_past_its_time_goes_at_once(
-    api: Api, worker: Worker, simulator: Simulator, monkeypatch: pytest.MonkeyPatch
+    api: Api, worker: Worker, simulator: Simulator, stack: Provisioned
 ) -> None:
-    # Given a send scheduled ten minutes ahead, still queued twenty minutes later (an outage)
+    # Given a send scheduled ten minutes ahead, still queued when its time has passed (an
+    # outage): its stored send time now lies ten minutes back
     send_at = datetime.now(UTC) + timedelta(minutes=10)
-    api.post({"to": ["13800138000"], "content": "x", "send_at": send_at.isoformat()})
-    monkeypatch.setattr(worker.module.service, "_clock", lambda: time.time() + 1_200)
+    _, reply = api.post({"to": ["13800138000"], "content": "x", "send_at": send_at.isoformat()})
+    past = (datetime.now(BEIJING) - timedelta(minutes=10)).strftime("%Y%m%d%H%M%S")
+    boto3.client("dynamodb").update_item(
+        TableName=stack.ref("MessagesTable"),
+        Key={"pk": {"S": f"REQ#{reply['id']}"}, "sk": {"S": "CHUNK#00000"}},
+        UpdateExpression="SET send_time = :t",
+        ExpressionAttributeValues={":t": {"S": past}},
+    )
     worker.drain()
     # Then it is submitted for now, not with a SendTime already past
     (submit,) = simulator.accepted
@@ -139,11 +146,11 @@ def test_a_request_error_06_fails_the_recipients_and_is_never_retried(
 def test_a_platform_exception_minus_1_is_retried_until_accepted(
     api: Api, worker: Worker, simulator: Simulator
 ) -> None:
-    simulator.queue_faults("-1", "-1", "http_500")
+    simulator.queue_faults("-1", "-1", "http_503")
     _, reply = api.post({"to": ["13800138000"], "content": "x"})
     worker.drain()
     assert [r.result_code for r in simulator.refused][:2] == ["-1", "-1"]
-    assert len(simulator.refused) == 3  # the HTTP 500 answer is the third refusal
+    assert len(simulator.refused) == 3  # the HTTP 503 answer is the third refusal
     assert len(simulator.accepted) == 1
     assert worker.invocations == 4
     _, view = api.get(reply["id"])
@@ -201,6 +208,21 @@ def test_an_answer_lost_after_the_platform_accepted_is_recorded_unknown_not_rese
     _, view = api.get(reply["id"])
     assert (view["recipients"][0]["status"], view["recipients"][0]["provider_code"]) == ("unknown", code)
     assert view["status"] == "submitted"
+
+
+@pytest.mark.parametrize("fault", ["http_500", "accept_then_502"])
+def test_a_5xx_that_may_follow_an_accepted_submit_is_unknown_not_resent(
+    api: Api, worker: Worker, simulator: Simulator, fault: str
+) -> None:
+    # Given a proxy in front of the platform that answers 500/502 (perhaps after the
+    # platform took the submit, as accept_then_502 does)
+    simulator.queue_faults(fault)
+    _, reply = api.post({"to": ["13800138000"], "content": "x"})
+    worker.drain()
+    # Then the gateway does not send it again: it may have gone out already
+    assert len(simulator.accepted) + len(simulator.refused) == 1
+    recipient = api.get(reply["id"])[1]["recipients"][0]
+    assert (recipient["status"], recipient["provider_code"]) == ("unknown", f"http_{fault[-3:]}")
 
 
 def test_a_read_timeout_is_ambiguous_too(
@@ -270,11 +292,11 @@ def test_a_worker_stopping_between_settling_and_counting_still_completes_the_req
     store = worker.module.service._store
     count, calls = store.count_settled_chunk, []
 
-    def failing_once(request_id: str, number: int) -> object:
-        calls.append(number)
+    def failing_once(chunk: object) -> object:
+        calls.append(chunk)
         if len(calls) == 1:
             raise ClientError({"Error": {"Code": "InternalServerError", "Message": "x"}}, "UpdateItem")
-        return count(request_id, number)
+        return count(chunk)
 
     monkeypatch.setattr(store, "count_settled_chunk", failing_once)
     _, reply = api.post({"to": ["13800138000"], "content": "x", "reference": "r-1"})
@@ -296,7 +318,7 @@ def test_a_worker_quicker_than_the_api_is_not_undone_by_it(
     api: Api, worker: Worker, simulator: Simulator, event_sink: EventSink, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a worker that settles every chunk before the API marks the request accepted
-    queue = api.module.sender._queue
+    queue = api.module.sender._intake._queue
     enqueue = queue.enqueue
 
     def enqueue_then_work(refs: object) -> None:
@@ -349,7 +371,7 @@ def test_a_chunk_claimed_by_a_live_worker_is_left_to_it(
     from smsgw.domain.model import ChunkRef
 
     store = MessageStore(boto3.client("dynamodb"), stack.ref("MessagesTable"))
-    assert store.claim_chunk(ChunkRef(reply["id"], 0), lease_seconds=60).claimed
+    assert store.claim_chunk(ChunkRef(reply["id"], 0), token="another-worker", lease_seconds=60).claimed
     # When a duplicate of its message arrives
     worker.drain()
     # Then it is dropped without a submit; the recipient is still in flight
@@ -365,7 +387,9 @@ def test_a_claim_left_by_a_crashed_worker_becomes_unknown(
     from smsgw.domain.model import ChunkRef
 
     store = MessageStore(boto3.client("dynamodb"), stack.ref("MessagesTable"))
-    assert store.claim_chunk(ChunkRef(reply["id"], 0), lease_seconds=-1).claimed  # lease already over
+    assert store.claim_chunk(
+        ChunkRef(reply["id"], 0), token="a-dead-worker", lease_seconds=-1
+    ).claimed  # lease already over
     capsys.readouterr()
     worker.drain()
     assert simulator.accepted == []

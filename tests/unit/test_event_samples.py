@@ -13,6 +13,7 @@ from smsgw.provider.push import Inbound, Report
 from smsgw.services.announce import (
     SOURCE,
     inbound_event,
+    no_report_event,
     opt_out_event,
     report_events,
     request_submitted_event,
@@ -42,6 +43,7 @@ def published() -> dict[str, dict[str, Any]]:
             {link.msg_id: link},
         ),
         request_submitted_event("request-1", "order-42", 2, 1),
+        no_report_event("request-1", "order-42", "26112412000000000001", ["13700137000"]),
         inbound_event(mo),
         opt_out_event(mo, "td"),
     ]

@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
+from smsgw.adapters.aws import ClientLimits
 from smsgw.provider.guodu import MAX_NUMBERS_PER_SUBMIT
 
 
@@ -90,6 +91,19 @@ class Settings:
     provider_connect_timeout: float = 3.05
     provider_read_timeout: float = 10.0
     secret_max_age_seconds: int = 300
+    # Every AWS call: short timeouts, standard retries (see adapters/aws.py).
+    aws_connect_timeout: float = 1.0
+    aws_read_timeout: float = 3.0
+    aws_max_attempts: int = 3
+    # Submitted recipients with no report after this end "unknown" (no_report); 0: never.
+    report_timeout_hours: int = 72
+    # What one request may ask for, so that its intake always finishes in seconds.
+    max_messages: int = 1_000  # the personalised form's messages (one chunk per content)
+    max_capped_recipients: int = 1_000  # recipients of a category with frequency caps
+
+    @property
+    def aws_limits(self) -> ClientLimits:
+        return ClientLimits(self.aws_connect_timeout, self.aws_read_timeout, self.aws_max_attempts)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -139,6 +153,12 @@ class Settings:
             provider_connect_timeout=_float(env, "GUODU_CONNECT_TIMEOUT", 3.05),
             provider_read_timeout=_float(env, "GUODU_READ_TIMEOUT", 10.0),
             secret_max_age_seconds=_int(env, "SECRET_MAX_AGE_SECONDS", 300, 0, 86_400),
+            aws_connect_timeout=_float(env, "AWS_CLIENT_CONNECT_TIMEOUT", 1.0),
+            aws_read_timeout=_float(env, "AWS_CLIENT_READ_TIMEOUT", 3.0),
+            aws_max_attempts=_int(env, "AWS_CLIENT_MAX_ATTEMPTS", 3, 1, 10),
+            report_timeout_hours=_int(env, "REPORT_TIMEOUT_HOURS", 72, 0, 24 * 90),
+            max_messages=_int(env, "MAX_MESSAGES_PER_REQUEST", 1_000, 1, 10_000),
+            max_capped_recipients=_int(env, "MAX_CAPPED_RECIPIENTS_PER_REQUEST", 1_000, 1, 100_000),
         )
 
     def require(self, *names: str) -> None:

@@ -26,10 +26,13 @@ pk                          sk                  what (store)
 
 from __future__ import annotations
 
+import re
 import time
+import zlib
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
@@ -72,8 +75,92 @@ def link_key(msg_id: str) -> dict[str, Any]:
     return key(f"MSG#{msg_id}", "LINK")
 
 
+# The sparse index of the reconciler's sweeps: only items waiting for one carry ``due_kind``
+# ("<sweep>#<shard>") and ``due_at`` (epoch seconds). Sharded, so that no index partition
+# takes every request's writes.
+DUE_INDEX = "DueIndex"
+DUE_SHARDS = 4
+
+
+def due_kind(sweep: str, request_id: str) -> str:
+    return f"{sweep}#{zlib.crc32(request_id.encode()) % DUE_SHARDS}"
+
+
 def is_condition_failure(err: ClientError) -> bool:
     return err.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+@dataclass(frozen=True)
+class Update:
+    """One UpdateItem, built from its clauses instead of edited as a string.
+
+    Every attribute is referred to by a name placeholder (``#st``), so no reserved word can
+    break an expression; ``condition`` names attributes the same way (``#st = :claimed``)
+    and gives its values in ``values``."""
+
+    key: dict[str, Any]
+    set: dict[str, Any] = field(default_factory=dict)  # attribute -> value (None: skipped)
+    add: dict[str, int] = field(default_factory=dict)
+    remove: tuple[str, ...] = ()
+    condition: str = ""
+    values: dict[str, Any] = field(default_factory=dict)  # the condition's :values
+
+    def request(self, table: str) -> dict[str, Any]:
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {}
+        clauses: list[str] = []
+
+        def name(attribute: str) -> str:
+            names[f"#{attribute}"] = attribute
+            return f"#{attribute}"
+
+        def value(raw: Any) -> str:
+            placeholder = f":u{len(values)}"
+            values[placeholder] = _serializer.serialize(raw)
+            return placeholder
+
+        sets = [f"{name(a)} = {value(v)}" for a, v in self.set.items() if v is not None]
+        if sets:
+            clauses.append("SET " + ", ".join(sets))
+        if self.add:
+            clauses.append("ADD " + ", ".join(f"{name(a)} {value(v)}" for a, v in self.add.items()))
+        if self.remove:
+            clauses.append("REMOVE " + ", ".join(name(a) for a in self.remove))
+        request: dict[str, Any] = {
+            "TableName": table,
+            "Key": self.key,
+            "UpdateExpression": " ".join(clauses),
+        }
+        if self.condition:
+            for attribute in _NAME.findall(self.condition):
+                name(attribute)
+            request["ConditionExpression"] = self.condition
+            values.update({k: _serializer.serialize(v) for k, v in self.values.items()})
+        request["ExpressionAttributeNames"] = names
+        if values:
+            request["ExpressionAttributeValues"] = values
+        return request
+
+
+_NAME = re.compile(r"#(\w+)")
+
+
+def conditional_write(write: Callable[[], Any]) -> bool:
+    """Run one conditional write; False when its condition did not hold. Any other error
+    (throttling after botocore's retries, a timeout...) is raised."""
+    try:
+        write()
+    except ClientError as err:
+        if is_condition_failure(err):
+            return False
+        raise
+    return True
+
+
+def old_item(err: ClientError) -> dict[str, Any]:
+    """The item as it stood when a write's condition failed (``ReturnValuesOnConditionCheckFailure``)."""
+    item = cast(dict[str, Any] | None, err.response.get("Item"))
+    return from_item(item) if item else {}
 
 
 def iso(epoch: float) -> str:

@@ -5,15 +5,28 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from smsgw.domain.model import ChunkRef
+from smsgw.domain.model import ChunkRef, ChunkState, Settlement
+from smsgw.provider.guodu import MAX_NUMBERS_PER_SUBMIT
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
 BATCH_LIMIT = 10
 MESSAGE_VERSION = 1
+# SQS delays a new message by at most 15 minutes; a longer wait is made of several hops.
+MAX_DELAY_SECONDS = 900
+# ... and hides a received one for at most 12 hours.
+MAX_VISIBILITY_SECONDS = 43_200
+SEND_THREADS = 8
+# Small chunks of one request travel together, up to this many a message and as many
+# numbers as one submit holds: a personalised request of 1,000 messages is 100 messages
+# on the queue, not 1,000 (SQS is billed, and moto slows down, per message).
+GROUP_LIMIT = 10
 
 
 class QueueUnavailable(RuntimeError):
@@ -24,21 +37,149 @@ class BadMessage(ValueError):
     """A message on the send queue that is not a chunk reference."""
 
 
+class Then(StrEnum):
+    """What becomes of a chunk once a settle order is written."""
+
+    DONE = "done"  # settled: nothing more
+    RETRY = "retry"  # an attempt failed: submitted again after ``delay``
+    HOLD = "hold"  # given back without an attempt: submitted after ``delay``
+    PARK = "park"  # released: to the dead-letter queue, for a person
+
+
+@dataclass(frozen=True)
+class SettleOrder:
+    """What an attempt made of its chunk, carried by the queue because DynamoDB would not
+    take it in time: the answer of the platform is never left as a standing claim."""
+
+    settlement: Settlement
+    then: Then = Then.DONE
+    delay: int = 0
+    reason: str = ""  # why it is parked (THEN park)
+
+
+@dataclass(frozen=True)
+class ChunkMessage:
+    """A message of the send queue: a pointer to a stored chunk, and what the worker may
+    know before it reads the chunk."""
+
+    ref: ChunkRef
+    recipients: int = MAX_NUMBERS_PER_SUBMIT  # for the rate limit; the most a chunk holds
+    not_before: int = 0  # epoch seconds: a hold longer than SQS's longest delay
+    settle: SettleOrder | None = None
+
+
+def encode(message: ChunkMessage) -> str:
+    data: dict[str, Any] = {
+        "v": MESSAGE_VERSION,
+        "request_id": message.ref.request_id,
+        "chunk": message.ref.number,
+        "n": message.recipients,
+    }
+    if message.not_before:
+        data["not_before"] = message.not_before
+    if message.settle is not None:
+        order = message.settle
+        settlement = {k: v for k, v in asdict(order.settlement).items() if v is not None}
+        data["settle"] = {
+            "then": order.then.value,
+            "delay": order.delay,
+            "reason": order.reason,
+            **settlement,
+        }
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+def encode_group(messages: Sequence[ChunkMessage]) -> str:
+    """Several plain chunk messages of one request as one message."""
+    if len(messages) == 1:
+        return encode(messages[0])
+    return json.dumps(
+        {
+            "v": MESSAGE_VERSION,
+            "request_id": messages[0].ref.request_id,
+            "chunks": [[m.ref.number, m.recipients] for m in messages],
+        },
+        separators=(",", ":"),
+    )
+
+
+def group(messages: Sequence[ChunkMessage]) -> list[list[ChunkMessage]]:
+    """Consecutive chunks of one request, packed while they fit one submit's numbers."""
+    groups: list[list[ChunkMessage]] = []
+    for message in messages:
+        last = groups[-1] if groups else None
+        if (
+            last is not None
+            and len(last) < GROUP_LIMIT
+            and last[0].ref.request_id == message.ref.request_id
+            and sum(m.recipients for m in last) + message.recipients <= MAX_NUMBERS_PER_SUBMIT
+            and message.settle is None
+            and not message.not_before
+            and last[0].settle is None
+            and not last[0].not_before
+        ):
+            last.append(message)
+        else:
+            groups.append([message])
+    return groups
+
+
 def encode_ref(ref: ChunkRef) -> str:
-    return json.dumps({"v": MESSAGE_VERSION, "request_id": ref.request_id, "chunk": ref.number})
+    return encode(ChunkMessage(ref))
 
 
-def decode_ref(body: str) -> ChunkRef:
+def decode_all(body: str) -> list[ChunkMessage]:
+    """The chunk messages a message of the send queue carries (one, or a group)."""
     try:
         data = json.loads(body)
         if data.get("v") != MESSAGE_VERSION:
             raise BadMessage(f"unknown message version {data.get('v')!r}")
-        request_id, number = data["request_id"], data["chunk"]
+        request_id = data["request_id"]
+        if "chunks" in data:
+            messages = [ChunkMessage(ChunkRef(request_id, _number(n)), int(k)) for n, k in data["chunks"]]
+        else:
+            messages = [
+                ChunkMessage(
+                    ChunkRef(request_id, _number(data["chunk"])),
+                    int(data.get("n", MAX_NUMBERS_PER_SUBMIT)),
+                    int(data.get("not_before", 0)),
+                    _settle_order(data["settle"]) if "settle" in data else None,
+                )
+            ]
     except (ValueError, TypeError, KeyError, AttributeError) as err:
         raise BadMessage("not a chunk reference") from err
-    if not isinstance(request_id, str) or not isinstance(number, int) or isinstance(number, bool):
+    if not isinstance(request_id, str) or not messages:
         raise BadMessage("not a chunk reference")
-    return ChunkRef(request_id=request_id, number=number)
+    return messages
+
+
+def _number(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError("a chunk number must be an integer")
+    return value
+
+
+def decode(body: str) -> ChunkMessage:
+    """The (first) chunk message of a message."""
+    return decode_all(body)[0]
+
+
+def decode_ref(body: str) -> ChunkRef:
+    return decode(body).ref
+
+
+def _settle_order(data: dict[str, Any]) -> SettleOrder:
+    settlement = Settlement(
+        token=str(data["token"]),
+        state=ChunkState(data["state"]),
+        code=str(data["code"]),
+        detail=str(data["detail"]),
+        msg_id=data.get("msg_id"),
+        attempt_counted=bool(data.get("attempt_counted", True)),
+        valid_until=data.get("valid_until"),
+        restart_attempts=bool(data.get("restart_attempts", False)),
+    )
+    return SettleOrder(settlement, Then(data["then"]), int(data.get("delay", 0)), str(data.get("reason", "")))
 
 
 class SendQueue:
@@ -55,31 +196,54 @@ class SendQueue:
         self._dlq_url = dead_letter_url
         self._sleep = sleep
 
-    def enqueue(self, refs: Sequence[ChunkRef], attempts: int = 6) -> None:
-        """Put chunk references on the queue, ten to a call, retrying entries SQS refused."""
-        for start in range(0, len(refs), BATCH_LIMIT):
-            entries: list[Any] = [
-                {"Id": str(i), "MessageBody": encode_ref(ref)}
-                for i, ref in enumerate(refs[start : start + BATCH_LIMIT])
-            ]
-            for attempt in range(attempts):
-                failed = {
-                    f["Id"]
-                    for f in self._sqs.send_message_batch(QueueUrl=self._url, Entries=entries).get(
-                        "Failed", []
-                    )
-                }
-                entries = [e for e in entries if e["Id"] in failed]
-                if not entries:
-                    break
-                self._sleep(min(0.05 * 2**attempt, 1.0))
-            if entries:
-                raise QueueUnavailable(f"{len(entries)} chunk messages refused by SQS")
+    def enqueue(self, messages: Sequence[ChunkMessage], attempts: int = 6) -> None:
+        """Put chunk messages on the queue, ten to a call and several calls at once,
+        retrying entries SQS refused. Raises ``QueueUnavailable`` (or the client's error)
+        when some could not be queued: the caller cannot tell which, and queues them all
+        again later (a chunk queued twice is still claimed, and submitted, once)."""
+        bodies = [encode_group(g) for g in group(messages)]
+        batches = [bodies[i : i + BATCH_LIMIT] for i in range(0, len(bodies), BATCH_LIMIT)]
+        if len(batches) <= 1:
+            for batch in batches:
+                self._send_batch(batch, attempts)
+            return
+        with ThreadPoolExecutor(max_workers=SEND_THREADS, thread_name_prefix="enqueue") as pool:
+            for _ in pool.map(lambda batch: self._send_batch(batch, attempts), batches):
+                pass
+
+    def _send_batch(self, batch: Sequence[str], attempts: int) -> None:
+        entries: list[Any] = [{"Id": str(i), "MessageBody": body} for i, body in enumerate(batch)]
+        for attempt in range(attempts):
+            failed = {
+                f["Id"]
+                for f in self._sqs.send_message_batch(QueueUrl=self._url, Entries=entries).get("Failed", [])
+            }
+            entries = [e for e in entries if e["Id"] in failed]
+            if not entries:
+                return
+            self._sleep(min(0.05 * 2**attempt, 1.0))
+        raise QueueUnavailable(f"{len(entries)} chunk messages refused by SQS")
+
+    def requeue(self, message: ChunkMessage, seconds: float, *, now: float) -> None:
+        """Queue a fresh copy of ``message`` due in ``seconds`` (the caller then lets the
+        old one go). A fresh message starts its receive count afresh: a chunk held back
+        (lane paused, rate limit full, quiet hours) never nears the dead-letter queue."""
+        delay = max(0, int(seconds))
+        not_before = int(now) + delay if delay > MAX_DELAY_SECONDS else 0
+        self._sqs.send_message(
+            QueueUrl=self._url,
+            MessageBody=encode(
+                ChunkMessage(message.ref, message.recipients, not_before=not_before, settle=message.settle)
+            ),
+            DelaySeconds=min(delay, MAX_DELAY_SECONDS),
+        )
 
     def delay(self, receipt_handle: str, seconds: int) -> None:
         """Hide a message we failed on for ``seconds`` before SQS hands it out again."""
         self._sqs.change_message_visibility(
-            QueueUrl=self._url, ReceiptHandle=receipt_handle, VisibilityTimeout=max(0, min(seconds, 43_200))
+            QueueUrl=self._url,
+            ReceiptHandle=receipt_handle,
+            VisibilityTimeout=max(0, min(seconds, MAX_VISIBILITY_SECONDS)),
         )
 
     def park(self, body: str, reason: str) -> None:

@@ -14,27 +14,36 @@ from typing import TYPE_CHECKING, Any, cast
 from botocore.exceptions import ClientError
 
 from smsgw.adapters.dynamo import (
+    DUE_INDEX,
+    DUE_SHARDS,
+    Update,
     batch_get,
     batch_write,
     chunk_key,
+    conditional_write,
+    due_kind,
     from_item,
     is_condition_failure,
     iso,
     key,
     link_key,
+    old_item,
     request_key,
     to_item,
 )
 from smsgw.adapters.links import Link
 from smsgw.domain.model import (
+    STALE_CLAIM,
     Category,
     Chunk,
     ChunkRef,
     ChunkState,
     RequestRecord,
     RequestStatus,
+    Settlement,
 )
 from smsgw.domain.numbers import Rejection
+from smsgw.domain.quiet import send_time_moment
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -56,17 +65,29 @@ class MessageStore:
         table_name: str,
         *,
         retention_days: int = 30,
+        report_timeout_seconds: int = 0,
+        accepting_grace_seconds: int = 120,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._db = client
         self._table = table_name
         self._retention = retention_days * 86_400
+        # 0: no report timeout (a recipient waits for its report until its records expire).
+        self._report_timeout = report_timeout_seconds
+        self._accepting_grace = accepting_grace_seconds
         self._clock = clock
         self._sleep = sleep
 
-    def _expires_at(self) -> int:
-        return int(self._clock()) + self._retention
+    def _expires_at(self, base: float | None = None) -> int:
+        """When an item goes (TTL): ``RetentionDays`` after ``base`` (default: now)."""
+        return int(max(self._clock(), base or 0)) + self._retention
+
+    def _lifetime_base(self, record: Chunk | RequestRecord) -> int:
+        """The moment a request's records must outlive: its send time (a scheduled send's
+        reports arrive after it) or the end of its validity, whichever is later."""
+        due = send_time_moment(record.send_time)
+        return int(max(self._clock(), due.timestamp() if due else 0, record.valid_until))
 
     # ------------------------------------------------------------------ intake
 
@@ -94,8 +115,14 @@ class MessageStore:
             "opted_out": list(request.opted_out),
             "opted_out_count": request.opted_out_count,
             "rejected_count": request.rejected_count,
-            "expires_at": self._expires_at(),
+            "valid_until": request.valid_until or None,
+            "expires_at": self._expires_at(self._lifetime_base(request)),
         }
+        if request.status is RequestStatus.ACCEPTING:
+            # Until its chunks are all on the queue: should the intake stop half-way, the
+            # reconciler finds it here and queues them (``accepting_due``).
+            values["due_kind"] = due_kind("accepting", request.id)
+            values["due_at"] = int(self._clock()) + self._accepting_grace
         try:
             self._db.put_item(
                 TableName=self._table,
@@ -116,7 +143,7 @@ class MessageStore:
         written afresh (the plan may differ: an opt-out since); claimed ones are left to
         their worker; a chunk of another body means the key is taken: nothing more is
         written, and False is returned. One call per chunk."""
-        expires_at = self._expires_at()
+        expires_at = self._expires_at(max((self._lifetime_base(c) for c in chunks), default=0))
         items = [
             {
                 **chunk_key(c.request_id, c.number),
@@ -169,27 +196,40 @@ class MessageStore:
             "expires_at": expires_at,
         }
 
-    def set_request_status(
-        self, request_id: str, status: RequestStatus, *, only_from: RequestStatus | None = None
-    ) -> None:
-        """``only_from``: change it only from that status (a worker may be ahead of us)."""
-        condition: dict[str, Any] = {}
-        values: dict[str, Any] = {":s": {"S": status.value}}
-        if only_from is not None:
-            condition = {"ConditionExpression": "#s = :from"}
-            values[":from"] = {"S": only_from.value}
-        try:
-            self._db.update_item(
+    def mark_accepted(self, request_id: str) -> bool:
+        """Every chunk of the request is on the queue; False if it was marked already (or
+        a worker has settled every chunk meanwhile)."""
+        update = Update(
+            request_key(request_id),
+            set={"status": RequestStatus.ACCEPTED.value},
+            remove=("due_kind", "due_at"),
+            condition="#status = :accepting",
+            values={":accepting": RequestStatus.ACCEPTING.value},
+        )
+        return conditional_write(lambda: self._db.update_item(**update.request(self._table)))
+
+    def mark_submitted(self, request_id: str) -> None:
+        """Every chunk has settled (from accepting too: the intake may not have marked it)."""
+        update = Update(
+            request_key(request_id),
+            set={"status": RequestStatus.SUBMITTED.value},
+            remove=("due_kind", "due_at"),
+        )
+        self._db.update_item(**update.request(self._table))
+
+    def due(self, kind: str, *, now: int, limit: int = 100) -> list[tuple[str, str]]:
+        """Keys (pk, sk) of items whose ``kind`` of sweep is due (the sparse due index)."""
+        keys: list[tuple[str, str]] = []
+        for shard in range(DUE_SHARDS):
+            page = self._db.query(
                 TableName=self._table,
-                Key=request_key(request_id),
-                UpdateExpression="SET #s = :s",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues=values,
-                **condition,
+                IndexName=DUE_INDEX,
+                KeyConditionExpression="due_kind = :kind AND due_at <= :now",
+                ExpressionAttributeValues={":kind": {"S": f"{kind}#{shard}"}, ":now": {"N": str(now)}},
+                Limit=limit,
             )
-        except ClientError as err:
-            if not (only_from is not None and is_condition_failure(err)):
-                raise
+            keys.extend((item["pk"]["S"], item["sk"]["S"]) for item in page.get("Items", []))
+        return keys
 
     # ------------------------------------------------------------------ reading
 
@@ -224,6 +264,7 @@ class MessageStore:
             opted_out=tuple(data.get("opted_out", [])),
             opted_out_count=data.get("opted_out_count", 0),
             rejected_count=data.get("rejected_count", len(data.get("rejected", []))),
+            valid_until=data.get("valid_until", 0),
         )
 
     def list_chunks(self, request_id: str) -> list[Chunk]:
@@ -261,6 +302,8 @@ class MessageStore:
             result_code=data.get("code"),
             detail=data.get("detail"),
             updated_at=data.get("updated_at"),
+            claim=data.get("claim", ""),
+            no_report=bool(data.get("no_report_at")),
         )
 
     def get_links(self, msg_ids: Sequence[str]) -> dict[str, Link]:
@@ -269,162 +312,181 @@ class MessageStore:
         keys = [link_key(m) for m in dict.fromkeys(msg_ids)]
         return {link.msg_id: link for link in map(Link.from_item, batch_get(self._db, self._table, keys))}
 
-    def claim_chunk(self, ref: ChunkRef, *, lease_seconds: int) -> Claim:
-        """Take a queued (or retrying) chunk for one submit attempt.
+    def get_chunk(self, ref: ChunkRef, *, consistent: bool = True) -> Chunk | None:
+        item = self._db.get_item(
+            TableName=self._table, Key=chunk_key(ref.request_id, ref.number), ConsistentRead=consistent
+        ).get("Item")
+        return self._chunk_from(ref.request_id, from_item(item)) if item else None
+
+    def clear_due(self, pk: str, sk: str) -> None:
+        """Take an item off the due index (its sweep has nothing more to do)."""
+        self._db.update_item(**Update(key(pk, sk), remove=("due_kind", "due_at")).request(self._table))
+
+    def mark_no_report(self, chunk: Chunk) -> bool:
+        """The report timeout of a submitted chunk has passed: the numbers without a report
+        read ``unknown`` (``no_report``) from now on. False if marked before."""
+        update = Update(
+            chunk_key(chunk.request_id, chunk.number),
+            set={"no_report_at": int(self._clock())},
+            remove=("due_kind", "due_at"),
+            condition="#st = :submitted AND attribute_not_exists(#no_report_at)",
+            values={":submitted": ChunkState.SUBMITTED.value},
+        )
+        return conditional_write(lambda: self._db.update_item(**update.request(self._table)))
+
+    # ------------------------------------------------------------------ one attempt
+
+    def claim_chunk(self, ref: ChunkRef, *, token: str, lease_seconds: int) -> Claim:
+        """Take a queued (or retrying) chunk for one submit attempt, under ``token``.
 
         A single conditional write: two workers holding copies of the same SQS message
-        cannot both claim it, and a chunk already submitted is never claimed again.
-        """
+        cannot both claim it, and a chunk already submitted is never claimed again. When
+        botocore retries a claim whose answer was lost, the retry fails against the claim
+        it made itself: the token tells that apart from another worker's claim."""
         now = self._clock()
         lease_until = int(now) + lease_seconds
+        request = Update(
+            chunk_key(ref.request_id, ref.number),
+            set={
+                "st": ChunkState.SUBMITTING.value,
+                "claim": token,
+                "lease_until": lease_until,
+                "updated_at": iso(now),
+            },
+            add={"attempts": 1},
+            condition="#st IN (:queued, :retrying)",
+            values={":queued": ChunkState.QUEUED.value, ":retrying": ChunkState.RETRYING.value},
+        ).request(self._table)
         try:
             result = self._db.update_item(
-                TableName=self._table,
-                Key=chunk_key(ref.request_id, ref.number),
-                UpdateExpression="SET st = :claimed, lease_until = :lease, updated_at = :now "
-                "ADD attempts :one",
-                ConditionExpression="st IN (:queued, :retrying)",
-                ExpressionAttributeValues={
-                    ":claimed": {"S": ChunkState.SUBMITTING.value},
-                    ":queued": {"S": ChunkState.QUEUED.value},
-                    ":retrying": {"S": ChunkState.RETRYING.value},
-                    ":lease": {"N": str(lease_until)},
-                    ":now": {"S": iso(now)},
-                    ":one": {"N": "1"},
-                },
-                ReturnValues="ALL_NEW",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                **request, ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD"
             )
         except ClientError as err:
             if not is_condition_failure(err):
                 raise
-            old = cast(dict[str, Any] | None, err.response.get("Item"))
-            if not old:
+            data = old_item(err)
+            if not data:
                 return Claim(chunk=None, claimed=False)
-            data = from_item(old)
-            return Claim(
-                self._chunk_from(ref.request_id, data), claimed=False, lease_until=data.get("lease_until", 0)
-            )
+            chunk = self._chunk_from(ref.request_id, data)
+            mine = chunk.claim == token and chunk.state is ChunkState.SUBMITTING
+            return Claim(chunk, claimed=mine, lease_until=data.get("lease_until", 0))
         return Claim(self._chunk_from(ref.request_id, from_item(result["Attributes"])), True, lease_until)
 
-    def record_submitted(self, chunk: Chunk, *, msg_id: str | None, code: str, detail: str) -> bool:
-        """The platform accepted the chunk: keep its MsgId and the link back to the request,
-        in one transaction so that a report can always find its request.
+    def settle(self, chunk: Chunk, settlement: Settlement) -> bool:
+        """Write what attempt ``settlement.token`` made of ``chunk``: only while that attempt
+        holds the claim (or a worker took it for a dead one's and guessed ``unknown``: the
+        attempt's own answer is the truth and replaces the guess).
 
-        Returns False when the chunk was no longer ours to settle (it should not happen: a
-        claim outlives the function's timeout); the link is written all the same, because
-        the platform did accept the submit. A transaction DynamoDB cancels for a conflicting
-        write is done as two writes instead."""
-        now = iso(self._clock())
-        update = self._settle_update(chunk, ChunkState.SUBMITTED, code, detail, msg_id)
-        if not msg_id:
-            return self._settle(update)
-        link: dict[str, Any] = {
-            "TableName": self._table,
-            "Key": link_key(msg_id),
-            # An update, not a put: counters of reports that beat the answer are kept.
-            "UpdateExpression": "SET #kind = :kind, #rid = :rid, #chunk = :n, #at = :now, #exp = :exp"
-            + (", #ref = :ref" if chunk.reference else ""),
-            "ExpressionAttributeNames": {
-                "#kind": "kind",
-                "#rid": "request_id",
-                "#chunk": "chunk",
-                "#at": "submitted_at",
-                "#exp": "expires_at",
-                **({"#ref": "reference"} if chunk.reference else {}),
-            },
-            "ExpressionAttributeValues": {
-                ":kind": {"S": "link"},
-                ":rid": {"S": chunk.request_id},
-                ":n": {"N": str(chunk.number)},
-                ":now": {"S": now},
-                ":exp": {"N": str(self._expires_at())},
-                **({":ref": {"S": chunk.reference}} if chunk.reference else {}),
-            },
-        }
+        A submit the platform accepted also links its MsgId to the request, in one
+        transaction, so that a report can always find its request. Returns False when the
+        chunk was no longer this attempt's to settle. A write whose answer was lost and
+        which botocore retried counts as done: the item shows it was this attempt's."""
+        update = self._settle_update(chunk, settlement)
+        if settlement.state is ChunkState.SUBMITTED and settlement.msg_id:
+            link = self._link_update(chunk, settlement.msg_id)
+            try:
+                items: list[Any] = [
+                    {"Update": update.request(self._table)},
+                    {"Update": link.request(self._table)},
+                ]
+                self._db.transact_write_items(
+                    TransactItems=items,
+                    # botocore gives the call a ClientRequestToken that its own retries
+                    # reuse: DynamoDB answers a retry of an applied transaction with success.
+                )
+                return True
+            except ClientError as err:
+                if err.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                    raise
+            # Cancelled: the chunk's condition failed (perhaps against this very write,
+            # retried), or another write was under way on an item (a report landing on
+            # the MsgId's item). The platform accepted either way: the link first, so that
+            # a report can find its request, then the chunk, still only if it is ours.
+            self._db.update_item(**link.request(self._table))
         try:
-            items: list[Any] = [{"Update": update}, {"Update": link}]
-            self._db.transact_write_items(TransactItems=items)
+            self._db.update_item(**update.request(self._table), ReturnValuesOnConditionCheckFailure="ALL_OLD")
         except ClientError as err:
-            if err.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+            if not is_condition_failure(err):
                 raise
-            # Cancelled because the chunk was no longer ours, or because another write was
-            # under way on one of the items (TransactionConflict: a report landing on the
-            # MsgId's item). The platform accepted either way: the link first, so that a
-            # report can find its request, then the chunk, still only if it is ours.
-            self._db.update_item(**link)
-            return self._settle(update)
+            old = old_item(err)
+            return (
+                old.get("claim") == settlement.token
+                and old.get("st") == settlement.state.value
+                and old.get("code") == settlement.code
+            )
         return True
 
-    def record_attempt(self, chunk: Chunk, *, state: ChunkState, code: str, detail: str) -> bool:
-        """Settle or release a chunk we claimed with the outcome of its attempt.
-
-        Conditional on the claim still standing: False means someone else settled it."""
-        return self._settle(self._settle_update(chunk, state, code, detail))
-
-    def hold_chunk(self, chunk: Chunk, *, code: str, detail: str, valid_until: int) -> bool:
-        """Give a claimed chunk back to the queue without counting an attempt (quiet hours)."""
-        update = self._settle_update(chunk, ChunkState.QUEUED, code, detail)
-        update["UpdateExpression"] = update["UpdateExpression"].replace(
-            " REMOVE lease_until", ", valid_until = :valid ADD attempts :minus_one REMOVE lease_until"
-        )
-        update["ExpressionAttributeValues"][":valid"] = {"N": str(valid_until)}
-        update["ExpressionAttributeValues"][":minus_one"] = {"N": "-1"}
-        return self._settle(update)
-
-    def park_chunk(self, chunk: Chunk, *, code: str, detail: str) -> bool:
-        """Release a chunk that used up its attempts; its next claim (after a redrive)
-        starts a fresh count of attempts."""
-        update = self._settle_update(chunk, ChunkState.RETRYING, code, detail)
-        update["UpdateExpression"] = update["UpdateExpression"].replace(
-            " REMOVE lease_until", ", attempt_base = attempts REMOVE lease_until"
-        )
-        return self._settle(update)
-
-    def _settle_update(
-        self, chunk: Chunk, state: ChunkState, code: str, detail: str, msg_id: str | None = None
-    ) -> dict[str, Any]:
-        return {
-            "TableName": self._table,
-            "Key": chunk_key(chunk.request_id, chunk.number),
-            "UpdateExpression": "SET st = :st, code = :code, detail = :detail, updated_at = :now"
-            + (", msg_id = :msg" if msg_id else "")
-            + " REMOVE lease_until",
-            "ConditionExpression": "st = :claimed",
-            "ExpressionAttributeValues": {
-                ":st": {"S": state.value},
-                ":code": {"S": code},
-                ":detail": {"S": detail},
-                ":now": {"S": iso(self._clock())},
-                ":claimed": {"S": ChunkState.SUBMITTING.value},
-                **({":msg": {"S": msg_id}} if msg_id else {}),
-            },
+    def _settle_update(self, chunk: Chunk, settlement: Settlement) -> Update:
+        values: dict[str, Any] = {
+            "st": settlement.state.value,
+            "code": settlement.code,
+            "detail": settlement.detail,
+            "updated_at": iso(self._clock()),
+            "msg_id": settlement.msg_id,
+            "valid_until": settlement.valid_until,
         }
+        if settlement.restart_attempts:
+            values["attempt_base"] = chunk.attempts
+        if settlement.state is ChunkState.SUBMITTED and self._report_timeout:
+            # Swept after the report timeout: numbers with no report by then end "unknown".
+            due_at = self._lifetime_base(chunk) if chunk.send_time else int(self._clock())
+            values.update(due_kind=due_kind("report", chunk.request_id), due_at=due_at + self._report_timeout)
+        return Update(
+            chunk_key(chunk.request_id, chunk.number),
+            set=values,
+            add={} if settlement.attempt_counted else {"attempts": -1},
+            remove=("lease_until",),
+            # A chunk claimed before claims carried a token (an upgrade) is settled by its state.
+            condition=("#claim = :token" if settlement.token else "attribute_not_exists(#claim)")
+            + " AND (#st = :claimed OR (#st = :unknown AND #code = :stale))",
+            values={
+                **({":token": settlement.token} if settlement.token else {}),
+                ":claimed": ChunkState.SUBMITTING.value,
+                ":unknown": ChunkState.UNKNOWN.value,
+                ":stale": STALE_CLAIM,
+            },
+        )
 
-    def _settle(self, update: dict[str, Any]) -> bool:
-        try:
-            self._db.update_item(**update)
-        except ClientError as err:
-            if is_condition_failure(err):
-                return False
-            raise
-        return True
+    def _link_update(self, chunk: Chunk, msg_id: str) -> Update:
+        # An update, not a put: reports that beat the submit's answer are kept.
+        return Update(
+            link_key(msg_id),
+            set={
+                "kind": "link",
+                "request_id": chunk.request_id,
+                "chunk": chunk.number,
+                "submitted_at": iso(self._clock()),
+                "expires_at": self._expires_at(self._lifetime_base(chunk)),
+                "reference": chunk.reference,
+            },
+        )
 
-    def count_settled_chunk(self, request_id: str, number: int) -> RequestRecord:
-        """Count chunk ``number`` settled, once; returns the request as it stands after.
+    def mark_stale(self, chunk: Chunk) -> bool:
+        """A worker claimed ``chunk`` and stopped (timeout, crash) while its submit may have
+        left: the chunk ends ``unknown``. Should that worker's own answer still arrive (a
+        settle message), it replaces this guess."""
+        return self.settle(
+            chunk,
+            Settlement(chunk.claim, ChunkState.UNKNOWN, STALE_CLAIM, "worker stopped mid-submit"),
+        )
+
+    def count_settled_chunk(self, chunk: Chunk) -> RequestRecord:
+        """Count ``chunk`` settled, once; returns the request as it stands after.
 
         A small marker item per counted chunk and the request's counter move in one
         transaction, so counting a chunk again changes nothing: a settle that stopped before
         its count is finished by the message's next delivery, and the request's item stays
         small (a set of chunk numbers on it would be rewritten whole, and billed, per chunk)."""
-        marker = key(f"REQ#{request_id}", f"COUNTED#{number:05d}")
+        request_id = chunk.request_id
+        marker = key(f"REQ#{request_id}", f"COUNTED#{chunk.number:05d}")
+        expires_at = self._expires_at(self._lifetime_base(chunk))
         try:
             self._db.transact_write_items(
                 TransactItems=[
                     {
                         "Put": {
                             "TableName": self._table,
-                            "Item": {**marker, "expires_at": {"N": str(self._expires_at())}},
+                            "Item": {**marker, "expires_at": {"N": str(expires_at)}},
                             "ConditionExpression": "attribute_not_exists(pk)",
                         }
                     },
@@ -443,6 +505,8 @@ class MessageStore:
             reasons = err.response.get("CancellationReasons") or [{}]
             if reasons[0].get("Code") != "ConditionalCheckFailed":
                 raise  # a conflict or a missing request: the message is delivered again
+            # Counted before: by an earlier delivery, or by this very call, whose answer
+            # was lost and which botocore retried.
         request = self.get_request(request_id, consistent=True)
         if request is None:
             raise LookupError(f"request {request_id} is gone")

@@ -107,8 +107,26 @@ def _groups(body: SendBody) -> tuple[list[tuple[str, list[str]]], list[FieldProb
 
 
 def to_command(
-    body: SendBody, *, now: datetime, max_recipients: int, account_prefix: str = "", caller: str = ""
+    body: SendBody,
+    *,
+    now: datetime,
+    max_recipients: int,
+    account_prefix: str = "",
+    caller: str = "",
+    max_messages: int = 1_000,
+    max_capped_recipients: int = 1_000,
+    capped: frozenset[Category] = frozenset(),
 ) -> SendCommand:
+    """The command for ``body``, or ``InputError`` naming each field that breaks a rule.
+
+    The limits keep every admissible request's intake to seconds: ``max_messages``
+    personalised messages (each content is its own submit, stored and queued one by one),
+    and ``max_capped_recipients`` in a category with frequency caps (``capped``: each
+    number is one conditional write)."""
+    if body.messages is not None and len(body.messages) > max_messages:
+        raise InputError.of(
+            "messages", f"holds {len(body.messages)} messages; at most {max_messages} per request"
+        )
     raw_groups, problems = _groups(body)
     if problems:
         raise InputError(problems)
@@ -132,6 +150,12 @@ def to_command(
         )
     if total > max_recipients:
         raise InputError.of(field, f"holds {total} recipients; at most {max_recipients} per request")
+    if body.category in capped and total > max_capped_recipients:
+        raise InputError.of(
+            field,
+            f"holds {total} recipients; at most {max_capped_recipients} per {body.category.value}"
+            " request (each number is counted against its frequency caps)",
+        )
     try:
         append_id = check_append_id(body.extension or "", account_prefix)
     except ProtocolError as err:

@@ -65,3 +65,8 @@ class FrequencyCaps:
 
     def for_category(self, category: Category) -> tuple[Cap, ...]:
         return self.by_category.get(category, ())
+
+    @property
+    def categories(self) -> frozenset[Category]:
+        """The categories that have caps."""
+        return frozenset(c for c, caps in self.by_category.items() if caps)

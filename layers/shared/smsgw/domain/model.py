@@ -125,6 +125,8 @@ class Chunk:
     result_code: str | None = None
     detail: str | None = None
     updated_at: str | None = None
+    claim: str = ""  # the token of the attempt that last claimed it
+    no_report: bool = False  # submitted, and no report came in time for some of its numbers
 
 
 @dataclass(frozen=True)
@@ -147,6 +149,7 @@ class RequestRecord:
     opted_out: tuple[str, ...] = ()  # the first MAX_LISTED of them
     opted_out_count: int = 0
     rejected_count: int = 0  # all of them, listed or not
+    valid_until: int = 0  # epoch seconds: its chunks are not submitted after this
 
 
 @dataclass(frozen=True)
@@ -155,6 +158,32 @@ class ChunkRef:
 
     request_id: str
     number: int
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """What one attempt (claim ``token``) makes of its chunk, in one conditional write.
+
+    ``state`` SUBMITTED/FAILED/UNKNOWN/EXPIRED settle the chunk; RETRYING releases it
+    after a failed attempt; QUEUED gives it back without counting an attempt (held: the
+    lane, the deadline, quiet hours). Only the attempt holding the claim may write it."""
+
+    token: str
+    state: ChunkState
+    code: str
+    detail: str
+    msg_id: str | None = None
+    attempt_counted: bool = True  # False: the claim's attempt is taken back (a hold)
+    valid_until: int | None = None  # a new validity (quiet hours extend it by the wait)
+    restart_attempts: bool = False  # parked: after a redrive its attempts count afresh
+
+    @property
+    def settles(self) -> bool:
+        return self.state in SETTLED_STATES
+
+
+# What a chunk's stale claim becomes: its worker stopped while the submit may have left.
+STALE_CLAIM = "stale_claim"
 
 
 def plan_chunks(

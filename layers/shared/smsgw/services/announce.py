@@ -7,6 +7,9 @@ Recipients Delivered       reports with status 0 in one push, per request: ``req
                            ``reference``, ``count``, ``recipients`` [{to, provider_msg_id,
                            provider_status, detail, reported_at}]
 Recipients Failed          the same for any other status (``detail`` is the carrier's reason)
+Recipients Unknown         submitted recipients with no report within the report timeout:
+                           ``request_id``, ``reference``, ``count``, ``reason``
+                           (``no_report``), ``recipients`` [{to, provider_msg_id}]
 Request Submitted          every chunk of a request has settled: ``request_id``,
                            ``reference``, ``recipients``, ``chunks``
 Inbound Message Received   an MO message: ``mobile``, ``content``, ``received_at``, ``append_id``
@@ -32,7 +35,9 @@ from smsgw.provider.push import Inbound, Report
 SOURCE = "smsgw"
 DELIVERED = "Recipients Delivered"
 FAILED = "Recipients Failed"
+UNKNOWN = "Recipients Unknown"
 SUBMITTED = "Request Submitted"
+NO_REPORT = "no_report"
 INBOUND = "Inbound Message Received"
 OPTED_OUT = "Recipient Opted Out"
 
@@ -73,6 +78,23 @@ def report_events(reports: Iterable[Report], links: dict[str, Link]) -> list[Eve
             )
         )
     return events
+
+
+def no_report_event(request_id: str, reference: str | None, msg_id: str, mobiles: Iterable[str]) -> Event:
+    """Recipients of one submit whose report never came: they are now ``unknown``. A report
+    that arrives later still settles them (and is announced as usual)."""
+    numbers = sorted(mobiles)
+    return Event(
+        UNKNOWN,
+        digest(NO_REPORT, msg_id, *numbers),
+        {
+            "request_id": request_id,
+            "reference": reference,
+            "count": len(numbers),
+            "reason": NO_REPORT,
+            "recipients": [{"to": m, "provider_msg_id": msg_id} for m in numbers],
+        },
+    )
 
 
 def request_submitted_event(request_id: str, reference: str | None, recipients: int, chunks: int) -> Event:

@@ -9,6 +9,12 @@ with a condition and carries a fingerprint of the body:
   written and every chunk is queued again (the worker claims a chunk once, so a chunk
   queued twice is still submitted once);
 - same key, different body: ``IdempotencyConflict`` (HTTP 409).
+
+Once the header is stored the request is accepted, whatever happens next: if queueing
+its chunks fails part-way (SQS throttled, the invocation out of time), the client still
+gets its 202, and the reconciler queues the chunks within minutes (the header stays
+``accepting``, on the due index, until every chunk is on the queue). A client that
+retried instead would, without a key, have created a second request.
 """
 
 from __future__ import annotations
@@ -24,13 +30,14 @@ from typing import Any
 
 from smsgw.adapters.frequency import FrequencyStore
 from smsgw.adapters.inbound import InboundStore
-from smsgw.adapters.queue import SendQueue
+from smsgw.adapters.queue import ChunkMessage, SendQueue
 from smsgw.adapters.store import MessageStore
 from smsgw.domain.caps import FREQUENCY_CAPPED, FrequencyCaps
 from smsgw.domain.errors import FieldProblem, FrequencyCapped, IdempotencyConflict
 from smsgw.domain.model import (
     MAX_LISTED,
     Category,
+    Chunk,
     ChunkRef,
     MessageGroup,
     RequestRecord,
@@ -76,6 +83,36 @@ def accepted_reply(record: RequestRecord) -> dict[str, Any]:
     return reply
 
 
+class IntakeFinisher:
+    """Puts an accepted request's chunks on the queue and marks it accepted: at intake, on
+    a keyed replay of an intake that stopped short, and in the reconciler."""
+
+    def __init__(self, store: MessageStore, queue: SendQueue) -> None:
+        self._store = store
+        self._queue = queue
+
+    def finish(self, record: RequestRecord, chunks: list[Chunk] | None = None) -> bool:
+        """Queue every chunk of an accepted request, then mark it accepted. False when that
+        could not be done now: the request stays ``accepting`` and the reconciler finishes
+        it. Queued twice is harmless: the worker claims a chunk once."""
+        if not record.chunk_count:
+            return True
+        if chunks is None:
+            chunks = [c for c in self._store.list_chunks(record.id) if c.number < record.chunk_count]
+        try:
+            self._queue.enqueue([ChunkMessage(ChunkRef(record.id, c.number), len(c.mobiles)) for c in chunks])
+            # Unless a worker was quicker and settled every chunk already.
+            self._store.mark_accepted(record.id)
+        except Exception:
+            logger.exception(
+                "the request is stored but not yet wholly queued: the reconciler will finish it",
+                extra={"request_id": record.id},
+            )
+            metrics.add_metric(name="IntakesUnfinished", unit=MetricUnit.Count, value=1)
+            return False
+        return True
+
+
 class SendService:
     def __init__(
         self,
@@ -90,7 +127,7 @@ class SendService:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._store = store
-        self._queue = queue
+        self._intake = IntakeFinisher(store, queue)
         self._opt_outs = opt_outs
         self._frequency = frequency
         self._caps = caps
@@ -110,6 +147,7 @@ class SendService:
         valid_until = int(now.timestamp()) + (command.valid_for or self._default_validity)
         chunks = plan_chunks(request_id, command, self._per_submit, valid_until=valid_until)
         record = RequestRecord(
+            valid_until=valid_until,
             id=request_id,
             created_at=now.strftime("%Y-%m-%dT%H:%M:%SZ"),
             recipients=command.recipients,
@@ -139,7 +177,7 @@ class SendService:
             if existing is None:
                 raise IdempotencyConflict("this request is being changed by another call; retry")
             return self._again(existing, body_fingerprint)
-        self._enqueue(record)
+        self._intake.finish(record, chunks)
         metrics.add_metric(name="RecipientsAccepted", unit=MetricUnit.Count, value=command.recipients)
         metrics.add_metric(name="SegmentsAccepted", unit=MetricUnit.Count, value=command.total_segments)
         if command.rejected:
@@ -163,19 +201,10 @@ class SendService:
             logger.warning(
                 "queueing a request an earlier call stopped short of", extra={"request_id": existing.id}
             )
-            self._enqueue(existing)
+            self._intake.finish(existing)
         else:
             logger.info("idempotent replay", extra={"request_id": existing.id})
         return accepted_reply(existing)
-
-    def _enqueue(self, record: RequestRecord) -> None:
-        if record.chunk_count:
-            # Queued twice is harmless: the worker claims a chunk once.
-            self._queue.enqueue([ChunkRef(record.id, n) for n in range(record.chunk_count)])
-            # Unless a worker was quicker and settled every chunk already.
-            self._store.set_request_status(
-                record.id, RequestStatus.ACCEPTED, only_from=RequestStatus.ACCEPTING
-            )
 
     def _without_opted_out(self, command: SendCommand) -> SendCommand:
         """Marketing never goes to a number that replied an opt-out keyword."""

@@ -15,6 +15,7 @@ from smsgw.adapters.store import MessageStore
 from smsgw.domain.errors import NotFound
 from smsgw.domain.model import CHUNK_TO_RECIPIENT, Chunk, ChunkState, RecipientStatus, RequestStatus
 from smsgw.domain.quiet import send_time_moment
+from smsgw.services.announce import NO_REPORT
 
 DEFAULT_PAGE = 1_000
 MAX_PAGE = 5_000
@@ -28,14 +29,23 @@ def _request_status(stored: RequestStatus, counts: Counter[RecipientStatus]) -> 
     return "submitted"
 
 
+def _unreported_status(chunk: Chunk) -> RecipientStatus:
+    """A recipient without a report: its chunk's state, or ``unknown`` once the report
+    timeout has passed (``no_report``); a report arriving later still wins."""
+    if chunk.state is ChunkState.SUBMITTED and chunk.no_report:
+        return RecipientStatus.UNKNOWN
+    return CHUNK_TO_RECIPIENT[chunk.state]
+
+
 def _recipient(mobile: str, chunk: Chunk, report: StoredReport | None) -> dict[str, Any]:
     if report is None:
+        status = _unreported_status(chunk)
         return {
             "to": mobile,
-            "status": CHUNK_TO_RECIPIENT[chunk.state].value,
+            "status": status.value,
             "provider_msg_id": chunk.msg_id,
             "provider_code": chunk.result_code,
-            "detail": chunk.detail,
+            "detail": NO_REPORT if status is not CHUNK_TO_RECIPIENT[chunk.state] else chunk.detail,
             "reported_at": None,
             "updated_at": chunk.updated_at,
         }
@@ -99,7 +109,8 @@ class StatusService:
 def _counts(chunks: list[Chunk], links: dict[str, Link]) -> Counter[RecipientStatus]:
     counts: Counter[RecipientStatus] = Counter()
     for chunk in chunks:
-        counts[CHUNK_TO_RECIPIENT[chunk.state]] += len(chunk.mobiles)
+        unreported = _unreported_status(chunk)
+        counts[unreported] += len(chunk.mobiles)
         link = links.get(chunk.msg_id or "")
         if link is not None:
             mine = set(chunk.mobiles)
@@ -107,5 +118,5 @@ def _counts(chunks: list[Chunk], links: dict[str, Link]) -> Counter[RecipientSta
             failed = sum(1 for m, r in link.reports.items() if m in mine and not r.delivered)
             counts[RecipientStatus.DELIVERED] += delivered
             counts[RecipientStatus.FAILED] += failed
-            counts[RecipientStatus.SUBMITTED] -= delivered + failed
+            counts[unreported] -= delivered + failed
     return counts

@@ -1,53 +1,65 @@
 """Submit one chunk to the platform: the work behind every message on the send queue.
 
-For each SQS message the worker calls ``SubmitService.handle``. It claims the chunk (one
-conditional write, so a chunk is submitted once however often its message arrives),
-submits it, and settles it by the one classification table in ``provider.guodu``:
+For each SQS message the worker calls ``SubmitService.handle``, which returns what became
+of the message (``Done``, ``RetryAfter``, ``Parked``). The flow, top to bottom:
 
-==========  =================================================================
-accepted    keep the MsgId and the link MsgId -> request; the chunk is done
-rejected    06-10: fail its recipients with the code; never retried
-transient   -1, HTTP 5xx, no connection: release it and retry with a growing,
-            jittered delay (the SQS visibility timeout); after the queue's
-            maxReceiveCount, SQS moves it to the dead-letter queue
-account     02, 04, 05, 11: as transient, counted for an alarm
-unknown     a code not in the table: parked in the dead-letter queue at once
-ambiguous   sent, no answer: recorded as ``unknown``; resent only when
-            ``RESEND_AMBIGUOUS`` is on (off by default: no duplicate SMS)
-==========  =================================================================
+1. **Not now?** A hold that is not over, a paused lane, a full rate limit: a fresh copy of
+   the message is queued with a delay and this one is let go. Waiting never counts toward
+   the queue's ``maxReceiveCount``: only failed attempts do.
+2. **Claim** the chunk under a token of this attempt (one conditional write: a chunk is
+   submitted once however often its message arrives; a retried claim is known as ours).
+   What could block (the credentials, a rate-limit slot) is done *before* the claim, so a
+   worker that stops between claim and submit is almost certainly one whose submit left.
+3. **Submit**, unless the chunk has expired, must wait out quiet hours, or the invocation
+   is too near its end: then the claim is given back at once.
+4. **Settle** by the one classification table in ``provider.guodu``:
 
-Before a submit, the lane decides when it may leave: no worker submits while the lane
-is paused (the platform kept failing), every submit takes a slot of the provider's rate
-limit shared by all workers, marketing waits out quiet hours, and a chunk past its
-validity ends ``expired`` instead of going out late.
+   ==========  =================================================================
+   accepted    keep the MsgId and the link MsgId -> request; the chunk is done
+   rejected    06-10: fail its recipients with the code; never retried
+   transient   -1, HTTP 503/429, no connection: release it and retry with a
+               growing, jittered delay; after ``max_attempts``, park it in the
+               dead-letter queue for a person (``smsgw redrive``)
+   account     02, 04, 05, 11: as transient, counted for an alarm
+   unknown     a code not in the table: parked in the dead-letter queue at once
+   ambiguous   sent, no answer (or HTTP 500/502/504): recorded ``unknown``;
+               resent only when ``RESEND_AMBIGUOUS`` is on (no duplicate SMS)
+   ==========  =================================================================
+
+   Once the platform has answered, the answer is recorded whatever DynamoDB does: the
+   settle is retried in place, and if it still fails it goes on the queue as a *settle
+   order* that a later delivery writes. A claim is never left to read "maybe sent".
 """
 
 from __future__ import annotations
 
 import random
 import time
+import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import NoReturn
 
 from smsgw.adapters.events import Event, EventPublisher
-from smsgw.adapters.queue import BadMessage, SendQueue, decode_ref
+from smsgw.adapters.queue import BadMessage, ChunkMessage, SendQueue, SettleOrder, Then, decode_all, encode
 from smsgw.adapters.reports import ReportStore
 from smsgw.adapters.store import MessageStore
 from smsgw.adapters.throttle import LanePause, SubmitRateLimiter, Throttled
-from smsgw.domain.model import SETTLED_STATES, Category, Chunk, ChunkState, RequestStatus
+from smsgw.domain.model import (
+    SETTLED_STATES,
+    Category,
+    Chunk,
+    ChunkState,
+    RequestStatus,
+    Settlement,
+)
 from smsgw.domain.numbers import mask_mobile
 from smsgw.domain.quiet import SEND_AT_ONCE_WITHIN, QuietHours, send_time_moment
 from smsgw.observability import MetricUnit, logger, metrics
 from smsgw.provider.client import GuoduClient, SubmitResult
-from smsgw.provider.guodu import BEIJING, Outcome, ProtocolError, SubmitRequest, format_send_time
+from smsgw.provider.guodu import BEIJING, Credentials, Outcome, ProtocolError, SubmitRequest, format_send_time
 from smsgw.provider.push import Report
 from smsgw.services.announce import report_events, request_submitted_event
-
-
-class RetryLater(Exception):
-    """The chunk goes back to the queue; SQS hands it out again after the delay set."""
 
 
 @dataclass(frozen=True)
@@ -57,13 +69,41 @@ class QueueMessage:
     receive_count: int
 
 
+# -- what becomes of a message ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Done:
+    """The message is finished with (settled, handed on as a fresh copy, or a duplicate)."""
+
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class RetryAfter:
+    """Leave the message on the queue: SQS hands it out again after ``seconds``."""
+
+    seconds: int
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Parked:
+    """The message went to the dead-letter queue, for a person."""
+
+    reason: str
+
+
+Disposition = Done | RetryAfter | Parked
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     base_seconds: int = 10
     max_seconds: int = 900
     # Failed submits before the chunk is parked in the dead-letter queue. Counted on the
-    # chunk, not by SQS: a message handed back while the lane is paused or throttled, or
-    # held for quiet hours, has not failed and must not use up the chunk's attempts.
+    # chunk, not by SQS: a message held back (lane paused, throttled, quiet hours) has
+    # not failed and must not use up the chunk's attempts.
     max_attempts: int = 8
 
     def delay(self, attempt: int, rng: Callable[[], float] = random.random) -> int:
@@ -82,8 +122,18 @@ class Lane:
     max_hold_seconds: float = 5.0  # a pause this short is waited out in the invocation
 
 
-# SQS holds a message back for at most 12 hours.
-MAX_DEFER_SECONDS = 43_200 - 60
+@dataclass(frozen=True)
+class Decision:
+    """What an attempt makes of its chunk, and what then becomes of the chunk."""
+
+    settlement: Settlement
+    then: Then = Then.DONE
+    delay: int = 0
+    reason: str = ""  # why it is parked
+
+
+# Time kept at the end of an invocation for a settle order, once writing in place failed.
+ORDER_RESERVE_SECONDS = 6.0
 
 
 class SubmitService:
@@ -101,6 +151,7 @@ class SubmitService:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         rng: Callable[[], float] = random.random,
+        new_token: Callable[[], str] = lambda: str(uuid.uuid4()),
     ) -> None:
         self._store = store
         self._queue = queue
@@ -113,152 +164,408 @@ class SubmitService:
         self._clock = clock
         self._sleep = sleep
         self._rng = rng
+        self._new_token = new_token
 
-    def handle(self, message: QueueMessage, *, lease_seconds: int, deadline: float) -> None:
-        """Submit the chunk a queue message points at; raises ``RetryLater`` to keep it queued."""
+    # -- the flow -------------------------------------------------------------------------
+
+    def handle(
+        self, message: QueueMessage, *, lease_seconds: int, deadline: float, ends_at: float
+    ) -> Disposition:
+        """What one delivery of ``message`` comes to. ``deadline``: the last moment a submit
+        may start and still get its answer recorded; ``ends_at``: the invocation's end."""
         try:
-            ref = decode_ref(message.body)
+            orders = decode_all(message.body)
         except BadMessage as err:
             logger.error("not a chunk message: parked", extra={"reason": str(err)})
-            self._queue.park(message.body, f"bad message: {err}")
-            return
-        self._wait_for_lane(message, deadline)
-        claim = self._store.claim_chunk(ref, lease_seconds=lease_seconds)
+            return self._park(message.body, f"bad message: {err}")
+        if len(orders) == 1:
+            return self._handle_one(message, orders[0], lease_seconds, deadline, ends_at)
+        # A group of small chunks: each is handled on its own; one that must come back
+        # later goes on in a message of its own, and the group is done.
+        kept = False
+        for order in orders:
+            part = QueueMessage(encode(order), "", message.receive_count)
+            outcome = self._handle_one(part, order, lease_seconds, deadline, ends_at)
+            if isinstance(outcome, RetryAfter):
+                try:
+                    self._queue.requeue(order, outcome.seconds, now=self._clock())
+                except Exception:
+                    logger.warning("could not queue a chunk of a group again", extra=_ref_ids(order))
+                    kept = True
+        return self._retry_after(message, 1) if kept else Done("group")
+
+    def _handle_one(
+        self, message: QueueMessage, order: ChunkMessage, lease_seconds: int, deadline: float, ends_at: float
+    ) -> Disposition:
+        if order.settle is not None:
+            return self._carry_out(message, order, order.settle)
+        if order.not_before > self._clock() + 1:
+            return self._hold(message, order, order.not_before - self._clock())
+        try:
+            return self._attempt(
+                message, order, lease_seconds=lease_seconds, deadline=deadline, ends_at=ends_at
+            )
+        except Throttled as err:
+            metrics.add_metric(name="SubmitsThrottled", unit=MetricUnit.Count, value=1)
+            return self._hold(message, order, err.retry_after)
+        except Exception:
+            # Nothing was claimed (or the claim was given back): SQS hands it out again.
+            logger.exception("the gateway failed before the submit", extra=_ref_ids(order))
+            return self._retry_after(message, self._retry.delay(message.receive_count, self._rng))
+
+    def _attempt(
+        self,
+        message: QueueMessage,
+        order: ChunkMessage,
+        *,
+        lease_seconds: int,
+        deadline: float,
+        ends_at: float,
+    ) -> Disposition:
+        pause = self._lane_pause(deadline)
+        if pause:
+            metrics.add_metric(name="SubmitsHeldByPause", unit=MetricUnit.Count, value=1)
+            return self._hold(message, order, pause)
+        # Everything that may block comes before the claim.
+        credentials = self._client.credentials()
+        self._lane.limiter.acquire(order.recipients, deadline=deadline)
+        token = self._new_token()
+        try:
+            claim = self._store.claim_chunk(order.ref, token=token, lease_seconds=lease_seconds)
+        except Exception:
+            self._give_back_unanswered_claim(order, token, ends_at)
+            raise
         chunk = claim.chunk
         if chunk is None:
-            logger.error("chunk not found: parked", extra={"request_id": ref.request_id, "chunk": ref.number})
-            self._queue.park(message.body, "chunk not found")
-            return
+            logger.error("chunk not found: parked", extra=_ref_ids(order))
+            return self._park(message.body, "chunk not found")
         if not claim.claimed:
-            self._not_claimed(message, chunk, claim.lease_until)
-            return
-        try:
-            result = self._attempt(message, chunk, deadline)
-        except RetryLater:
-            raise
-        except Exception:
-            # DynamoDB or Secrets Manager down, a bug...: nothing left for the platform, so give
-            # the chunk back now. A claim left standing would later read "may have been sent".
-            logger.exception("submit failed inside the gateway", extra=_ids(chunk))
-            self._retry_later(message, chunk, "internal", "internal error")
-            return
-        if result is None:
-            return  # expired
-        self._answered(chunk, result)
-        self._pace(result.outcome)
-        self._settle(message, chunk, result)
+            return self._not_claimed(message, order, chunk, claim.lease_until)
+        # The claim is ours: from here on every path ends in a settlement of it.
+        decision = self._before_submit(chunk, token, deadline)
+        if decision is None:
+            decision = self._submit(chunk, token, credentials)
+        return self._conclude(message, order, chunk, decision, ends_at)
 
-    def _attempt(self, message: QueueMessage, chunk: Chunk, deadline: float) -> SubmitResult | None:
-        """What lies between the claim and the platform's answer: the chunk's validity, quiet
-        hours, a slot of the rate limit, the submit. None: the chunk has expired."""
-        if self._expired(chunk):
-            return None
-        send_time = self._quiet_hours(message, chunk, self._send_time(chunk))
+    def _before_submit(self, chunk: Chunk, token: str, deadline: float) -> Decision | None:
+        """Why the chunk must not go now (expired, quiet hours, out of time), or None."""
+        now = self._clock()
+        if chunk.valid_until and now > chunk.valid_until:
+            logger.warning("not submitted within its validity: expired", extra=_ids(chunk))
+            return Decision(
+                Settlement(token, ChunkState.EXPIRED, "expired", "not submitted within its validity")
+            )
+        held = self._quiet_hours_hold(chunk, token, now)
+        if held is not None:
+            return held
+        if now > deadline:
+            # Too little time left to submit and record the answer: give it back.
+            return Decision(
+                Settlement(token, ChunkState.QUEUED, "held", "queued again", attempt_counted=False),
+                Then.HOLD,
+            )
+        return None
+
+    def _submit(self, chunk: Chunk, token: str, credentials: Credentials) -> Decision:
         try:
-            self._lane.limiter.acquire(len(chunk.mobiles), deadline=deadline)
-        except Throttled as err:
-            self._store.hold_chunk(chunk, code="throttled", detail=str(err), valid_until=chunk.valid_until)
-            metrics.add_metric(name="SubmitsThrottled", unit=MetricUnit.Count, value=1)
-            self._defer(message, err.retry_after)
-        try:
-            request = SubmitRequest(chunk.mobiles, chunk.content, send_time, chunk.append_id)
+            request = SubmitRequest(chunk.mobiles, chunk.content, self._send_time(chunk), chunk.append_id)
         except ProtocolError as err:
-            return SubmitResult(Outcome.REJECTED, "invalid", detail=str(err))
-        return self._client.submit(request)
+            result = SubmitResult(Outcome.REJECTED, "invalid", detail=str(err))
+        else:
+            try:
+                result = self._client.submit(request, credentials)
+            except Exception:  # raised before anything was sent (the client's promise)
+                logger.exception("the submit could not be made", extra=_ids(chunk))
+                return self._failed_attempt(chunk, token, "internal", "internal error before the submit")
+        self._answered(chunk, result)
+        decision = self._decide(chunk, token, result)
+        self._pace(result.outcome)
+        return decision
 
-    def _defer(self, message: QueueMessage, seconds: float) -> NoReturn:
-        """Hand the message back to SQS for ``seconds`` (plus jitter); not a failed attempt."""
-        delay = min(MAX_DEFER_SECONDS, int(seconds + self._rng() * max(1.0, seconds / 10)) + 1)
-        self._queue.delay(message.receipt_handle, delay)
-        raise RetryLater(f"deferred {delay} s")
+    def _decide(self, chunk: Chunk, token: str, result: SubmitResult) -> Decision:
+        """The classification table, applied: what the answer makes of the chunk."""
+        outcome, code, detail = result.outcome, result.code, result.detail
+        if outcome is Outcome.ACCEPTED:
+            return Decision(Settlement(token, ChunkState.SUBMITTED, code, detail, msg_id=result.msg_id))
+        if outcome is Outcome.REJECTED:
+            return Decision(Settlement(token, ChunkState.FAILED, code, detail))
+        if outcome is Outcome.AMBIGUOUS and not self._resend_ambiguous:
+            metrics.add_metric(name="SubmitsAmbiguous", unit=MetricUnit.Count, value=1)
+            return Decision(Settlement(token, ChunkState.UNKNOWN, code, detail))
+        if outcome is Outcome.UNKNOWN:
+            metrics.add_metric(name="SubmitsParked", unit=MetricUnit.Count, value=1)
+            return Decision(
+                Settlement(token, ChunkState.RETRYING, code, detail, restart_attempts=True),
+                Then.PARK,
+                reason=f"unknown ResultCode {code}",
+            )
+        # transient, account, or ambiguous with resending on
+        if outcome is Outcome.ACCOUNT:
+            metrics.add_metric(name="AccountErrors", unit=MetricUnit.Count, value=1)
+        return self._failed_attempt(chunk, token, code, detail)
 
-    def _wait_for_lane(self, message: QueueMessage, deadline: float) -> None:
-        """While the lane is paused no worker submits: short pauses are waited out here,
-        longer ones hand the message back until the pause ends."""
-        pause = self._lane.pause.remaining()
-        if not pause:
-            return
-        if pause <= min(self._lane.max_hold_seconds, deadline - self._clock()):
+    def _failed_attempt(self, chunk: Chunk, token: str, code: str, detail: str) -> Decision:
+        """Retry with a growing delay, or, when the chunk has used its attempts, park it in
+        the dead-letter queue for a person (``smsgw redrive``)."""
+        attempt = chunk.attempts - chunk.attempt_base
+        if attempt < self._retry.max_attempts:
+            metrics.add_metric(name="SubmitRetries", unit=MetricUnit.Count, value=1)
+            return Decision(
+                Settlement(token, ChunkState.RETRYING, code, detail),
+                Then.RETRY,
+                self._retry.delay(attempt, self._rng),
+            )
+        logger.error("attempts used up: parked in the dead-letter queue", extra=_ids(chunk, code=code))
+        metrics.add_metric(name="SubmitsDeadLettered", unit=MetricUnit.Count, value=1)
+        return Decision(
+            Settlement(
+                token,
+                ChunkState.RETRYING,
+                code,
+                f"dead-lettered after {attempt} attempts: {detail}",
+                restart_attempts=True,
+            ),
+            Then.PARK,
+            reason=f"gave up after {attempt} attempts: {code} {detail}",
+        )
+
+    # -- recording a decision -------------------------------------------------------------
+
+    def _conclude(
+        self, message: QueueMessage, order: ChunkMessage, chunk: Chunk, decision: Decision, ends_at: float
+    ) -> Disposition:
+        """Write the decision (in place, else as a settle order), then do what it says."""
+        written = self._write(chunk, decision.settlement, ends_at)
+        if written is None:
+            return self._send_order(message, order, decision)
+        if not written:
+            logger.warning("the chunk was settled meanwhile by another worker", extra=_ids(chunk))
+        elif decision.settlement.settles and not self._after_settle(chunk, decision.settlement):
+            return self._retry_after(message, 1)  # settled; its next delivery counts it
+        return self._then(message, order, decision)
+
+    def _write(self, chunk: Chunk, settlement: Settlement, ends_at: float) -> bool | None:
+        """Settle in place, retrying while time allows; None: it could not be written."""
+        for attempt in range(4):
+            try:
+                return self._store.settle(chunk, settlement)
+            except Exception:
+                logger.warning(
+                    "could not record the attempt; trying again",
+                    extra=_ids(chunk, state=settlement.state.value),
+                    exc_info=True,
+                )
+            wait = min(2.0, 0.25 * 2**attempt)
+            if self._clock() + wait + ORDER_RESERVE_SECONDS > ends_at:
+                break
+            self._sleep(wait)
+        return None
+
+    def _send_order(self, message: QueueMessage, order: ChunkMessage, decision: Decision) -> Disposition:
+        """DynamoDB would not take the settlement: keep it on the queue, for a later delivery
+        to write. The message carrying it replaces this one."""
+        settle = SettleOrder(decision.settlement, decision.then, decision.delay, decision.reason)
+        carrier = replace(order, settle=settle, not_before=0)
+        metrics.add_metric(name="SettleOrdersQueued", unit=MetricUnit.Count, value=1)
+        try:
+            self._queue.requeue(carrier, 0, now=self._clock())
+            logger.warning("attempt recorded as a settle order on the queue", extra=_ref_ids(order))
+            return Done("settle order queued")
+        except Exception:
+            logger.exception("the settle order could not be queued: parking it", extra=_ref_ids(order))
+        try:
+            self._queue.park(encode(carrier), "settle order: DynamoDB and the send queue failed")
+            return Parked("settle order parked")
+        except Exception:
+            logger.exception(
+                "the attempt could not be recorded anywhere",
+                extra=_ref_ids(
+                    order,
+                    state=decision.settlement.state.value,
+                    code=decision.settlement.code,
+                    msg_id=decision.settlement.msg_id,
+                ),
+            )
+            return self._retry_after(message, 0)
+
+    def _carry_out(self, message: QueueMessage, order: ChunkMessage, settle: SettleOrder) -> Disposition:
+        """A settle order: write what an earlier attempt decided, then do what it said."""
+        try:
+            chunk = self._store.get_chunk(order.ref)
+            if chunk is None:
+                return self._park(encode(replace(order, settle=None)), "chunk not found")
+            written = self._store.settle(chunk, settle.settlement)
+            if written and settle.settlement.settles and not self._after_settle(chunk, settle.settlement):
+                raise RuntimeError("the settled chunk could not be counted")
+        except Exception:
+            logger.exception("a settle order could not be written yet", extra=_ref_ids(order))
+            return self._retry_after(message, self._retry.delay(message.receive_count, self._rng))
+        logger.info("settle order written", extra=_ref_ids(order, state=settle.settlement.state.value))
+        decision = Decision(settle.settlement, settle.then, settle.delay, settle.reason)
+        # The chunk goes on as a plain chunk message of its own; this order is done.
+        return self._then(message, replace(order, settle=None), decision, same_message=False)
+
+    def _then(
+        self, message: QueueMessage, order: ChunkMessage, decision: Decision, *, same_message: bool = True
+    ) -> Disposition:
+        if decision.then is Then.RETRY and same_message:
+            # A failed attempt: the same message comes back (and counts toward the queue's
+            # maxReceiveCount, the safety net behind max_attempts).
+            return self._retry_after(message, decision.delay)
+        if decision.then in (Then.RETRY, Then.HOLD):
+            return self._hold(message, order, decision.delay)
+        if decision.then is Then.PARK:
+            return self._park(encode(replace(order, settle=None)), decision.reason)
+        return Done()
+
+    def _after_settle(self, chunk: Chunk, settlement: Settlement) -> bool:
+        """Announce and count a chunk this worker settled; False when counting failed."""
+        metrics.add_metric(
+            name=f"Recipients{settlement.state.value.title()}",
+            unit=MetricUnit.Count,
+            value=len(chunk.mobiles),
+        )
+        if settlement.msg_id:
+            self._announce_early_reports(chunk, settlement.msg_id)
+        return self._count_settled(chunk)
+
+    # -- not now ----------------------------------------------------------------------------
+
+    def _hold(self, message: QueueMessage, order: ChunkMessage, seconds: float) -> Disposition:
+        """Queue a fresh copy due in ``seconds`` (plus jitter) and let this one go."""
+        delay = seconds + self._rng() * max(1.0, seconds / 10) + 1 if seconds > 0 else 0
+        try:
+            self._queue.requeue(order, delay, now=self._clock())
+        except Exception:
+            logger.warning(
+                "could not queue a fresh copy: keeping this one", extra=_ref_ids(order), exc_info=True
+            )
+            return self._retry_after(message, int(delay))
+        return Done(f"held {delay:.0f} s")
+
+    def _lane_pause(self, deadline: float) -> float:
+        """While the lane is paused no worker submits: short pauses are waited out here;
+        longer ones are returned, and the message is held until the pause ends."""
+        try:
+            pause = self._lane.pause.remaining()
+        except Exception:
+            logger.warning("could not read the lane's pause: going on", exc_info=True)
+            return 0.0
+        if pause and pause <= min(self._lane.max_hold_seconds, deadline - self._clock()):
             self._sleep(pause)
-            return
-        metrics.add_metric(name="SubmitsHeldByPause", unit=MetricUnit.Count, value=1)
-        self._defer(message, pause)
+            return 0.0
+        return pause
 
-    def _pace(self, outcome: Outcome) -> None:
-        if outcome in (Outcome.TRANSIENT, Outcome.AMBIGUOUS, Outcome.ACCOUNT):
-            pause = self._lane.pause.record_failure()
-            if pause:
-                logger.warning("the platform keeps failing: the lane pauses", extra={"pause_seconds": pause})
-                metrics.add_metric(name="LanePaused", unit=MetricUnit.Count, value=1)
-        elif outcome in (Outcome.ACCEPTED, Outcome.REJECTED):
-            self._lane.pause.record_success()
-
-    def _expired(self, chunk: Chunk) -> bool:
-        if not chunk.valid_until or self._clock() <= chunk.valid_until:
-            return False
-        logger.warning("not submitted within its validity: expired", extra=_ids(chunk))
-        if self._store.record_attempt(
-            chunk, state=ChunkState.EXPIRED, code="expired", detail="not submitted within its validity"
-        ):
-            metrics.add_metric(name="RecipientsExpired", unit=MetricUnit.Count, value=len(chunk.mobiles))
-            self._count_settled(chunk)
-        return True
+    def _quiet_hours_hold(self, chunk: Chunk, token: str, now: float) -> Decision | None:
+        """Marketing due in quiet hours waits until they end: an immediate one is held
+        until morning (its validity extended by the wait). A scheduled one goes with a
+        SendTime moved to the morning (see ``_send_time``)."""
+        quiet = self._lane.quiet_hours
+        if quiet is None or chunk.category is not Category.MARKETING or self._send_time(chunk):
+            return None
+        moment = datetime.fromtimestamp(now, tz=BEIJING)
+        if not quiet.contains(moment):
+            return None
+        resume = quiet.end_after(moment)
+        wait = int((resume - moment).total_seconds())
+        metrics.add_metric(
+            name="RecipientsHeldForQuietHours", unit=MetricUnit.Count, value=len(chunk.mobiles)
+        )
+        return Decision(
+            Settlement(
+                token,
+                ChunkState.QUEUED,
+                "quiet_hours",
+                f"marketing held until {resume:%H:%M} Beijing time",
+                attempt_counted=False,
+                valid_until=chunk.valid_until + wait if chunk.valid_until else None,
+            ),
+            Then.HOLD,
+            wait,
+        )
 
     def _send_time(self, chunk: Chunk) -> str:
         """The chunk's SendTime while it lies ahead; empty (at once) once it is due. A
         scheduled chunk that waited past its time (retries, a backlog) goes at once, as
-        intake does with a send_at about now: the document provides no past SendTime."""
+        intake does with a send_at about now: the document provides no past SendTime.
+        Scheduled marketing due in quiet hours is rescheduled to their end."""
         due = send_time_moment(chunk.send_time)
         now = datetime.fromtimestamp(self._clock(), tz=BEIJING)
-        return chunk.send_time if due is not None and due > now + SEND_AT_ONCE_WITHIN else ""
-
-    def _quiet_hours(self, message: QueueMessage, chunk: Chunk, send_time: str) -> str:
-        """The SendTime to submit with. Marketing due in quiet hours waits until they end:
-        a scheduled one is rescheduled (the platform holds it), an immediate one goes back
-        to the queue until morning, its validity extended by the wait."""
+        if due is None or due <= now + SEND_AT_ONCE_WITHIN:
+            return ""
         quiet = self._lane.quiet_hours
-        if quiet is None or chunk.category is not Category.MARKETING:
-            return send_time
-        now = datetime.fromtimestamp(self._clock(), tz=BEIJING)
-        due = send_time_moment(send_time) or now
-        if not quiet.contains(due):
-            return send_time
-        resume = quiet.end_after(due)
-        if send_time:
-            return format_send_time(resume)
-        wait = (resume - now).total_seconds()
-        self._store.hold_chunk(
-            chunk,
-            code="quiet_hours",
-            detail=f"marketing held until {resume:%H:%M} Beijing time",
-            valid_until=chunk.valid_until + int(wait) if chunk.valid_until else 0,
-        )
-        metrics.add_metric(
-            name="RecipientsHeldForQuietHours", unit=MetricUnit.Count, value=len(chunk.mobiles)
-        )
-        return self._defer(message, wait)  # raises: back on the queue until morning
+        if quiet is not None and chunk.category is Category.MARKETING and quiet.contains(due):
+            return format_send_time(quiet.end_after(due))
+        return chunk.send_time
 
-    def _not_claimed(self, message: QueueMessage, chunk: Chunk, lease_until: int) -> None:
+    def _not_claimed(
+        self, message: QueueMessage, order: ChunkMessage, chunk: Chunk, lease_until: int
+    ) -> Disposition:
         if chunk.state is not ChunkState.SUBMITTING:
             logger.info("duplicate message for a settled chunk", extra=_ids(chunk, state=chunk.state.value))
-            if chunk.state in SETTLED_STATES:
-                # The delivery that settled it may have stopped before counting it: count
-                # again (a no-op if it was), so the request still completes and is announced.
-                self._count_settled(chunk)
-            return
+            # The delivery that settled it may have stopped before counting it: count
+            # again (a no-op if it was), so the request still completes and is announced.
+            if chunk.state in SETTLED_STATES and not self._count_settled(chunk):
+                return self._retry_after(message, 1)
+            return Done("duplicate")
         if lease_until > self._clock():
-            # Keep this copy until the claim is due: should the other worker die, this
+            # Keep a copy until the claim is due: should the other worker die, this
             # message is what brings the chunk to a settled state.
             logger.info("chunk is being submitted by another worker", extra=_ids(chunk))
-            self._defer(message, lease_until - self._clock())
-        # A worker claimed it and died (timeout, crash) while its request may have left.
+            return self._hold(message, order, lease_until - self._clock())
+        # A worker claimed it and stopped (timeout, crash) while its request may have left.
         logger.warning("stale claim: the earlier attempt may have been sent", extra=_ids(chunk))
-        if self._store.record_attempt(
-            chunk, state=ChunkState.UNKNOWN, code="stale_claim", detail="worker stopped mid-submit"
-        ):
+        if self._store.mark_stale(chunk):
             metrics.add_metric(name="SubmitsAmbiguous", unit=MetricUnit.Count, value=1)
             metrics.add_metric(name="RecipientsUnknown", unit=MetricUnit.Count, value=len(chunk.mobiles))
-            self._count_settled(chunk)
+            if not self._count_settled(chunk):
+                return self._retry_after(message, 1)
+        return Done("stale claim")
+
+    def _give_back_unanswered_claim(self, order: ChunkMessage, token: str, ends_at: float) -> None:
+        """The claim's write failed, but may have been applied (its answer lost, botocore's
+        retries used up): give it back, if it is ours, so it never reads "maybe sent"."""
+        placeholder = Chunk(order.ref.request_id, order.ref.number, (), "", 0)
+        release = Settlement(
+            token, ChunkState.QUEUED, "internal", "claim not confirmed", attempt_counted=False
+        )
+        if self._write(placeholder, release, ends_at) is None:
+            self._send_order(
+                QueueMessage("", "", 0), replace(order, settle=None), Decision(release, Then.HOLD)
+            )
+
+    # -- bookkeeping ------------------------------------------------------------------------
+
+    def _retry_after(self, message: QueueMessage, seconds: int) -> RetryAfter:
+        try:
+            if message.receipt_handle:
+                self._queue.delay(message.receipt_handle, seconds)
+        except Exception:
+            logger.warning("could not set the retry delay: the queue's own applies", exc_info=True)
+        return RetryAfter(seconds)
+
+    def _park(self, body: str, reason: str) -> Disposition:
+        try:
+            self._queue.park(body, reason)
+        except Exception:
+            logger.exception("could not park the message", extra={"reason": reason})
+            return RetryAfter(0)
+        return Parked(reason)
+
+    def _pace(self, outcome: Outcome) -> None:
+        """The lane's pause: a help, never a reason to lose an answer (errors are logged)."""
+        try:
+            if outcome in (Outcome.TRANSIENT, Outcome.AMBIGUOUS, Outcome.ACCOUNT):
+                pause = self._lane.pause.record_failure()
+                if pause:
+                    logger.warning(
+                        "the platform keeps failing: the lane pauses", extra={"pause_seconds": pause}
+                    )
+                    metrics.add_metric(name="LanePaused", unit=MetricUnit.Count, value=1)
+            elif outcome in (Outcome.ACCEPTED, Outcome.REJECTED):
+                self._lane.pause.record_success()
+        except Exception:
+            logger.warning("could not update the lane's pause", exc_info=True)
 
     def _answered(self, chunk: Chunk, result: SubmitResult) -> None:
         # The platform's own time: not the rate limiter's wait before it (0 when none was made).
@@ -271,75 +578,44 @@ class SubmitService:
                 outcome=result.outcome.value,
                 code=result.code,
                 numbers=len(chunk.mobiles),
-                first=mask_mobile(chunk.mobiles[0]),
+                first=mask_mobile(chunk.mobiles[0]) if chunk.mobiles else None,
             ),
         )
 
-    def _settle(self, message: QueueMessage, chunk: Chunk, result: SubmitResult) -> None:
-        outcome = result.outcome
-        if outcome is Outcome.ACCEPTED:
-            if not self._store.record_submitted(
-                chunk, msg_id=result.msg_id, code=result.code, detail=result.detail
-            ):  # a worker took our claim for a dead one's; the link is written all the same
-                logger.warning("accepted, but the chunk was settled meanwhile", extra=_ids(chunk))
-            if result.msg_id:
-                self._announce_early_reports(chunk, result.msg_id)
-            metrics.add_metric(name="RecipientsSubmitted", unit=MetricUnit.Count, value=len(chunk.mobiles))
-            self._count_settled(chunk)
-        elif outcome is Outcome.REJECTED or (outcome is Outcome.AMBIGUOUS and not self._resend_ambiguous):
-            state = ChunkState.FAILED if outcome is Outcome.REJECTED else ChunkState.UNKNOWN
-            if self._store.record_attempt(chunk, state=state, code=result.code, detail=result.detail):
-                metrics.add_metric(
-                    name=f"Recipients{state.value.title()}", unit=MetricUnit.Count, value=len(chunk.mobiles)
+    def _count_settled(self, chunk: Chunk) -> bool:
+        """Count the chunk in its request; announce the request once every chunk has settled.
+        False when DynamoDB failed: the message's next delivery counts again (idempotent)."""
+        try:
+            request = self._store.count_settled_chunk(chunk)
+            if (
+                request.settled_chunks >= request.chunk_count
+                and request.status is not RequestStatus.SUBMITTED
+            ):
+                logger.info("request fully submitted", extra={"request_id": chunk.request_id})
+                # Announced before it is marked: a worker stopping in between leaves the mark
+                # to the next delivery, which announces again (the same event id).
+                self._publish(
+                    [
+                        request_submitted_event(
+                            request.id, request.reference, request.recipients, request.chunk_count
+                        )
+                    ]
                 )
-                self._count_settled(chunk)
-        elif outcome is Outcome.UNKNOWN:
-            self._store.record_attempt(
-                chunk, state=ChunkState.RETRYING, code=result.code, detail=result.detail
-            )
-            self._queue.park(message.body, f"unknown ResultCode {result.code}")
-            metrics.add_metric(name="SubmitsParked", unit=MetricUnit.Count, value=1)
-        else:  # transient, account, or ambiguous with resending on
-            if outcome is Outcome.ACCOUNT:
-                metrics.add_metric(name="AccountErrors", unit=MetricUnit.Count, value=1)
-            self._retry_later(message, chunk, result.code, result.detail)
-
-    def _retry_later(self, message: QueueMessage, chunk: Chunk, code: str, detail: str) -> None:
-        """After a failed attempt: retry with a growing delay, or, when the chunk has used
-        its attempts, park it in the dead-letter queue for a person (``smsgw redrive``)."""
-        attempt = chunk.attempts - chunk.attempt_base
-        if attempt < self._retry.max_attempts:
-            self._store.record_attempt(chunk, state=ChunkState.RETRYING, code=code, detail=detail)
-            self._queue.delay(message.receipt_handle, self._retry.delay(attempt))
-            metrics.add_metric(name="SubmitRetries", unit=MetricUnit.Count, value=1)
-            raise RetryLater(f"chunk {chunk.number} of {chunk.request_id}: attempt {attempt} failed")
-        logger.error(
-            "attempts used up: parked in the dead-letter queue",
-            extra=_ids(chunk, code=code, attempts=attempt),
-        )
-        self._store.park_chunk(chunk, code=code, detail=f"dead-lettered after {attempt} attempts: {detail}")
-        self._queue.park(message.body, f"gave up after {attempt} attempts: {code} {detail}")
-        metrics.add_metric(name="SubmitsDeadLettered", unit=MetricUnit.Count, value=1)
-
-    def _count_settled(self, chunk: Chunk) -> None:
-        request = self._store.count_settled_chunk(chunk.request_id, chunk.number)
-        if request.settled_chunks >= request.chunk_count and request.status is not RequestStatus.SUBMITTED:
-            logger.info("request fully submitted", extra={"request_id": chunk.request_id})
-            # Announced before it is marked: a worker stopping in between leaves the mark to
-            # the next delivery, which announces again (the same event id) rather than never.
-            self._publish(
-                [
-                    request_submitted_event(
-                        request.id, request.reference, request.recipients, request.chunk_count
-                    )
-                ]
-            )
-            self._store.set_request_status(chunk.request_id, RequestStatus.SUBMITTED)
+                self._store.mark_submitted(chunk.request_id)
+        except Exception:
+            logger.warning("could not count the settled chunk", extra=_ids(chunk), exc_info=True)
+            return False
+        return True
 
     def _announce_early_reports(self, chunk: Chunk, msg_id: str) -> None:
         """Reports that beat the submit's answer were stored unannounced (their MsgId had
         no request yet): now that the link exists, announce them with the request id."""
-        link = self._reports.link(msg_id, consistent=True)
+        try:
+            link = self._reports.link(msg_id, consistent=True)
+        except Exception:
+            logger.exception("could not read reports that came early", extra=_ids(chunk))
+            metrics.add_metric(name="EventsFailed", unit=MetricUnit.Count, value=1)
+            return
         if link is None or not link.reports:
             return
         mine = set(chunk.mobiles)
@@ -371,3 +647,7 @@ class SubmitService:
 
 def _ids(chunk: Chunk, **extra: object) -> dict[str, object]:
     return {"request_id": chunk.request_id, "chunk": chunk.number, **extra}
+
+
+def _ref_ids(order: ChunkMessage, **extra: object) -> dict[str, object]:
+    return {"request_id": order.ref.request_id, "chunk": order.ref.number, **extra}

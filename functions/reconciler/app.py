@@ -1,0 +1,40 @@
+"""Lambda: the reconciler, on a schedule. Finishes intakes that stopped half-way and ends
+recipients whose report never came (see ``smsgw.services.reconcile``)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from smsgw.adapters.aws import client
+from smsgw.adapters.events import EventPublisher
+from smsgw.adapters.queue import SendQueue
+from smsgw.adapters.reports import ReportStore
+from smsgw.adapters.store import MessageStore
+from smsgw.observability import logger, metrics
+from smsgw.services.announce import SOURCE
+from smsgw.services.reconcile import ReconcileService
+from smsgw.services.send import IntakeFinisher
+from smsgw.settings import Settings
+
+settings = Settings.from_env()
+settings.require("send_queue_url", "event_bus_name")
+dynamodb = client("dynamodb", settings.aws_limits)
+store = MessageStore(dynamodb, settings.messages_table, retention_days=settings.retention_days)
+service = ReconcileService(
+    store,
+    IntakeFinisher(store, SendQueue(client("sqs", settings.aws_limits), settings.send_queue_url)),
+    ReportStore(dynamodb, settings.messages_table, retention_days=settings.retention_days),
+    EventPublisher(client("events", settings.aws_limits), settings.event_bus_name, source=SOURCE),
+)
+# Room left at the end of a run for the item under way.
+END_MARGIN_SECONDS = 10
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
+    ends_at = time.time() + context.get_remaining_time_in_millis() / 1000 - END_MARGIN_SECONDS
+    return vars(service.sweep(ends_at=ends_at))

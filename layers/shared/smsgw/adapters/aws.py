@@ -1,0 +1,45 @@
+"""Every boto3 client of the gateway, made one way: with timeouts and retries that fit a
+function's timeout.
+
+botocore's defaults (60 s to connect, 60 s to read, "legacy" retries: up to ten tries for
+DynamoDB) can outlast a whole 29-30 s invocation, so one stalled call would cost it. Each
+client here gets short timeouts and the "standard" retry mode (exponential backoff with
+jitter, throttling and transient errors retried, a retry quota), so the worst case of
+one call is known: ``attempts * (connect + read)`` plus backoff of a second or two.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+
+@dataclass(frozen=True)
+class ClientLimits:
+    connect_timeout: float = 1.0
+    read_timeout: float = 3.0
+    max_attempts: int = 3  # the first try and two retries
+
+    def worst_case_seconds(self) -> float:
+        """An upper bound of one call, retries and their backoff included (standard mode
+        waits at most ~1 s before the 2nd try and ~2 s before the 3rd)."""
+        backoff = sum(min(20.0, 2.0 ** (n - 1)) for n in range(1, self.max_attempts))
+        return self.max_attempts * (self.connect_timeout + self.read_timeout) + backoff
+
+    def config(self) -> Config:
+        return Config(
+            connect_timeout=self.connect_timeout,
+            read_timeout=self.read_timeout,
+            retries={"mode": "standard", "total_max_attempts": self.max_attempts},
+            # The handlers of one container share a client across threads (the parallel
+            # writes of a push or of the frequency caps): room for all of them.
+            max_pool_connections=16,
+        )
+
+
+def client(service: str, limits: ClientLimits) -> Any:
+    """A boto3 client for ``service`` with ``limits`` (region and endpoint from the environment)."""
+    return boto3.client(service, config=limits.config())  # type: ignore[call-overload]
