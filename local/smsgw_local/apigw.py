@@ -704,7 +704,9 @@ class _Handler(BaseHTTPRequestHandler):
         log.info(
             '"%s %s" %d%s %.0f ms',
             self.command,
-            handled.resource or urlsplit(self.path).path,
+            # An unrouted path is not logged either: a mistyped route may hold a number
+            # ("/v1/opt-out/138...") or a token, and the cloud's access log has no path.
+            handled.resource or "(no route)",
             handled.reply.status,
             f" {handled.function}" if handled.function else "",
             (time.perf_counter() - started) * 1000,
