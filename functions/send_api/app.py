@@ -40,7 +40,7 @@ settings.require("send_queue_url", "request_id_secret_name")
 dynamodb = boto3.client("dynamodb")
 request_ids = RequestIds(
     RequestIdKey(
-        SecretsProvider(boto3_client=boto3.client("secretsmanager")), settings.request_id_secret_name
+        lambda: SecretsProvider(boto3_client=boto3.client("secretsmanager")), settings.request_id_secret_name
     )
 )
 store = MessageStore(dynamodb, settings.messages_table, retention_days=settings.retention_days)

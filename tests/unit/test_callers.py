@@ -116,3 +116,29 @@ def test_every_id_the_gateway_makes_is_a_request_id() -> None:
     assert is_request_id(ids.new())
     assert is_request_id(ids.keyed("c", "k"))
     assert is_request_id(str(uuid.uuid5(uuid.NAMESPACE_URL, "made before HMAC ids")))
+
+
+def test_the_secret_and_its_client_are_fetched_once_and_only_when_needed() -> None:
+    from typing import Any, cast
+
+    from smsgw.adapters.secrets import RequestIdKey
+
+    made: list[str] = []
+
+    class Provider:
+        def get(self, name: str) -> str:
+            made.append(f"get {name}")
+            return "s" * 64
+
+    def provider() -> Any:
+        made.append("client")
+        return Provider()
+
+    key = RequestIdKey(cast(Any, provider), "stack/request-id-key")
+    # Given a container that has not needed a keyed id yet: no client was made
+    assert made == []
+    # When two keyed ids are made / Then one client, one read
+    ids = RequestIds(key)
+    ids.keyed("a", "1")
+    ids.keyed("a", "2")
+    assert made == ["client", "get stack/request-id-key"]
