@@ -25,6 +25,7 @@ from smsgw.api.guard import SourceAllowList, TokenGuard
 from smsgw.domain.errors import PayloadTooLarge
 from smsgw.domain.optout import OptOutKeywords
 from smsgw.observability import MetricUnit, logger, metrics
+from smsgw.provider.push import PacketError
 from smsgw.services.announce import SOURCE
 from smsgw.services.push import PushService
 from smsgw.settings import Settings
@@ -59,7 +60,13 @@ register_error_handlers(app)
 def _body() -> bytes:
     event = app.current_event
     raw = event.body or ""
-    body = base64.b64decode(raw) if event.is_base64_encoded else raw.encode("utf-8")
+    if event.is_base64_encoded:
+        try:
+            body = base64.b64decode(raw, validate=True)
+        except ValueError as err:  # binascii.Error: not base64 at all
+            raise PacketError("the body is marked base64-encoded but is not base64") from err
+    else:
+        body = raw.encode("utf-8")
     if len(body) > settings.push_max_body_bytes:
         raise PayloadTooLarge(f"a push body holds at most {settings.push_max_body_bytes} bytes")
     return body

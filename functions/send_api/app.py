@@ -14,27 +14,36 @@ from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from smsgw.adapters.aws import client
 from smsgw.adapters.frequency import FrequencyStore
 from smsgw.adapters.inbound import InboundStore
 from smsgw.adapters.queue import SendQueue
+from smsgw.adapters.secrets import RequestIdKey
 from smsgw.adapters.store import MessageStore
 from smsgw.api.errors import register_error_handlers
 from smsgw.api.models import SendBody, to_command
 from smsgw.domain import jsontext
+from smsgw.domain.callers import CallerUnknown, RequestIds, caller_of
 from smsgw.domain.caps import FrequencyCaps
-from smsgw.domain.errors import InputError
+from smsgw.domain.errors import Forbidden, InputError
 from smsgw.observability import logger, metrics
 from smsgw.services.optouts import OptOutService
-from smsgw.services.send import SendService, fingerprint, request_id_for
+from smsgw.services.send import SendService, fingerprint
 from smsgw.services.status import DEFAULT_PAGE, MAX_PAGE, StatusService
 from smsgw.settings import Settings
 
 settings = Settings.from_env()
-settings.require("send_queue_url")
+settings.require("send_queue_url", "request_id_secret_name")
 dynamodb = client("dynamodb", settings.aws_limits)
+request_ids = RequestIds(
+    RequestIdKey(
+        lambda: SecretsProvider(boto3_client=client("secretsmanager", settings.aws_limits)),
+        settings.request_id_secret_name,
+    )
+)
 store = MessageStore(dynamodb, settings.messages_table, retention_days=settings.retention_days)
 inbound = InboundStore(dynamodb, settings.messages_table, retention_days=settings.retention_days)
 caps = FrequencyCaps.parse(
@@ -65,9 +74,13 @@ def _json(status: int, body: Any) -> Response[str]:
 
 
 def _caller() -> str:
-    """Who is calling: the API key's id, or the IAM principal when SigV4 auth is used."""
+    """Who is calling: the API key's id, or the IAM role (principal) when SigV4 auth is used."""
     identity = app.current_event.request_context.identity
-    return identity.api_key_id or identity.user_arn or "anonymous"
+    try:
+        return caller_of(identity.api_key_id, identity.user_arn)
+    except CallerUnknown as err:
+        logger.error("a request reached the API without an authenticated caller")
+        raise Forbidden("forbidden") from err
 
 
 def _idempotency_key() -> str | None:
@@ -106,7 +119,8 @@ def send_messages() -> Response[str]:
         raise InputError.of("body", "must be a JSON object", code="invalid_json")
     key = _idempotency_key()
     caller = _caller()
-    request_id, body_fingerprint = request_id_for(caller, key), fingerprint(raw)
+    request_id = request_ids.new() if key is None else request_ids.keyed(caller, key)
+    body_fingerprint = fingerprint(raw)
     # The same key again gets the first reply before the body is judged afresh: a send_at
     # that has passed since, or a cap the first send used up, must not turn it into a 400.
     if key is not None and (reply := sender.replay(request_id, body_fingerprint)) is not None:
@@ -131,7 +145,7 @@ def send_messages() -> Response[str]:
 def get_message(request_id: str) -> Response[str]:
     cursor = _int_param("cursor", 0, 0, 99_999)
     limit = _int_param("limit", DEFAULT_PAGE, 1, MAX_PAGE)
-    return _json(200, statuses.status(request_id, cursor=cursor, limit=limit))
+    return _json(200, statuses.status(request_id, caller=_caller(), cursor=cursor, limit=limit))
 
 
 # API Gateway (REST) hands the path over as the client wrote it, percent-encoding included:
@@ -145,13 +159,13 @@ def get_opt_out(mobile: str) -> Response[str]:
 
 @app.put("/v1/opt-outs/<mobile>")
 def put_opt_out(mobile: str) -> Response[str]:
-    created, view = opt_outs.add(unquote(mobile))
+    created, view = opt_outs.add(unquote(mobile), caller=_caller())
     return _json(201 if created else 200, view)
 
 
 @app.delete("/v1/opt-outs/<mobile>")
 def delete_opt_out(mobile: str) -> Response[str]:
-    opt_outs.remove(unquote(mobile))
+    opt_outs.remove(unquote(mobile), caller=_caller())
     return Response(204, content_types.APPLICATION_JSON, "")
 
 

@@ -7,10 +7,16 @@ client can tell:
 
 - an unknown path, or a method the path does not declare: 403, response type
   ``MISSING_AUTHENTICATION_TOKEN`` ("Missing Authentication Token");
+- any other method (``TRACE``, ``CONNECT``, ``FOO``...), too: 403
+  ``MISSING_AUTHENTICATION_TOKEN``, never ``http.server``'s 501; a request ``http.server``
+  cannot parse gets API Gateway's 4xx in the same shape (``DEFAULT_4XX``);
 - a route with ``ApiKeyRequired`` and no or a wrong ``x-api-key``: 403,
-  ``INVALID_API_KEY`` ("Forbidden"), the function is not invoked; with the right key the
-  event's ``requestContext.identity`` carries ``apiKey`` and ``apiKeyId``;
-- a body over 10 MB: 413, ``REQUEST_TOO_LARGE``; a function error, timeout or malformed
+  ``INVALID_API_KEY`` ("Forbidden"), the function is not invoked; with a right key (the
+  API accepts several, each with its own id, as API Gateway's API keys) the event's
+  ``requestContext.identity`` carries ``apiKey`` and that key's ``apiKeyId``;
+- a body over 10 MB: 413, ``REQUEST_TOO_LARGE``; an event over Lambda's 6 MB limit for a
+  synchronous invocation (a body of about 6 MB or more): 413 ``REQUEST_TOO_LARGE`` as well,
+  the function is not invoked; a function error, timeout or malformed
   proxy response: 502, ``DEFAULT_5XX`` ("Internal server error"); no answer within the
   29-second integration timeout: 504, ``INTEGRATION_TIMEOUT``.
 
@@ -54,6 +60,8 @@ from smsgw_local.template import Context, TemplateError, resolve, resources_of_t
 log = logging.getLogger("smsgw_local.api")
 
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's limit for a request body
+# Lambda's limit for a synchronous invocation's request: the whole event, as JSON.
+LAMBDA_MAX_REQUEST_BYTES = 6 * 1024 * 1024
 INTEGRATION_TIMEOUT_SECONDS = 29.0
 # Headers about the client's connection, which API Gateway does not pass on.
 _CONNECTION_HEADERS = frozenset(
@@ -153,12 +161,23 @@ class ApiSettings:
     stage: str
     api_key: str
     api_key_id: str = "local-api-key-id"
+    # More keys the API accepts, each with its own id: key -> id (each its own caller).
+    more_api_keys: Mapping[str, str] = field(default_factory=dict)
     api_id: str = "localapi00"
     account: str = "123456789012"
     region: str = "us-east-1"
     binary_media_types: tuple[str, ...] = ()
     # x-amazon-apigateway-gateway-responses: response type -> its customisation
     gateway_responses: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def key_id(self, given: str) -> str | None:
+        """The id of the API key ``given``, or None when it is no key of this API. Every key
+        is compared, each in constant time."""
+        found = None
+        for key, key_id in ((self.api_key, self.api_key_id), *self.more_api_keys.items()):
+            if hmac.compare_digest(given.encode(), key.encode()):
+                found = key_id
+        return found
 
 
 @dataclass(frozen=True)
@@ -327,6 +346,7 @@ def build_proxy_event(
     request_id: str,
     api_key: str | None,
     now: float | None = None,
+    api_key_id: str | None = None,
 ) -> dict[str, Any]:
     """The event API Gateway (REST, Lambda proxy integration) sends for ``request``."""
     moment = time.time() if now is None else now
@@ -380,7 +400,7 @@ def build_proxy_event(
     }
     if api_key is not None:
         identity["apiKey"] = api_key
-        identity["apiKeyId"] = settings.api_key_id
+        identity["apiKeyId"] = api_key_id or settings.key_id(api_key) or settings.api_key_id
     return {
         "resource": route.path,
         "path": path,
@@ -527,9 +547,11 @@ class LocalApiGateway:
         if route is None:
             return Handled(self.refuse(MISSING_TOKEN), resource.path)
         api_key: str | None = None
+        api_key_id: str | None = None
         if route.api_key_required:
             given = _header(request.headers, "x-api-key")
-            if given is None or not hmac.compare_digest(given.encode(), self.settings.api_key.encode()):
+            api_key_id = None if given is None else self.settings.key_id(given)
+            if api_key_id is None:
                 return Handled(self.refuse(FORBIDDEN), resource.path)
             api_key = given
         request_id = str(uuid.uuid4())
@@ -541,7 +563,11 @@ class LocalApiGateway:
             path_parameters=parameters,
             request_id=request_id,
             api_key=api_key,
+            api_key_id=api_key_id,
         )
+        if len(json.dumps(event, ensure_ascii=False).encode("utf-8")) > LAMBDA_MAX_REQUEST_BYTES:
+            # Lambda refuses the invocation; API Gateway answers it as a request too large.
+            return Handled(self.refuse(TOO_LARGE, request_id), resource.path)
         return Handled(self._integrate(route, event), resource.path, route.function)
 
     def _integrate(self, route: Route, event: dict[str, Any]) -> Reply:
@@ -678,7 +704,9 @@ class _Handler(BaseHTTPRequestHandler):
         log.info(
             '"%s %s" %d%s %.0f ms',
             self.command,
-            handled.resource or urlsplit(self.path).path,
+            # An unrouted path is not logged either: a mistyped route may hold a number
+            # ("/v1/opt-out/138...") or a token, and the cloud's access log has no path.
+            handled.resource or "(no route)",
             handled.reply.status,
             f" {handled.function}" if handled.function else "",
             (time.perf_counter() - started) * 1000,
@@ -698,6 +726,32 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(reply.body)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
+
+    def __getattr__(self, name: str) -> Any:
+        # http.server answers a method it has no do_<METHOD> for with its own 501; API
+        # Gateway routes every method, and answers one the path does not declare with 403.
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """``http.server``'s own refusals (a request line or headers it cannot read, a URI
+        too long), in API Gateway's shape instead of an HTML page."""
+        if not hasattr(self, "command") or self.command is None:
+            self.command = ""
+        # Unreadable, so answered in HTTP/1.1 (http.server would answer HTTP/0.9: no status
+        # line), with the status's phrase only: its own message would echo the request line,
+        # and the push route's path is a secret.
+        self.request_version = self.protocol_version
+        # Every one of them is about the client's request (505: an HTTP version nobody
+        # speaks, 501: a method it cannot parse): a 4xx, never a 5xx for bad input.
+        code = code if code < 500 else 400
+        error = GatewayError("DEFAULT_4XX", code, self.responses.get(code, ("Bad Request",))[0])
+        if hasattr(self.server, "gateway"):
+            reply = self.server.gateway.refuse(error)
+        else:
+            reply = GatewayResponses().reply(error)
+        self._write(reply, close=True)
 
 
 class ApiServer:

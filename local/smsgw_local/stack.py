@@ -31,7 +31,7 @@ import secrets
 import shlex
 import string
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -75,6 +75,8 @@ FAKE_ACCESS_KEY = "testing"
 ENV_VARS: dict[str, str] = {
     "SMSGW_API_PORT": f"port of the local API (default {DEFAULT_API_PORT}; 0: any free port)",
     "SMSGW_API_KEY": f"the API key the local API accepts (default {DEFAULT_API_KEY})",
+    "SMSGW_API_KEYS": "comma-separated API keys the local API accepts, each its own caller"
+    " (default: SMSGW_API_KEY)",
     "SMSGW_PUSH_TOKEN": f"the {{token}} of the local push URL (default {DEFAULT_PUSH_TOKEN})",
     "SMSGW_PUSH_URL": "where the simulator pushes reports (default: the local push route, if any)",
     "SMSGW_SIMULATOR_PORT": f"port of the embedded simulator (default {DEFAULT_SIMULATOR_PORT})",
@@ -108,6 +110,27 @@ def _port(value: int | None, env: Mapping[str, str], name: str, default: int) ->
     return int(raw)
 
 
+def _api_keys(given: Sequence[str] | None, env: Mapping[str, str]) -> list[str]:
+    """The API keys: given, else SMSGW_API_KEYS, else SMSGW_API_KEY, else the default."""
+    if given is None:
+        listed = env.get("SMSGW_API_KEYS", "").strip()
+        single = env.get("SMSGW_API_KEY") or DEFAULT_API_KEY
+        given = [part.strip() for part in listed.split(",")] if listed else [single]
+    keys = [key for key in given if key]
+    if not keys:
+        raise StackError("SMSGW_API_KEYS names no key")
+    if len(set(keys)) != len(keys):
+        raise StackError("SMSGW_API_KEYS names a key twice")
+    if any(not (key.isascii() and key.isprintable()) for key in keys):
+        raise StackError("an API key must be printable ASCII (it travels in a header)")
+    return keys
+
+
+def api_key_id(position: int) -> str:
+    """The id of the local API's key number ``position`` (0: the first)."""
+    return API_KEY_ID if position == 0 else f"{API_KEY_ID}-{position + 1}"
+
+
 def _short_name(logical_id: str) -> str:
     return logical_id.removesuffix("Function") or logical_id
 
@@ -125,6 +148,7 @@ class LocalStack:
         env: Mapping[str, str] | None = None,
         simulator: bool | SimulatorConfig | None = None,
         api_key: str | None = None,
+        api_keys: Sequence[str] | None = None,
         push_token: str | None = None,
         push_url: str | None = None,
         api_concurrency: int | None = None,
@@ -136,7 +160,8 @@ class LocalStack:
         is True/False to force the embedded simulator on or off, or a
         :class:`SimulatorConfig` to start it from (its account and push URL are set by the
         stack); None starts it unless ``GUODU_SUBMIT_URL`` is set. ``push_url`` "" means
-        no pushes."""
+        no pushes. ``api_keys``: the keys the API accepts, each its own caller (``api_key``:
+        just one)."""
         self._env = dict(os.environ if env is None else env)
         env_ = self._env
         self.host = host
@@ -146,7 +171,10 @@ class LocalStack:
         self._api_port = _port(api_port, env_, "SMSGW_API_PORT", DEFAULT_API_PORT)
         self._simulator_port = _port(simulator_port, env_, "SMSGW_SIMULATOR_PORT", DEFAULT_SIMULATOR_PORT)
         self._moto_port = _port(moto_port, env_, "SMSGW_MOTO_PORT", DEFAULT_MOTO_PORT)
-        self.api_key = api_key or env_.get("SMSGW_API_KEY") or DEFAULT_API_KEY
+        self.api_keys = _api_keys(
+            api_keys if api_keys is not None else ([api_key] if api_key else None), env_
+        )
+        self.api_key = self.api_keys[0]
         self.push_token = push_token or env_.get("SMSGW_PUSH_TOKEN") or DEFAULT_PUSH_TOKEN
         self._push_url_setting = push_url if push_url is not None else env_.get("SMSGW_PUSH_URL")
         concurrency = api_concurrency or int(env_.get("SMSGW_API_CONCURRENCY") or DEFAULT_API_CONCURRENCY)
@@ -371,7 +399,8 @@ class LocalStack:
         settings = ApiSettings(
             stage=self.stage_name,
             api_key=self.api_key,
-            api_key_id=str(provisioned.context.refs.get("GatewayApiApiKey", API_KEY_ID)),
+            api_key_id=api_key_id(0),
+            more_api_keys={key: api_key_id(n) for n, key in enumerate(self.api_keys) if n},
             api_id=hashlib.sha256(self.stack_name.encode()).hexdigest()[:10],
             account=self.account,
             region=self.region,
@@ -457,6 +486,8 @@ class LocalStack:
         lines.append(
             f"  API        {self.api_url}   (also under /{self.stage_name}/)   x-api-key: {self.api_key}"
         )
+        if len(self.api_keys) > 1:
+            lines.append(f"             more keys, each its own caller: {', '.join(self.api_keys[1:])}")
         if self.simulator is not None:
             lines.append(
                 f"  Simulator  {self.simulator.base_url}   (admin: {self.simulator.base_url}/_sim/submits;"

@@ -444,6 +444,72 @@ def test_a_body_over_api_gateways_10_mb_limit_is_refused_before_the_function(loc
     assert local_stack.stats(SEND_API).invocations == before
 
 
+@pytest.mark.parametrize("method", ["TRACE", "PATCH", "CONNECT", "PROPFIND", "FOO"])
+def test_a_method_no_route_declares_answers_as_api_gateway_does_not_501(
+    local_stack: LocalStack, method: str
+) -> None:
+    # When a method the template does not route is sent (http.server itself knows none of them)
+    answer = _raw(local_stack, f"{method} /v1/messages HTTP/1.1\r\nHost: localhost\r\n\r\n".encode())
+
+    # Then the answer is API Gateway's 403, in the contract's shape, not http.server's 501
+    head, _, body = answer.partition("\r\n\r\n")
+    assert head.startswith("HTTP/1.1 403 "), head
+    _contract_error(body, "missing_authentication_token", "Missing Authentication Token")
+
+
+UNREADABLE = {
+    "no request line": b"GARBAGE /v1/guodu/push/secret-token\r\n\r\n",
+    "an unknown HTTP version": b"GET /v1/messages HTTP/9.9\r\n\r\n",
+    "a header line over 64 KB": b"GET /v1/messages HTTP/1.1\r\nX-Long: " + b"a" * 70_000 + b"\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("data", UNREADABLE.values(), ids=UNREADABLE.keys())
+def test_a_request_http_server_cannot_read_gets_a_4xx_in_the_contracts_shape(
+    local_stack: LocalStack, data: bytes
+) -> None:
+    answer = _raw(local_stack, data)
+    head, _, body = answer.partition("\r\n\r\n")
+    assert re.match(r"HTTP/1\.1 4\d\d ", head), head
+    error = json.loads(body)["error"]
+    assert (error["code"], error["details"]) == ("request_rejected", [])
+    assert "secret-token" not in answer  # the request line is not echoed
+
+
+def test_a_body_over_lambdas_6_mb_limit_is_a_413_before_the_function(
+    local_stack: LocalStack, gateway: Gateway
+) -> None:
+    # Given the running stack
+    before = local_stack.stats(SEND_API).invocations
+
+    # When a body over 6 MB (under API Gateway's 10 MB) is posted
+    too_big = {"to": [mobile()], "content": "【测试】你好", "reference": "x" * (6 * 1024 * 1024)}
+    response = gateway.post_messages(too_big)
+
+    # Then it is the contract's 413, and the function never ran (Lambda would refuse the event)
+    assert response.status_code == 413
+    _contract_error(response.content, "payload_too_large", "Request Too Long")
+    assert local_stack.stats(SEND_API).invocations == before
+
+    # And a body well under it reaches the function (which judges it: a 400 naming the field)
+    response = gateway.post_messages({**too_big, "reference": "x" * (5 * 1024 * 1024)})
+    assert response.status_code == 400
+    assert response.json()["error"]["details"][0]["field"] == "reference"
+    assert local_stack.stats(SEND_API).invocations == before + 1
+
+
+def _raw(local_stack: LocalStack, data: bytes) -> str:
+    """What the local API answers to ``data`` sent as is (the connection closed after it)."""
+    port = int(local_stack.api_url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        connection.sendall(data)
+        connection.shutdown(socket.SHUT_WR)
+        answer = b""
+        while chunk := connection.recv(4096):
+            answer += chunk
+    return answer.decode("utf-8", "replace")
+
+
 def test_a_wrong_push_token_is_refused_by_the_function_not_by_api_gateway(local_stack: LocalStack) -> None:
     # Given the running stack
     before = local_stack.stats(PUSH_RECEIVER).invocations

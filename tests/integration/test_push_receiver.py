@@ -6,6 +6,7 @@ Guodu simulator; the tests then push what the platform would push back.
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -18,6 +19,7 @@ import pytest
 
 from guodu_simulator import Simulator
 from smsgw_local.provision import Provisioned
+from tests.conftest import FakeContext, sample_event
 from tests.integration.conftest import PUSH_TOKEN, Api, EventSink, Pusher, Worker, make_stack, table_items
 
 
@@ -137,6 +139,23 @@ def test_a_malformed_body_gets_400(pusher: Pusher, stack: Provisioned, body: str
     assert json.loads(answer)["error"]["code"] == "malformed_packet"
     assert table_items(stack, "MSG#") == []
     assert table_items(stack, "MO#") == []
+
+
+@pytest.mark.parametrize("body", ["not base64 at all!", "W3sibXNnSWQiOiIxIn1", "[{}]"])
+def test_a_body_marked_base64_that_is_not_base64_gets_400(
+    pusher: Pusher, stack: Provisioned, body: str
+) -> None:
+    # Given a push whose event says isBase64Encoded but whose body does not decode
+    event = copy.deepcopy(sample_event("push_receiver/report_packet.json"))
+    event.update(path=f"/v1/guodu/push/{PUSH_TOKEN}", pathParameters={"token": PUSH_TOKEN})
+    event.update(body=body, isBase64Encoded=True)
+    # When it reaches the receiver
+    response = pusher.module.handler(event, FakeContext("smsgw-push-receiver"))
+    # Then it is refused as malformed (400, so the sender knows it is not a passing fault),
+    # nothing is stored, and the platform is not asked to push it again (that is a 5xx)
+    assert response["statusCode"] == 400
+    assert json.loads(response["body"])["error"]["code"] == "malformed_packet"
+    assert table_items(stack) == []
 
 
 def test_a_body_over_the_size_limit_gets_413(pusher: Pusher, stack: Provisioned) -> None:

@@ -196,7 +196,7 @@ def test_a_retry_whose_plan_changed_sends_each_number_once(
     stopping_before_the_header(api, monkeypatch)
     assert api.post(body, key="promo-1")[0] >= 500
     # And then one number opted out, so the retry plans other chunks (199 + 100)
-    assert api.module.opt_outs.add(numbers[5])[0]
+    assert api.module.opt_outs.add(numbers[5], caller="an-operator")[0]
     status, reply = api.post(body, key="promo-1")
     # Then the request holds every other number exactly once, and not the opted-out one
     assert (status, reply["recipients"]) == (202, 299)

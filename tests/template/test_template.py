@@ -82,12 +82,19 @@ def test_secrets_are_never_plain_environment_variables() -> None:
                 assert isinstance(value, dict), (logical, name)  # a reference to a secret, not a value
 
 
-def test_no_wildcard_actions_and_only_policy_templates_scoped_by_ref() -> None:
+def test_no_wildcard_actions_and_only_scoped_policies() -> None:
+    # Each function's policies: SAM policy templates scoped by Ref/GetAtt, or statements of
+    # our own on a resource of the stack (never a managed policy, never "*")
     for logical, function in resources_of_type(TEMPLATE, "AWS::Serverless::Function").items():
         for policy in function["Properties"].get("Policies", []):
             assert isinstance(policy, dict), (
                 f"{logical}: a managed policy name ({policy}) instead of a template"
             )
+            if "Statement" in policy:
+                for statement in policy["Statement"]:
+                    assert statement["Effect"] == "Allow", logical
+                    assert isinstance(statement["Resource"], dict), f"{logical}: {statement['Sid']} on '*'"
+                continue
             ((template_name, arguments),) = policy.items()
             assert template_name.endswith("Policy"), logical
             for value in arguments.values():

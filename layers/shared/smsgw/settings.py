@@ -69,6 +69,8 @@ class Settings:
     resend_ambiguous: bool = False
     event_bus_name: str = ""
     push_token_secret_name: str = ""
+    # The secret keyed request ids are derived with (domain.callers.RequestIds).
+    request_id_secret_name: str = ""
     # Comma-separated addresses or networks the platform pushes from; empty: anyone.
     push_allowed_ips: str = ""
     push_ack_body: str = "success"
@@ -134,6 +136,7 @@ class Settings:
             resend_ambiguous=_bool(env, "RESEND_AMBIGUOUS", False),
             event_bus_name=env.get("EVENT_BUS_NAME", "").strip(),
             push_token_secret_name=env.get("PUSH_TOKEN_SECRET_NAME", "").strip(),
+            request_id_secret_name=env.get("REQUEST_ID_SECRET_NAME", "").strip(),
             push_allowed_ips=env.get("PUSH_ALLOWED_IPS", "").strip(),
             push_ack_body=env.get("PUSH_ACK_BODY", "success"),
             push_max_body_bytes=_int(env, "PUSH_MAX_BODY_BYTES", 1_048_576, 1024, 10_485_760),

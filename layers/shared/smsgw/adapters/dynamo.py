@@ -15,6 +15,7 @@ pk                          sk                  what (store)
 ``RAW#<yyyymmdd>``          ``<time>#<hash>``   a push packet exactly as it arrived
 ``MO#<mobile>``             ``<time>#<hash>``   an inbound message (``inbound.InboundStore``)
 ``OPTOUT#<mobile>``         ``OPTOUT``          a number that opted out of marketing
+``OPTOUT#<mobile>``         ``CHANGE#<t>#<id>`` who added or removed it through the API
 ``FREQ#<mobile>``           ``<category>#<d>``  frequency-cap counters of one Beijing day (and
                                                 the keyed requests they counted)
                                                 (``frequency.FrequencyStore``)

@@ -1,9 +1,17 @@
-"""Inbound (MO) messages and the opt-out list in DynamoDB."""
+"""Inbound (MO) messages and the opt-out list in DynamoDB.
+
+The opt-out list is the deployment's, not a caller's: a person who replied TD opted out
+of the company. A change made through the API records its caller: on the opt-out itself
+(``changed_by``) and, in the same transaction, in a change entry under the number
+(``OPTOUT#<mobile>`` / ``CHANGE#<time>#<id>``: action, caller, time), so a removal is on
+record too. An opt-out by reply records ``source`` "mo".
+"""
 
 from __future__ import annotations
 
 import hashlib
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -27,6 +35,7 @@ class OptOut:
     keyword: str
     source: str  # "mo" (the person replied) or "api" (an operator added it)
     created_at: str
+    changed_by: str | None = None  # the caller that added it through the API
 
 
 class InboundStore:
@@ -73,25 +82,60 @@ class InboundStore:
             raise
         return True
 
-    def add_opt_out(self, mobile: str, *, keyword: str, source: str) -> bool:
-        """Put a number on the opt-out list (kept until removed); False if it was there."""
+    def add_opt_out(self, mobile: str, *, keyword: str, source: str, changed_by: str | None = None) -> bool:
+        """Put a number on the opt-out list (kept until removed); False if it was there.
+
+        ``changed_by``: the caller adding it through the API (recorded with a change entry)."""
+        put: dict[str, Any] = {
+            "TableName": self._table,
+            "Item": to_item(
+                {
+                    **{"pk": f"OPTOUT#{mobile}", "sk": "OPTOUT"},
+                    "kind": "optout",
+                    "mobile": mobile,
+                    "keyword": keyword,
+                    "source": source,
+                    "created_at": iso(self._clock()),
+                    "changed_by": changed_by,
+                }
+            ),
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }
+        if changed_by is None:
+            try:
+                self._db.put_item(**put)
+            except ClientError as err:
+                if is_condition_failure(err):
+                    return False
+                raise
+            return True
+        return self._change(mobile, {"Put": put}, action="added", caller=changed_by)
+
+    def _change(self, mobile: str, write: dict[str, Any], *, action: str, caller: str) -> bool:
+        """``write`` and its change entry, both or neither; False when ``write``'s condition
+        failed (nothing changed, so nothing is recorded)."""
+        now = self._clock()
+        entry: dict[str, Any] = {
+            "TableName": self._table,
+            "Item": to_item(
+                {
+                    "pk": f"OPTOUT#{mobile}",
+                    # Ordered by time (to the microsecond), unique even within one.
+                    "sk": f"CHANGE#{iso(now)[:-1]}.{int(now * 1e6) % 1_000_000:06d}Z#{uuid.uuid4().hex[:8]}",
+                    "kind": "optout_change",
+                    "action": action,
+                    "caller": caller,
+                    "at": iso(now),
+                    "expires_at": int(now) + self._retention,
+                }
+            ),
+        }
         try:
-            self._db.put_item(
-                TableName=self._table,
-                Item=to_item(
-                    {
-                        **{"pk": f"OPTOUT#{mobile}", "sk": "OPTOUT"},
-                        "kind": "optout",
-                        "mobile": mobile,
-                        "keyword": keyword,
-                        "source": source,
-                        "created_at": iso(self._clock()),
-                    }
-                ),
-                ConditionExpression="attribute_not_exists(pk)",
-            )
+            items: list[Any] = [write, {"Put": entry}]
+            self._db.transact_write_items(TransactItems=items)
         except ClientError as err:
-            if is_condition_failure(err):
+            reasons = err.response.get("CancellationReasons") or [{}]
+            if reasons[0].get("Code") == "ConditionalCheckFailed":
                 return False
             raise
         return True
@@ -104,12 +148,21 @@ class InboundStore:
             return None
         data = from_item(item)
         return OptOut(
-            data["mobile"], data.get("keyword", ""), data.get("source", ""), data.get("created_at", "")
+            data["mobile"],
+            data.get("keyword", ""),
+            data.get("source", ""),
+            data.get("created_at", ""),
+            data.get("changed_by"),
         )
 
-    def remove_opt_out(self, mobile: str) -> bool:
-        result = self._db.delete_item(TableName=self._table, Key=optout_key(mobile), ReturnValues="ALL_OLD")
-        return bool(result.get("Attributes"))
+    def remove_opt_out(self, mobile: str, *, changed_by: str) -> bool:
+        """Take a number off the list, recording the caller; False if it was not on it."""
+        delete: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": optout_key(mobile),
+            "ConditionExpression": "attribute_exists(pk)",
+        }
+        return self._change(mobile, {"Delete": delete}, action="removed", caller=changed_by)
 
     def opted_out(self, mobiles: Iterable[str]) -> set[str]:
         """Which of these numbers are on the opt-out list."""

@@ -71,3 +71,24 @@ class PushTokens:
             except GetParameterError:
                 self._no_previous_until = self._clock() + self._max_age
         return tokens
+
+
+class RequestIdKey:
+    """The secret keyed request ids are derived with (``domain.callers.RequestIds``), read
+    from Secrets Manager once per container, when first needed, and kept: it never
+    changes (a changed key would give a retried request another id). ``provider`` makes
+    the Secrets Manager provider then too: a container that never sees an
+    Idempotency-Key never pays for the client at cold start."""
+
+    def __init__(self, provider: Callable[[], SecretsProvider], secret_name: str) -> None:
+        self._provider = provider
+        self._name = secret_name
+        self._value: bytes | None = None
+
+    def __call__(self) -> bytes:
+        if self._value is None:
+            value = self._provider().get(self._name)
+            if not isinstance(value, str) or not value:
+                raise CredentialsError("the request-id secret must be a non-empty string")
+            self._value = value.encode("utf-8")
+        return self._value

@@ -1,4 +1,7 @@
-"""The opt-out list, as the API shows it: see a number's opt-out, add one, remove one."""
+"""The opt-out list, as the API shows it: see a number's opt-out, add one, remove one.
+
+The list is the deployment's (every caller sees and changes the same list); each change
+records the caller that made it."""
 
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ def _view(opt_out: OptOut) -> dict[str, Any]:
         "keyword": opt_out.keyword,
         "source": opt_out.source,
         "created_at": opt_out.created_at,
+        "changed_by": opt_out.changed_by,
     }
 
 
@@ -36,15 +40,15 @@ class OptOutService:
             raise NotFound("this number has not opted out")
         return _view(opt_out)
 
-    def add(self, raw_mobile: str) -> tuple[bool, dict[str, Any]]:
+    def add(self, raw_mobile: str, *, caller: str) -> tuple[bool, dict[str, Any]]:
         """Opt a number out by hand (a customer asked by phone, say). True if it is new."""
         mobile = _mobile(raw_mobile)
-        created = self._store.add_opt_out(mobile, keyword="", source="api")
+        created = self._store.add_opt_out(mobile, keyword="", source="api", changed_by=caller)
         opt_out = self._store.get_opt_out(mobile)
         if opt_out is None:  # removed again in between
             raise NotFound("this number has not opted out")
         return created, _view(opt_out)
 
-    def remove(self, raw_mobile: str) -> None:
-        if not self._store.remove_opt_out(_mobile(raw_mobile)):
+    def remove(self, raw_mobile: str, *, caller: str) -> None:
+        if not self._store.remove_opt_out(_mobile(raw_mobile), changed_by=caller):
             raise NotFound("this number has not opted out")

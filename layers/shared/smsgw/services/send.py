@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
@@ -48,20 +47,11 @@ from smsgw.domain.model import (
 from smsgw.domain.numbers import Rejection
 from smsgw.observability import MetricUnit, logger, metrics
 
-# Request ids derived from an Idempotency-Key live in their own UUID namespace.
-IDEMPOTENCY_NAMESPACE = uuid.UUID("6b1f4c3e-2f55-4d8e-9a41-5c0e4d9b7a10")
-
 
 def fingerprint(body: Any) -> str:
     """Same JSON, whatever its spacing or key order, gives the same fingerprint."""
     canonical = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-
-def request_id_for(caller: str, idempotency_key: str | None) -> str:
-    if idempotency_key is None:
-        return str(uuid.uuid4())
-    return str(uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{caller}\n{idempotency_key}"))
 
 
 def accepted_reply(record: RequestRecord) -> dict[str, Any]:

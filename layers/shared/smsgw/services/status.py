@@ -1,5 +1,8 @@
 """``GET /v1/messages/{id}``: a request and the state of each of its recipients.
 
+A caller sees only its own requests: another caller's id gets the same "not found" as an
+unknown one, and an id that is no request id is not even looked up.
+
 A recipient's state is its chunk's submission state, moved on by its delivery report
 when one has arrived. Counts cover the whole request (chunk states, and the reports
 held on each MsgId's item); recipients are paged by whole chunks.
@@ -12,6 +15,7 @@ from typing import Any
 
 from smsgw.adapters.links import Link, StoredReport
 from smsgw.adapters.store import MessageStore
+from smsgw.domain.callers import is_request_id, same_caller
 from smsgw.domain.errors import NotFound
 from smsgw.domain.model import CHUNK_TO_RECIPIENT, Chunk, ChunkState, RecipientStatus, RequestStatus
 from smsgw.domain.quiet import send_time_moment
@@ -19,6 +23,8 @@ from smsgw.services.announce import NO_REPORT
 
 DEFAULT_PAGE = 1_000
 MAX_PAGE = 5_000
+# One answer for an unknown id, another caller's id and no id at all: none tells more.
+NO_SUCH_REQUEST = "no such message request"
 
 
 def _request_status(stored: RequestStatus, counts: Counter[RecipientStatus]) -> str:
@@ -64,10 +70,15 @@ class StatusService:
     def __init__(self, store: MessageStore) -> None:
         self._store = store
 
-    def status(self, request_id: str, *, cursor: int = 0, limit: int = DEFAULT_PAGE) -> dict[str, Any]:
+    def status(
+        self, request_id: str, *, caller: str, cursor: int = 0, limit: int = DEFAULT_PAGE
+    ) -> dict[str, Any]:
+        """``caller``'s request ``request_id``; ``NotFound`` for anyone else's."""
+        if not is_request_id(request_id):
+            raise NotFound(NO_SUCH_REQUEST)
         request = self._store.get_request(request_id)
-        if request is None:
-            raise NotFound(f"no message request {request_id}")
+        if request is None or not same_caller(request.caller, caller):
+            raise NotFound(NO_SUCH_REQUEST)
         # Chunks beyond the count are a stopped first attempt's, replanned by its retry.
         chunks = [c for c in self._store.list_chunks(request_id) if c.number < request.chunk_count]
         links = self._store.get_links(
