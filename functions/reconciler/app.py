@@ -3,7 +3,6 @@ recipients whose report never came (see ``smsgw.services.reconcile``)."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -36,5 +35,5 @@ END_MARGIN_SECONDS = 10
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
-    ends_at = time.time() + context.get_remaining_time_in_millis() / 1000 - END_MARGIN_SECONDS
-    return vars(service.sweep(ends_at=ends_at))
+    budget = context.get_remaining_time_in_millis() / 1000 - END_MARGIN_SECONDS
+    return vars(service.sweep(budget_seconds=budget))

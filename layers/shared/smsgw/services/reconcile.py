@@ -52,18 +52,19 @@ class ReconcileService:
         self._events = events
         self._clock = clock
 
-    def sweep(self, *, ends_at: float) -> Swept:
-        """One pass over what is due now; stops early when ``ends_at`` nears (the next
-        scheduled run goes on). An item that fails stays due for the next run."""
+    def sweep(self, *, budget_seconds: float) -> Swept:
+        """One pass over what is due now, for at most ``budget_seconds`` (the next scheduled
+        run goes on). An item that fails stays due for the next run."""
         swept = Swept()
         now = int(self._clock())
+        ends_at = time.monotonic() + budget_seconds
         for pk, _ in self._store.due("accepting", now=now):
-            if self._clock() > ends_at:
+            if time.monotonic() > ends_at:
                 return swept
             request_id = pk.removeprefix("REQ#")
             self._guarded(swept, partial(self._finish_intake, swept, request_id), pk)
         for pk, sk in self._store.due("report", now=now):
-            if self._clock() > ends_at:
+            if time.monotonic() > ends_at:
                 return swept
             ref = ChunkRef(pk.removeprefix("REQ#"), int(sk.split("#")[1]))
             self._guarded(swept, partial(self._settle_silent, swept, ref), f"{pk}/{sk}")
