@@ -324,7 +324,7 @@ class Bench:
                     f"{capacity.DYNAMODB_MS:g} ms, assumed, + the "
                     f"measured CPU × {capacity.LAMBDA_CPU_FACTOR:.1f} for 256 MB"
                     + (
-                        f" + {plan['limiter_wait_ms_model']:g} ms on average waiting for a rate-limit second"
+                        f" + {plan['limiter_wait_ms_model']:g} ms on average waiting for a rate-limit slot"
                         if plan["limiter_wait_ms_model"]
                         else ""
                     )

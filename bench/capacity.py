@@ -11,7 +11,7 @@ import math
 from typing import Any
 
 from bench.costs import PRICES
-from smsgw.adapters.throttle import LATE_AFTER_SECONDS
+from smsgw.adapters.throttle import SLACK_SECONDS
 from smsgw_local.template import load_template
 
 DAILY_RECIPIENTS = 10_000_000
@@ -70,10 +70,9 @@ def plan(measured: dict[str, Any]) -> dict[str, Any]:
         if "submit-worker" in name and "secretsmanager" not in name
     }
     worker_cpu_ms = cpu.get("worker_batch", {}).get("cpu_ms_median", 20.0) / 5
-    # The shared rate limiter: a submit starts within LATE_AFTER_SECONDS of its second, so a worker
-    # that comes in the rest of a second waits for the next one (uniform arrivals, under the limit).
-    late = 1.0 - LATE_AFTER_SECONDS
-    limiter_ms = late * late / 2 * 1000 if rate_limit else 0.0
+    # The shared rate limiter: slots (1 + slack) / N apart, so a worker near the limit waits
+    # half a slot's spacing on average (and none when the timeline is idle).
+    limiter_ms = (1 + SLACK_SECONDS) / rate_limit / 2 * 1000 if rate_limit else 0.0
     chunk_ms = PROVIDER_MS + calls_per_chunk * DYNAMODB_MS + worker_cpu_ms * LAMBDA_CPU_FACTOR + limiter_ms
     per_instance = 1000 / chunk_ms * per_submit
     design_rate = per_instance * concurrency
@@ -278,10 +277,9 @@ def _arithmetic(cost: dict[str, Any], cap: dict[str, Any]) -> list[str]:
         "  the lane-pause read, at most once a second per instance, and the request's submitted event",
         "  once its last chunk settles)",
         f"  + the measured CPU × {cpu_x:.1f} (a 256 MB function has 256/1769 of a vCPU)",
-        f"  + {cap.get('limiter_wait_ms_model', 0):g} ms on average for the rate limiter (a submit starts"
-        f" within {LATE_AFTER_SECONDS:g} s",
-        f"  of the second it reserved, so a worker coming in the last {1 - LATE_AFTER_SECONDS:.1f} s of a"
-        " second waits for the next)",
+        f"  + {cap.get('limiter_wait_ms_model', 0):g} ms on average for the rate limiter (slots are"
+        f" (1 + {SLACK_SECONDS:g}) / N s apart,",
+        "  so a worker near the limit waits half a slot's spacing on average)",
         f"  ≈ {chunk_ms} ms, so one instance submits about {instance:,.0f}",
         f"  recipients/s and {cap['worker_concurrency']} instances {design:,.0f}/s; {limit}",
         "  Personalised sends with distinct contents use one submit per content: at one recipient a",

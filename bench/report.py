@@ -408,19 +408,19 @@ def rate_limit_text(scenario: dict[str, Any]) -> str:
     if not use.get("limit_submits_per_s"):
         return "No provider limit was set."
     text = (
-        f"Provider limit {use['limit_submits_per_s']} submits/s: the busiest second carried"
-        f" {use['busiest_second_submits']} submits (mean {use['mean_submits_per_s']:g}/s),"
-        f" {use['seconds_at_limit']} second(s) reached the limit and {use['refused']:,} of"
-        f" {use['reservations']:,} reservations found their second full: "
+        f"Provider limit {use['limit_submits_per_s']} submits/s: the busiest one-second window (sliding,"
+        f" by the simulator's clock) carried {use['busiest_second_submits']} submits (mean"
+        f" {use['mean_submits_per_s']:g}/s), {use['seconds_at_limit']} clock second(s) reached the limit"
+        f" and {use['refused']:,} of {use['reservations']:,} conditional writes on the rate limit's"
+        " timeline were refused (full within the worker's look-ahead): "
         + ("**limited by it**." if use["limited"] else "**not limited by it**.")
     )
     if use.get("given_up"):
         text += (
-            f" The limiter still cost time: {use['given_up']:,} granted reservations were given up"
-            f" ({use['given_up'] / max(1, use['reservations']) * 100:.0f}% of all),"
-            f" {use['late_on_return']:,} of the granted ones because the write returned"
-            f" {use['late_after_seconds']:g} s or more into the second it reserved: the worker then reserves"
-            " the next second and sleeps until it starts, and the given-up slot counts against the limit."
+            f" {use['given_up']:,} granted slots were given up"
+            f" ({use['given_up'] / max(1, use['reservations']) * 100:.0f}% of the writes): a worker woken"
+            f" more than {use.get('slack_seconds', 0.05):g} s after its slot takes another rather than"
+            " overrun the limit, and the given-up slot counts against it."
         )
     return text
 

@@ -1,12 +1,27 @@
-"""The shared rate limit and the lane pause, with a clock the test controls."""
+"""The shared rate limit (one timeline per account, GCRA) and the pause, against moto, with
+a clock the test controls. The limit across real concurrent processes is in
+tests/integration/test_rate_window.py; across the lanes of the local stack in tests/e2e."""
 
 from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
 
 import boto3
 import pytest
 
-from smsgw.adapters.throttle import LanePause, PausePolicy, RateLimit, SubmitRateLimiter, Throttled
+from smsgw.adapters.throttle import (
+    LanePause,
+    PausePolicy,
+    RateLimit,
+    SubmitRateLimiter,
+    Throttled,
+    lookahead,
+    timelines,
+)
 from smsgw_local.provision import Provisioned
+
+LANES = ("verification", "transactional", "marketing")
 
 
 class Clock:
@@ -22,52 +37,174 @@ class Clock:
         self.oversleep = 0.0  # a busy host, once
 
 
-def limiter(stack: Provisioned, clock: Clock, **limit: int) -> SubmitRateLimiter:
+def limiter(
+    stack: Provisioned, clock: Clock, *, lane: str = "transactional", account: str = "guodu", **limit: object
+) -> SubmitRateLimiter:
+    rate = RateLimit(**limit)  # type: ignore[arg-type]
     return SubmitRateLimiter(
         boto3.client("dynamodb"),
         stack.ref("MessagesTable"),
-        RateLimit(**limit),
+        rate,
+        account=account,
+        lane=lane,
+        lookahead_seconds=lookahead(lane, LANES, rate.max_wait_seconds),
         clock=clock,
         sleep=clock.sleep,
+        rng=lambda: 0.0,
     )
 
 
-def test_submits_fill_each_second_up_to_the_limit_then_wait_for_the_next(stack: Provisioned) -> None:
-    clock = Clock()
+def busiest_window(starts: Sequence[float], window: float = 1.0) -> int:
+    """The most starts in any half-open window of ``window`` seconds, wherever it begins."""
+    ordered = sorted(starts)
+    return max((sum(1 for t in ordered if s <= t < s + window) for s in ordered), default=0)
+
+
+def test_no_sliding_second_holds_more_than_the_limit_even_across_a_boundary(stack: Provisioned) -> None:
+    # Given a limit of 2 submits a second and two workers taking turns, starting late in a
+    # second (where per-second windows let 2 in at its end and 2 more at the next's start)
+    clock = Clock(now=1_000.9)
     first, second = limiter(stack, clock, submits_per_second=2), limiter(stack, clock, submits_per_second=2)
-    seconds = []
-    for worker in (first, second, first, second, first):
-        worker.acquire(200, deadline=clock.now + 30)
-        seconds.append(int(clock.now))
-    assert seconds == [1000, 1000, 1001, 1001, 1002]
+    starts = []
+    for worker in (first, second) * 5:
+        permit = worker.acquire(200, deadline=clock.now + 30)
+        permit.use()
+        starts.append(clock.now)
+    # Then no one-second window, wherever it begins, holds more than 2 starts
+    assert busiest_window(starts) == 2
+    # And they were spaced evenly: (1 + slack) / 2 apart
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    assert min(gaps) == pytest.approx(0.525, abs=1e-5)
 
 
 def test_recipients_per_second_are_limited_too(stack: Provisioned) -> None:
+    # Given a limit of 300 numbers a second and submits of 200
     clock = Clock()
     worker = limiter(stack, clock, recipients_per_second=300)
-    seconds = []
-    for _ in range(3):
-        worker.acquire(200, deadline=clock.now + 30)
-        seconds.append(int(clock.now))
-    assert seconds == [1000, 1001, 1002]  # 200 + 200 would be 400 > 300
+    starts = []
+    for _ in range(6):
+        worker.acquire(200, deadline=clock.now + 30).use()
+        starts.append(clock.now)
+    # Then one window holds at most the limit and one submit's numbers (the slot after a
+    # submit is pushed back by its numbers): 2 submits, never 3 (600 numbers)
+    assert busiest_window(starts) * 200 <= 300 + 200
 
 
 def test_a_worker_that_wakes_too_late_takes_another_slot_rather_than_overrun(stack: Provisioned) -> None:
-    clock = Clock(now=1_000.5, oversleep=0.9)
+    # Given a limit of 1 a second, a slot reserved ahead, and a worker that oversleeps
+    clock = Clock(now=1_000.0)
     busy = limiter(stack, clock, submits_per_second=1)
-    busy.acquire(1, deadline=clock.now + 30)  # second 1000, no sleep needed
-    busy.acquire(1, deadline=clock.now + 30)  # reserved 1001, woke at 1001.9: too late
-    assert int(clock.now) == 1002  # it went out in a second it holds
+    busy.acquire(1, deadline=clock.now + 30).use()  # the slot at 1000
+    permit = busy.acquire(1, deadline=clock.now + 30, lead=0.5)  # the slot at 1001.05, woken at 1000.55
+    clock.oversleep = 0.9
+    permit.use()  # sleeps until 1001.05, wakes at 1001.95: past the slot's slack
+    # Then it gave that slot up and started in the next one, never late in its own
+    assert permit.missed == 1
+    assert permit.at == pytest.approx(1_002.1, abs=1e-5)
+    assert clock.now == pytest.approx(permit.at, abs=1e-5)
 
 
 def test_no_room_within_reach_is_throttled(stack: Provisioned) -> None:
+    # Given a limit of 1 a second whose slot now is taken
     clock = Clock()
-    worker = limiter(stack, clock, submits_per_second=1, max_wait_seconds=1)
-    hog = limiter(stack, Clock(), submits_per_second=1, max_wait_seconds=1)
-    hog.acquire(1, deadline=2_000)
-    hog.acquire(1, deadline=2_000)
+    limiter(stack, clock, submits_per_second=1).acquire(1, deadline=2_000, lead=10)
+    worker = limiter(stack, clock, submits_per_second=1)
+    # Then a worker that must be done within 0.3 s gets none (the next is 1.05 s away)
     with pytest.raises(Throttled):
-        worker.acquire(1, deadline=2_000)
+        worker.acquire(1, deadline=clock.now + 0.3)
+    # And one with time waits for it
+    assert worker.acquire(1, deadline=clock.now + 30).at == pytest.approx(1_001.05, abs=1e-5)
+
+
+def test_a_code_takes_a_slot_within_half_a_second_however_far_bulk_would_reserve(
+    stack: Provisioned,
+) -> None:
+    # Given transactional bulk that reserves every slot it may (without waiting for them)
+    clock = Clock()
+    bulk = limiter(stack, clock, lane="transactional", submits_per_second=20)
+    code = limiter(stack, clock, lane="verification", submits_per_second=20)
+    started = clock.now
+    bulk_slots = []
+    while clock.now == started:  # until bulk has to wait for room
+        bulk_slots.append(bulk.acquire(200, deadline=clock.now + 30, lead=10).at)
+    # Then bulk never reserved more than half a second ahead of its moment
+    assert max(bulk_slots) <= started + 0.5 + 0.0525
+    # And a code arriving now gets a slot within that half second (plus one slot)
+    now = clock.now
+    slot = code.acquire(1, deadline=now + 30, lead=10).at
+    assert slot <= now + 0.5 + 0.0525 + 1e-6
+    # And it may reserve far further ahead than bulk: codes go first
+    far = [code.acquire(1, deadline=now + 30, lead=10).at for _ in range(60)]
+    assert max(far) > now + 2
+    assert clock.now == now  # none of them waited
+    with pytest.raises(Throttled):
+        limiter(stack, clock, lane="marketing", submits_per_second=20, max_wait_seconds=1).acquire(
+            200, deadline=now + 30, lead=10
+        )
+
+
+def test_an_unused_reserved_share_is_borrowed_not_wasted(stack: Provisioned) -> None:
+    # Given a limit of 8 a second of which verification reserves 25 % (2 a second), and no
+    # codes at all
+    shares = {"verification": 25}
+    assert {name: sum(t.submits) for name, t in timelines(RateLimit(8, shares=shares)).items()} == {
+        "verification": 2,
+        "pool": 6,
+    }
+    clock = Clock()
+    bulk = limiter(stack, clock, lane="transactional", submits_per_second=8, shares=shares)
+    starts = []
+    for _ in range(60):
+        bulk.acquire(200, deadline=clock.now + 60).use()
+        starts.append(clock.now)
+    # Then bulk alone gets nearly the whole limit (more than the pool's 6 a second), and
+    # still never more than the limit in any second
+    rate = (len(starts) - 1) / (starts[-1] - starts[0])
+    assert rate > 7.0, rate
+    assert busiest_window(starts) <= 8
+
+
+def test_a_reserved_share_goes_to_its_lane_first(stack: Provisioned) -> None:
+    # Given verification's reserved share and bulk that reserved all of the pool it may
+    clock = Clock()
+    shares = {"verification": 25}
+    bulk = limiter(stack, clock, lane="transactional", submits_per_second=8, shares=shares)
+    code = limiter(stack, clock, lane="verification", submits_per_second=8, shares=shares)
+    while clock.now == 1_000.0:
+        bulk.acquire(200, deadline=clock.now + 30, lead=10)
+    # Then a code still gets its own share's slot at once
+    assert code.acquire(1, deadline=clock.now + 30, lead=10).at <= clock.now + 0.5
+
+
+def test_a_rate_one_item_cannot_take_is_split_across_items_each_with_its_part(stack: Provisioned) -> None:
+    # Given 1,000 a second and items of at most 250 a second
+    lines = timelines(RateLimit(1_000))
+    assert lines["pool"].submits == (250, 250, 250, 250)
+    # When workers take 400 slots
+    clock = Clock()
+    workers = [limiter(stack, clock, submits_per_second=1_000) for _ in range(8)]
+    starts = []
+    for n in range(400):
+        starts.append(workers[n % 8].acquire(1, deadline=clock.now + 30, lead=10).at)
+    # Then they used every item, and no second holds more than 1,000 of them
+    items = boto3.client("dynamodb").scan(TableName=stack.ref("MessagesTable"))["Items"]
+    assert sorted(i["pk"]["S"] for i in items if i["pk"]["S"].startswith("RATE#guodu#pool#")) == [
+        f"RATE#guodu#pool#{k}" for k in range(4)
+    ]
+    assert busiest_window(starts) <= 1_000
+    assert len(set(starts)) == 400 or busiest_window(starts, 0.001) <= 4  # at most one per item at once
+
+
+def test_lanes_with_accounts_of_their_own_do_not_share_a_limit(stack: Provisioned) -> None:
+    clock = Clock()
+    shared = limiter(stack, clock, submits_per_second=1, max_wait_seconds=1)
+    own = limiter(
+        stack, clock, lane="marketing", account="marketing", submits_per_second=1, max_wait_seconds=1
+    )
+    for _ in range(2):
+        shared.acquire(1, deadline=2_000, lead=10)
+    # The shared account is full for the next second; the marketing account is not
+    assert own.acquire(1, deadline=2_000, lead=10).at == clock.now
 
 
 def test_the_lane_pauses_after_repeated_failures_and_doubles_while_they_go_on(stack: Provisioned) -> None:

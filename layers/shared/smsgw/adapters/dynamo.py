@@ -19,9 +19,12 @@ pk                          sk                  what (store)
 ``FREQ#<mobile>``           ``<category>#<d>``  frequency-cap counters of one Beijing day (and
                                                 the keyed requests they counted)
                                                 (``frequency.FrequencyStore``)
-``RATE#guodu``              ``S#<epoch s>``     submits and recipients reserved in a second
+``RATE#<acct>#<tl>#<k>``    ``GCRA``            item k of a rate-limit timeline of an account:
+                                                its next free slot (``tat``); ``tl`` the pool
+                                                or a lane's reserved share
                                                 (``throttle.SubmitRateLimiter``)
-``RATE#guodu``              ``PAUSE``           the lane's pause (``throttle.LanePause``)
+``RATE#<account>``          ``PAUSE``           the account's pause (``throttle.LanePause``);
+                                                the shared account is ``guodu``
 ==========================  ==================  ============================================
 """
 

@@ -3,24 +3,50 @@
 Both live in the gateway's table, so they hold across all concurrent Lambda containers,
 not only inside one.
 
-**Rate limit.** Each wall-clock second has a small item counting the submits and the
-recipients reserved in it. A worker reserves its submit in the earliest second with
-room, with one conditional ``ADD`` (no read-then-write race), then waits for that
-second to begin. No second ever holds more than the configured submits (and
-recipients, except that a single submit larger than the recipient limit may take an
-otherwise empty second alone).
+**Rate limit: one timeline per account (GCRA).** The platform limits an *account*: every
+lane that submits with it shares one limit of N submits a second. The limit is kept as a
+*theoretical arrival time* (``tat``, epoch microseconds) in a small item: a submit takes
+the slot at ``tat`` (or *now*, when ``tat`` lies in the past) and moves ``tat`` on by
+``T = (1 + slack) / N``, with one conditional write (``ADD`` when the timeline is busy,
+``SET`` when it is idle: no read, no read-then-write race). ``tat`` only ever grows, so a
+worker's last sight of it is a safe lower bound, and a write that cannot succeed is not
+even tried.
+
+A submit must *start* within ``slack`` of its slot, or the slot is given up (never
+overrun) and another taken: every start lies in ``[slot, slot + slack]``, and slots are
+``T`` apart, so any one-second window, wherever it begins, holds at most N starts (the
+slots of a window lie in a span of ``1 + slack`` s, which holds N of them). The old
+per-second windows allowed up to 2N in a second straddling a boundary. The price is
+``slack``: at most ``N / (1 + slack)`` a second on average (95 % with 50 ms).
+
+**Split across items.** One DynamoDB item takes about 1,000 writes a second; a timeline
+faster than ``item_rate`` is split into K items of their own partition, each limiting
+its share (the shares sum to N, whole numbers each), and a worker takes whichever has
+room. Any window then holds at most the sum of the shares, N.
+
+**Lanes: verification first, bulk takes the rest, nothing is wasted.** How far ahead a
+lane may reserve on the account's shared timeline (the *pool*) is its priority:
+one-time codes up to ``max_wait_seconds``, transactional bulk ``0.5`` s, marketing
+``0.25`` s (a lane with no lane above it on its account: ``max_wait_seconds``). Bulk
+therefore keeps the timeline filled only a fraction of a second ahead, and a code finds
+a slot within that fraction, however large the backlog; bulk takes every slot codes do
+not. A lane may also *reserve a share* (``LaneReservedShares``): that share becomes a
+timeline of its own, which the lane takes first, and other lanes borrow it when it is
+idle (within their own short look-ahead), so an unused share is not wasted either.
 
 **Pause.** When the platform answers ``-1``, times out or refuses our account several
-times within a short window, the whole lane stops for a while, doubling while the
+times within a short window, the whole account stops for a while, doubling while the
 failures go on: every worker sees the pause and holds its messages, instead of each
 message bouncing through the queue on its own schedule.
 """
 
 from __future__ import annotations
 
+import math
+import random
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError
@@ -30,13 +56,25 @@ from smsgw.adapters.dynamo import from_item, is_condition_failure, key
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-SLOT_TTL_SECONDS = 3_600
-# A submit starts within this part of its reserved second, or takes another slot.
-LATE_AFTER_SECONDS = 0.8
+MICROS = 1_000_000
+# An idle timeline's items vanish (TTL) a day after their last slot.
+TIMELINE_TTL_SECONDS = 86_400
+# The lanes, highest priority first, and how far ahead each may reserve on a timeline
+# shared with a lane above it (seconds).
+PRIORITY = ("verification", "transactional", "marketing")
+LOOKAHEAD = {"transactional": 0.5, "marketing": 0.25}
+POOL = "pool"
+# A submit starts within this of its slot, or takes another: what keeps any sliding second
+# at the limit (a slot's start may lie anywhere in it), and what it costs (N / (1 + slack)).
+SLACK_SECONDS = 0.05
+# A worker that finds every timeline full sleeps until one may have room, plus a random
+# part that doubles with each round it finds no room (from one slot's spacing up to half
+# of max_wait): waiting workers spread out instead of all waking for the same slot, so
+# each slot costs about one refused write however many workers wait.
 
 
 class Throttled(Exception):
-    """No second within reach had room: try again a little later."""
+    """No slot within reach: try again a little later."""
 
     def __init__(self, retry_after: float) -> None:
         super().__init__(f"rate limit: retry in {retry_after:.0f} s")
@@ -45,81 +83,262 @@ class Throttled(Exception):
 
 @dataclass(frozen=True)
 class RateLimit:
+    """One account's limit: N submits (and R recipients) in any one-second window."""
+
     submits_per_second: int = 0  # 0: no limit
     recipients_per_second: int = 0  # 0: no limit
     max_wait_seconds: int = 5  # how far ahead a worker may reserve (and then wait)
+    slack_seconds: float = SLACK_SECONDS  # a submit starts within this of its slot, or takes another
+    # Shares of the limit reserved by lanes, in percent (lane -> percent).
+    shares: Mapping[str, int] = field(default_factory=dict)
+    item_rate: int = 250  # the most slots one item hands out a second
 
     @property
     def enabled(self) -> bool:
         return self.submits_per_second > 0 or self.recipients_per_second > 0
 
 
+@dataclass(frozen=True)
+class Timeline:
+    """The pool, or the share a lane reserved: split into items of their own partition."""
+
+    name: str
+    submits: tuple[int, ...]  # the submits a second of each item
+    recipients: tuple[int, ...]  # the recipients a second of each item (0: no limit)
+
+
+def _split(total: int, parts: int) -> tuple[int, ...]:
+    """``total`` in ``parts`` whole numbers that differ by at most one."""
+    return tuple(total // parts + (1 if n < total % parts else 0) for n in range(parts))
+
+
+def timelines(limit: RateLimit) -> dict[str, Timeline]:
+    """The timelines of an account: a reserved share per lane that asked for one, and the
+    pool with what is left. Their submits (and recipients) add up to the limit."""
+    n, r = limit.submits_per_second, limit.recipients_per_second
+    if sum(limit.shares.values()) > 100:
+        raise ValueError("the lanes' reserved shares add up to more than 100 %")
+    reserved: dict[str, tuple[int, int]] = {}
+    for lane, percent in limit.shares.items():
+        if percent > 0 and n > 0:
+            submits = max(1, n * percent // 100)
+            reserved[lane] = (submits, r * submits // n)
+    left_n = n - sum(s for s, _ in reserved.values())
+    left_r = r - sum(k for _, k in reserved.values())
+    if left_n < 0:
+        raise ValueError("the lanes' reserved shares leave nothing of the limit")
+    found: dict[str, Timeline] = {}
+    for name, (submits, recipients) in [*reserved.items(), (POOL, (left_n, left_r))]:
+        if submits <= 0 and (n > 0 or recipients <= 0):
+            continue
+        parts = max(1, math.ceil(max(submits, recipients // 200) / limit.item_rate))
+        found[name] = Timeline(name, _split(submits, parts), _split(recipients, parts))
+    return found
+
+
+def lookahead(lane: str, lanes_of_account: tuple[str, ...], max_wait_seconds: float) -> float:
+    """How far ahead ``lane`` may reserve on its account's pool: as far as it likes when no
+    lane of higher priority shares the account, else a fraction of a second."""
+    rank = PRIORITY.index(lane) if lane in PRIORITY else len(PRIORITY)
+    above = [other for other in lanes_of_account if other in PRIORITY and PRIORITY.index(other) < rank]
+    if not above:
+        return float(max_wait_seconds)
+    return min(float(max_wait_seconds), LOOKAHEAD.get(lane, min(LOOKAHEAD.values())))
+
+
+class Permit:
+    """A reserved slot: the submit may start at ``at`` and must start by ``at + slack``."""
+
+    def __init__(
+        self, limiter: SubmitRateLimiter | None, recipients: int, deadline: float, at: float
+    ) -> None:
+        self._limiter = limiter
+        self._recipients = recipients
+        self._deadline = deadline
+        self.at = at
+        self.missed = 0  # slots given up because the submit could not start in time
+
+    def use(self) -> None:
+        """Wait for the slot; call it right before the request is sent. Woken too late (a
+        busy host, a failover that took its time), the slot is given up, never overrun,
+        and another is taken. Raises ``Throttled`` when none is within reach."""
+        limiter = self._limiter
+        if limiter is None:
+            return
+        while True:
+            wait = self.at - limiter.clock()
+            if wait > 0:
+                limiter.sleep(wait)
+            if limiter.clock() <= self.at + limiter.slack:
+                return
+            self.missed += 1
+            self.at = limiter.acquire(self._recipients, deadline=self._deadline).at
+
+
 class SubmitRateLimiter:
+    """One lane's view of its account's timelines (see the module's docstring)."""
+
     def __init__(
         self,
         client: DynamoDBClient,
         table_name: str,
         limit: RateLimit,
         *,
-        lane: str = "guodu",
+        account: str = "guodu",
+        lane: str = "transactional",
+        lookahead_seconds: float | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        rng: Callable[[], float] = random.random,
+        hints: dict[str, int] | None = None,
     ) -> None:
         self._db = client
         self._table = table_name
         self._limit = limit
-        self._pk = f"RATE#{lane}"
-        self._clock = clock
-        self._sleep = sleep
-        self._hint = 0  # the earliest second this worker last found with room
+        self._account = account
+        self.clock = clock
+        self.sleep = sleep
+        self._rng = rng
+        self.slack = limit.slack_seconds
+        # What this container last saw of each item's tat (a lower bound: tat only grows).
+        # Shared by the lanes of one account in a container.
+        self._hints: dict[str, int] = {} if hints is None else hints
+        self._candidates: list[tuple[str, int, int, float]] = []  # (key, submits, recipients, horizon)
+        if limit.enabled:
+            mine = limit.max_wait_seconds if lookahead_seconds is None else lookahead_seconds
+            lines = timelines(limit)
+            ordered = [lines[lane]] if lane in lines else []
+            ordered += [lines[POOL]] if POOL in lines else []
+            ordered += [t for name, t in lines.items() if name not in (lane, POOL)]
+            for line in ordered:
+                if line.name == lane:
+                    horizon = float(limit.max_wait_seconds)  # its own share
+                elif line.name == POOL:
+                    horizon = mine
+                else:  # another lane's share: only while that lane leaves it idle
+                    horizon = min(mine, *LOOKAHEAD.values())
+                shards = zip(line.submits, line.recipients, strict=True)
+                for shard, (submits, recipients) in enumerate(shards):
+                    item = f"RATE#{account}#{line.name}#{shard}"
+                    self._candidates.append((item, submits, recipients, horizon))
 
-    def acquire(self, recipients: int, *, deadline: float) -> float:
-        """Reserve a submit of ``recipients`` numbers and wait for its second; returns the wait."""
+    @property
+    def enabled(self) -> bool:
+        return self._limit.enabled
+
+    def acquire(self, recipients: int, *, deadline: float, lead: float = 0.0) -> Permit:
+        """Reserve a slot for a submit of ``recipients`` numbers; sleep until ``lead``
+        seconds before it (the time the caller needs before the request can start)."""
         if not self._limit.enabled:
-            return 0.0
-        started = self._clock()
-        # Too late in this second to be sure to use it: start with the next one.
-        late = started - int(started) >= LATE_AFTER_SECONDS
-        second = max(int(started) + late, self._hint)
-        last = min(int(started) + self._limit.max_wait_seconds, int(deadline) - 1)
-        while second <= last:
-            if not self._reserve(second, recipients):
-                second += 1
-                continue
-            self._hint = second
-            wait = max(0.0, second - self._clock())
-            if wait:
-                self._sleep(wait)
-            if self._clock() < second + LATE_AFTER_SECONDS:
-                return self._clock() - started
-            # Woken too late to be sure to land in the reserved second (a busy host): the
-            # slot is lost, never overrun; reserve another.
-            second = max(int(self._clock()), second + 1)
-        self._hint = second
-        raise Throttled(retry_after=max(1.0, second - started))
+            return Permit(None, recipients, deadline, 0.0)
+        started = self.clock()
+        give_up = min(started + self._limit.max_wait_seconds, deadline)
+        spacing = min(self._cost(s, rs, recipients) for _, s, rs, _ in self._candidates) / MICROS
+        rounds = 0
+        while True:
+            now = self.clock()
+            at = self._reserve(recipients, now)
+            if at is not None:
+                wait = at - lead - self.clock()
+                if wait > 0:
+                    self.sleep(wait)
+                return Permit(self, recipients, deadline, at)
+            chance = self._next_chance()
+            if chance > give_up:
+                raise Throttled(retry_after=max(1.0, chance - now))
+            spread = min(self._limit.max_wait_seconds / 2, spacing * 2 ** min(rounds, 12))
+            self.sleep(max(0.001, chance - now) + self._rng() * spread)
+            rounds += 1
 
-    def _reserve(self, second: int, recipients: int) -> bool:
-        conditions, values = [], {":one": {"N": "1"}, ":k": {"N": str(recipients)}}
-        if self._limit.submits_per_second:
-            conditions.append("(attribute_not_exists(n) OR n < :max_n)")
-            values[":max_n"] = {"N": str(self._limit.submits_per_second)}
-        if self._limit.recipients_per_second:
-            conditions.append("(attribute_not_exists(r) OR r <= :room)")
-            values[":room"] = {"N": str(self._limit.recipients_per_second - recipients)}
-        values[":exp"] = {"N": str(second + SLOT_TTL_SECONDS)}
+    # -- the timelines ----------------------------------------------------------------
+    def _cost(self, submits: int, recipients_limit: int, recipients: int) -> int:
+        """How far one submit moves an item's tat (microseconds, rounded up)."""
+        span = (1 + self.slack) * MICROS
+        cost = math.ceil(span / submits) if submits else 0
+        if recipients_limit:
+            cost = max(cost, math.ceil(span * recipients / recipients_limit))
+        return cost
+
+    def _reserve(self, recipients: int, now: float) -> float | None:
+        """A slot on the first timeline with room within its horizon, or None. Items are
+        tried earliest slot first (by what was last seen of them), then in the lane's order
+        (its own share, the pool, other lanes' shares): an idle share is taken before a
+        later slot of the pool, and nothing is left unused that could go now."""
+        now_us = int(now * MICROS)
+        lines = [candidate[0].rsplit("#", 1)[0] for candidate in self._candidates]
+        place = {line: lines.index(line) for line in lines}  # the timeline's place in the order
+        order = sorted(
+            range(len(self._candidates)),
+            key=lambda i: (
+                max(self._hints.get(self._candidates[i][0], 0), now_us),
+                place[lines[i]],
+                self._rng(),
+            ),
+        )
+        for index in order:
+            item, submits, recipients_limit, horizon = self._candidates[index]
+            limit_us = now_us + int(horizon * MICROS)
+            cost = self._cost(submits, recipients_limit, recipients)
+            for _ in range(2):  # the second try, when the first learnt the item's form
+                known = self._hints.get(item, 0)
+                if known > limit_us:
+                    break
+                slot = self._take(item, cost, now_us, limit_us, idle=known <= now_us)
+                if slot is not None:
+                    return slot / MICROS
+        return None
+
+    def _take(self, item: str, cost: int, now_us: int, limit_us: int, *, idle: bool) -> int | None:
+        """One conditional write on one item: the slot (microseconds), or None (the item's
+        tat, learnt from the refusal, is kept as the hint)."""
+        expires = {"N": str(now_us // MICROS + TIMELINE_TTL_SECONDS)}
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": key(item, "GCRA"),
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        if idle:
+            # Idle: the slot is now, and the timeline starts again from it.
+            request |= {
+                "UpdateExpression": "SET tat = :tat, expires_at = :exp",
+                "ConditionExpression": "attribute_not_exists(tat) OR tat <= :now",
+                "ExpressionAttributeValues": {
+                    ":tat": {"N": str(now_us + cost)},
+                    ":now": {"N": str(now_us)},
+                    ":exp": expires,
+                },
+            }
+        else:
+            # Busy: the slot is tat, if it lies within the horizon.
+            request |= {
+                "UpdateExpression": "ADD tat :cost SET expires_at = :exp",
+                "ConditionExpression": "tat > :now AND tat <= :limit",
+                "ExpressionAttributeValues": {
+                    ":cost": {"N": str(cost)},
+                    ":now": {"N": str(now_us)},
+                    ":limit": {"N": str(limit_us)},
+                    ":exp": expires,
+                },
+                "ReturnValues": "UPDATED_NEW",
+            }
         try:
-            self._db.update_item(
-                TableName=self._table,
-                Key=key(self._pk, f"S#{second}"),
-                UpdateExpression="ADD n :one, r :k SET expires_at = :exp",
-                ConditionExpression=" AND ".join(conditions),
-                ExpressionAttributeValues=values,
-            )
+            answer = self._db.update_item(**request)
         except ClientError as err:
-            if is_condition_failure(err):
-                return False
-            raise
-        return True
+            if not is_condition_failure(err):
+                raise
+            old = cast(dict[str, Any], err.response.get("Item") or {})
+            self._hints[item] = max(self._hints.get(item, 0), int(old.get("tat", {}).get("N", "0")))
+            return None
+        if idle:
+            self._hints[item] = now_us + cost
+            return now_us
+        tat = int(answer["Attributes"]["tat"]["N"])
+        self._hints[item] = tat
+        return tat - cost
+
+    def _next_chance(self) -> float:
+        """The earliest moment a timeline may have room again, by what was last seen."""
+        return min((self._hints.get(item, 0) / MICROS - horizon for item, _, _, horizon in self._candidates))
 
 
 @dataclass(frozen=True)
@@ -131,6 +350,8 @@ class PausePolicy:
 
 
 class LanePause:
+    """The pause of every lane that submits with one account (``RATE#<account>``)."""
+
     def __init__(
         self,
         client: DynamoDBClient,
