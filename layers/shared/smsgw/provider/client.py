@@ -2,23 +2,57 @@
 
 One ``requests.Session`` per container, reused across invocations, with connect and read
 timeouts. Every way a submit can end is turned into a ``SubmitResult`` whose ``outcome``
-tells the worker what to do; nothing here retries on its own.
+tells the worker what to do; nothing here retries on its own, with one exception:
+
+**Failover.** The platform has several addresses for the same interface (the document
+names the domain ``qxtsms.guodulink.net`` and two data centres). The client takes them as
+an ordered list. When a request *provably never left* (the connection was refused, the
+name did not resolve, the TLS handshake failed, or the connection could not be opened in
+time), the next address is tried at once: the platform saw nothing, so this cannot send
+twice. Anything else, including a timeout or a broken connection after the request was
+written and an HTTP 5xx, ends the submit on that address: moving on could send twice.
+
+An address that fails that way ``bench_after`` times in a row is *benched*: the others
+are tried first, and it is tried again (first, as its rank says) once its time on the
+bench is over, doubling while it keeps failing. The bench is kept per container, not in
+DynamoDB: a never-sent failure costs a container little (a refused connection is
+answered at once; only a connect timeout costs ``connect_timeout``), the failover itself
+never depends on a shared store that may be failing too, and a container learns in one
+or two submits. Every submit reports the addresses it tried (``SubmitResult.tries``), for
+per-address metrics and the alarm on a benched first address.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+from urllib.parse import urlsplit
 
 import requests
-from urllib3.exceptions import NewConnectionError
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPSConnection
+from urllib3.connectionpool import HTTPSConnectionPool
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from smsgw.provider.guodu import Credentials, Outcome, ReplyError, SubmitRequest, parse_reply
 
 JSON_UTF8 = "application/json;charset=UTF-8"
 # Statuses that say the request was not taken: 503 (unavailable) and 429 (slow down).
 RETRIABLE_HTTP = frozenset({429, 503})
+
+
+@dataclass(frozen=True)
+class Try:
+    """One address tried by a submit: it answered (or the answer was lost: ``reached``),
+    or the request provably never left (``reached`` False)."""
+
+    address: str  # host:port, for metrics and logs (never a path or credentials)
+    rank: int  # 0: the first address of the list
+    reached: bool
+    benched: bool = False  # this failure put the address on the bench
+    skipped_benched: tuple[int, ...] = ()  # ranks passed over because they were benched
 
 
 @dataclass(frozen=True)
@@ -29,6 +63,7 @@ class SubmitResult:
     msg_id: str | None = None
     detail: str = ""
     seconds: float = 0.0  # how long the call to the platform took
+    tries: tuple[Try, ...] = field(default=())
 
 
 # What requests raises before anything is sent: the request could not even be built.
@@ -57,6 +92,46 @@ def _never_sent(error: BaseException) -> bool:
     return False
 
 
+class TlsHandshakeFailed(NewConnectionError):
+    """The TLS handshake failed (or timed out): no byte of the request was sent."""
+
+
+class _HandshakeMarkedConnection(HTTPSConnection):
+    """An HTTPS connection whose handshake failures read as "never connected": urllib3
+    would report them as SSL errors or read timeouts, which could also happen after the
+    request left."""
+
+    def connect(self) -> None:
+        try:
+            super().connect()
+        except (NewConnectionError, ConnectTimeoutError):
+            raise
+        except Exception as err:  # the TCP connection is open, the request not yet written
+            raise TlsHandshakeFailed(self, f"TLS handshake failed: {type(err).__name__}") from err
+
+
+class _HandshakeMarkedPool(HTTPSConnectionPool):
+    ConnectionCls = _HandshakeMarkedConnection
+
+
+class NeverSentAdapter(HTTPAdapter):
+    """requests' adapter, with HTTPS connections that tell a failed handshake apart."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            **self.poolmanager.pool_classes_by_scheme,
+            "https": _HandshakeMarkedPool,
+        }
+
+
+def platform_session() -> requests.Session:
+    """A session for the platform: keep-alive, and HTTPS handshakes told apart."""
+    made = requests.Session()
+    made.mount("https://", NeverSentAdapter())
+    return made
+
+
 def _unanswered(err: requests.RequestException) -> SubmitResult:
     """No answer to read. Whether the platform may have the submit decides what comes next:
     never sent, retry it; sent (the answer timed out, was lost or broke off half-way), it
@@ -80,10 +155,89 @@ def _unanswered(err: requests.RequestException) -> SubmitResult:
     return SubmitResult(outcome, code, detail=detail)
 
 
+# The codes of ``_unanswered`` for a request that provably never left.
+NEVER_SENT_CODES = frozenset({"connect_timeout", "connect_error"})
+
+
+def address_of(url: str) -> str:
+    """host:port of a URL, as metrics and logs name an address."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:  # a URL requests will refuse ("not sendable"): name it as given
+        return url.split("://", 1)[-1].split("/", 1)[0].rsplit("@", 1)[-1]
+    return f"{parts.hostname}:{port}"
+
+
+@dataclass(frozen=True)
+class FailoverPolicy:
+    bench_after: int = 2  # never-sent failures in a row that bench an address
+    bench_seconds: float = 30.0  # its first time on the bench, doubling while it keeps failing
+    max_bench_seconds: float = 300.0
+
+
+@dataclass
+class _Address:
+    url: str
+    rank: int
+    failures: int = 0  # never-sent failures in a row
+    benched_until: float = 0.0
+    bench_step: int = 0
+
+
+class Addresses:
+    """The platform's addresses in order of preference, with their bench (per container)."""
+
+    def __init__(
+        self,
+        urls: Sequence[str],
+        policy: FailoverPolicy | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not urls:
+            raise ValueError("at least one Guodu submit URL is needed")
+        for url in urls:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError("a Guodu submit URL must be an http(s) URL")
+        self._addresses = [_Address(url, rank) for rank, url in enumerate(urls)]
+        self._policy = policy or FailoverPolicy()
+        self._clock = clock
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        return tuple(a.url for a in self._addresses)
+
+    def order(self) -> tuple[list[_Address], tuple[int, ...]]:
+        """The addresses to try, in order: those not benched by rank, then the benched ones
+        (whose bench ends soonest first: never give up while an address is left). Also the
+        ranks passed over because they are benched."""
+        now = self._clock()
+        ready = [a for a in self._addresses if a.benched_until <= now]
+        benched = sorted((a for a in self._addresses if a.benched_until > now), key=lambda a: a.benched_until)
+        return ready + benched, tuple(a.rank for a in benched)
+
+    def never_sent(self, address: _Address) -> bool:
+        """Count a failure of ``address`` that never left; True when it benches it."""
+        address.failures += 1
+        if address.failures < self._policy.bench_after:
+            return False
+        seconds = min(self._policy.max_bench_seconds, self._policy.bench_seconds * 2**address.bench_step)
+        address.benched_until = self._clock() + seconds
+        address.bench_step += 1
+        return True
+
+    def reached(self, address: _Address) -> None:
+        """The address took the request (whatever it answered): it is off the bench."""
+        address.failures = 0
+        address.bench_step = 0
+        address.benched_until = 0.0
+
+
 class GuoduClient:
     def __init__(
         self,
-        submit_url: str,
+        submit_urls: str | Sequence[str],
         credentials: Callable[[], Credentials],
         *,
         session: requests.Session | None = None,
@@ -91,16 +245,20 @@ class GuoduClient:
         read_timeout: float = 10.0,
         idle_reset_seconds: float = 4.0,
         clock: Callable[[], float] = time.monotonic,
+        failover: FailoverPolicy | None = None,
     ) -> None:
-        if not submit_url.startswith(("http://", "https://")):
-            raise ValueError("the Guodu submit URL must be an http(s) URL")
-        self._url = submit_url
+        urls = [submit_urls] if isinstance(submit_urls, str) else list(submit_urls)
+        self._addresses = Addresses(urls, failover, clock=clock)
         self._credentials = credentials
-        self._session = session or requests.Session()
+        self._session = session or platform_session()
         self._timeout = (connect_timeout, read_timeout)
         self._idle_reset = idle_reset_seconds
         self._clock = clock
         self._last_used: float | None = None
+
+    @property
+    def submit_urls(self) -> tuple[str, ...]:
+        return self._addresses.urls
 
     def credentials(self) -> Credentials:
         """The account's credentials (cached by the secret's reader). A worker reads them
@@ -108,15 +266,47 @@ class GuoduClient:
         submit."""
         return self._credentials()
 
-    def submit(self, request: SubmitRequest, credentials: Credentials | None = None) -> SubmitResult:
-        """Submit ``request``; every way it can end is a ``SubmitResult``. Raises only
-        before anything was sent (the body could not be built, no credentials)."""
+    def submit(
+        self,
+        request: SubmitRequest,
+        credentials: Credentials | None = None,
+        *,
+        before_send: Callable[[], None] | None = None,
+    ) -> SubmitResult:
+        """Submit ``request``, failing over to the next address while a try provably never
+        left; every way it can end is a ``SubmitResult``. ``before_send`` is called right
+        before each try (the rate limit's slot: a failed-over try needs one of its own
+        when the first has passed). Raises only before anything was sent: the body could
+        not be built, no credentials, or ``before_send`` raised before the first try."""
         body = request.body(credentials or self._credentials())
-        self._drop_stale_connections()
         started = time.perf_counter()
+        addresses, skipped = self._addresses.order()
+        tries: list[Try] = []
+        result = SubmitResult(Outcome.TRANSIENT, "connect_error", detail="no address tried")
+        for position, address in enumerate(addresses):
+            if before_send is not None:
+                if position == 0:
+                    before_send()
+                else:
+                    try:
+                        before_send()
+                    except Exception:  # no slot for the next address: this submit stops here
+                        break
+            result = self._post(address.url, body)
+            never_sent = result.code in NEVER_SENT_CODES and result.outcome is Outcome.TRANSIENT
+            if not never_sent:
+                self._addresses.reached(address)
+                tries.append(Try(address_of(address.url), address.rank, True, skipped_benched=skipped))
+                break
+            benched = self._addresses.never_sent(address)
+            tries.append(Try(address_of(address.url), address.rank, False, benched, skipped))
+        return replace(result, seconds=time.perf_counter() - started, tries=tuple(tries))
+
+    def _post(self, url: str, body: bytes) -> SubmitResult:
+        self._drop_stale_connections()
         try:
             response = self._session.post(
-                self._url, data=body, headers={"Content-Type": JSON_UTF8}, timeout=self._timeout
+                url, data=body, headers={"Content-Type": JSON_UTF8}, timeout=self._timeout
             )
         except requests.RequestException as err:
             result = _unanswered(err)
@@ -128,7 +318,7 @@ class GuoduClient:
             result = self._read(response)
         finally:
             self._last_used = self._clock()
-        return replace(result, seconds=time.perf_counter() - started)
+        return result
 
     def _drop_stale_connections(self) -> None:
         """A keep-alive connection idle for long may have been closed by the platform; a
