@@ -654,10 +654,17 @@ def intake(run: StackRun, *, shapes: dict[str, tuple[int, str]]) -> dict[str, An
     return results
 
 
+LANE_QUEUES = ("VerificationQueue", "SendQueue", "MarketingQueue")
+
+
 def _queue_empty(run: StackRun) -> bool:
-    attributes = run.stack.client("sqs").get_queue_attributes(
-        QueueUrl=run.provisioned.ref("SendQueue"),
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    waiting = int(attributes["ApproximateNumberOfMessages"])
-    return waiting + int(attributes["ApproximateNumberOfMessagesNotVisible"]) == 0
+    """Every lane's queue is empty (nothing waiting, nothing in flight)."""
+    for logical in LANE_QUEUES:
+        attributes = run.stack.client("sqs").get_queue_attributes(
+            QueueUrl=run.provisioned.ref(logical),
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        waiting = int(attributes["ApproximateNumberOfMessages"])
+        if waiting + int(attributes["ApproximateNumberOfMessagesNotVisible"]):
+            return False
+    return True

@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from smsgw.adapters.aws import client
 from smsgw.adapters.events import EventPublisher
-from smsgw.adapters.queue import SendQueue
+from smsgw.adapters.queue import LaneQueues
 from smsgw.adapters.reports import ReportStore
 from smsgw.adapters.store import MessageStore
 from smsgw.observability import logger, metrics
@@ -21,10 +21,13 @@ from smsgw.settings import Settings
 settings = Settings.from_env()
 settings.require("send_queue_url", "event_bus_name")
 dynamodb = client("dynamodb", settings.aws_limits)
+sqs = client("sqs", settings.aws_limits)
 store = MessageStore(dynamodb, settings.messages_table, retention_days=settings.retention_days)
 service = ReconcileService(
     store,
-    IntakeFinisher(store, SendQueue(client("sqs", settings.aws_limits), settings.send_queue_url)),
+    IntakeFinisher(
+        store, LaneQueues.of_urls(sqs, {c: lane.queue_url for c, lane in settings.lanes().items()})
+    ),
     ReportStore(dynamodb, settings.messages_table, retention_days=settings.retention_days),
     EventPublisher(client("events", settings.aws_limits), settings.event_bus_name, source=SOURCE),
 )

@@ -20,7 +20,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from smsgw.adapters.aws import client
 from smsgw.adapters.frequency import FrequencyStore
 from smsgw.adapters.inbound import InboundStore
-from smsgw.adapters.queue import SendQueue
+from smsgw.adapters.queue import LaneQueues
 from smsgw.adapters.secrets import RequestIdKey
 from smsgw.adapters.store import MessageStore
 from smsgw.api.errors import register_error_handlers
@@ -38,6 +38,7 @@ from smsgw.settings import Settings
 settings = Settings.from_env()
 settings.require("send_queue_url", "request_id_secret_name")
 dynamodb = client("dynamodb", settings.aws_limits)
+sqs = client("sqs", settings.aws_limits)
 request_ids = RequestIds(
     RequestIdKey(
         lambda: SecretsProvider(boto3_client=client("secretsmanager", settings.aws_limits)),
@@ -53,7 +54,7 @@ caps = FrequencyCaps.parse(
 )
 sender = SendService(
     store,
-    SendQueue(client("sqs", settings.aws_limits), settings.send_queue_url),
+    LaneQueues.of_urls(sqs, {c: lane.queue_url for c, lane in settings.lanes().items()}),
     inbound,
     FrequencyStore(dynamodb, settings.messages_table),
     caps=caps,
@@ -125,11 +126,12 @@ def send_messages() -> Response[str]:
     # that has passed since, or a cap the first send used up, must not turn it into a 400.
     if key is not None and (reply := sender.replay(request_id, body_fingerprint)) is not None:
         return _json(202, reply)
+    body = SendBody.model_validate(raw)
     command = to_command(
-        SendBody.model_validate(raw),
+        body,
         now=datetime.now(UTC),
         max_recipients=settings.max_recipients,
-        account_prefix=settings.guodu_account_prefix,
+        account_prefix=settings.account_prefix(body.category),
         caller=caller,
         max_messages=settings.max_messages,
         max_capped_recipients=settings.max_capped_recipients,

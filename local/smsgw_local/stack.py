@@ -70,6 +70,7 @@ PUSH_PATH_PREFIX = "/v1/guodu/push/"
 PARAM_PREFIX = "SMSGW_PARAM_"
 PROVIDER_SECRET = "ProviderSecret"  # noqa: S105 - a logical id
 PUSH_TOKEN_SECRET = "PushTokenSecret"  # noqa: S105 - a logical id
+LANES = ("verification", "transactional", "marketing")
 FAKE_ACCESS_KEY = "testing"
 
 ENV_VARS: dict[str, str] = {
@@ -83,6 +84,13 @@ ENV_VARS: dict[str, str] = {
     "SMSGW_MOTO_PORT": f"port of the moto server (default {DEFAULT_MOTO_PORT}; 0: any free port)",
     "SMSGW_API_CONCURRENCY": f"worker processes per API function (default {DEFAULT_API_CONCURRENCY})",
     "GUODU_SUBMIT_URL": "submit to this platform instead of starting the simulator",
+    "GUODU_SUBMIT_URLS": "the platform's addresses, comma-separated, in order of preference (failover);"
+    " instead of the simulator",
+    "GUODU_<LANE>_OPER_ID": "with SMSGW_PARAM_<Lane>Account=own: that lane's own OperID (default: generated)",
+    "GUODU_<LANE>_OPER_PASS": "with SMSGW_PARAM_<Lane>Account=own: that lane's own password"
+    " (default: generated)",
+    "GUODU_<LANE>_SUBMIT_URLS": "with SMSGW_PARAM_<Lane>Account=own: that lane's own platform addresses"
+    " (default: the shared ones)",
     "GUODU_OPER_ID": "the provider account's OperID (default: generated at start-up)",
     "GUODU_OPER_PASS": "the provider account's password (default: generated at start-up)",
     "GUODU_MAX_SUBMITS_PER_SECOND": "the template parameter GuoduMaxSubmitsPerSecond, when it has one",
@@ -184,11 +192,17 @@ class LocalStack:
         self._parameters = dict(parameters or {})
         self._template_path = template_path or TEMPLATE_PATH
         self._external_submit_url = env_.get("GUODU_SUBMIT_URL", "").strip() or None
+        listed = [u.strip() for u in env_.get("GUODU_SUBMIT_URLS", "").split(",") if u.strip()]
+        self._external_submit_urls = listed
+        if listed and self._external_submit_url is None:
+            self._external_submit_url = listed[0]
         if simulator is None:
             simulator = self._external_submit_url is None
         self._simulator_setting = simulator
         self._oper_id = env_.get("GUODU_OPER_ID") or f"local{_random_text(6, string.digits)}"
         self._oper_pass = env_.get("GUODU_OPER_PASS") or _random_text(24)
+        # Lanes with an account of their own (<Lane>Account=own): lane -> (OperID, password).
+        self.lane_accounts: dict[str, tuple[str, str]] = {}
 
         self.simulator: Simulator | None = None
         self.provisioned: Provisioned | None = None
@@ -236,6 +250,7 @@ class LocalStack:
 
     def _start(self) -> None:
         template = load_template(self._template_path)
+        self.lane_accounts = self._own_lane_accounts(template)
         self._moto = MotoServer(self.host, self._moto_port)
         self._moto.start()
         try:
@@ -316,6 +331,9 @@ class LocalStack:
             config.host = self.host
             config.port = self._simulator_port
             config.add_account(self._oper_id, self._oper_pass)
+            for oper_id, password in self.lane_accounts.values():
+                if oper_id not in config.accounts:
+                    config.add_account(oper_id, password)
             config.push.url = None  # set once the template's routes are known
             self.simulator = Simulator(config)
             try:
@@ -334,6 +352,12 @@ class LocalStack:
         values: dict[str, Any] = {}
         if "GuoduSubmitUrl" in declared and self.submit_url:
             values["GuoduSubmitUrl"] = self.submit_url
+        if "GuoduSubmitUrls" in declared and self._external_submit_urls:
+            values["GuoduSubmitUrls"] = ",".join(self._external_submit_urls)
+        for lane in self.lane_accounts:
+            urls = self._env.get(f"GUODU_{lane.upper()}_SUBMIT_URLS", "").strip()
+            if urls and f"{lane.title()}GuoduSubmitUrls" in declared:
+                values[f"{lane.title()}GuoduSubmitUrls"] = urls
         rate = self._env.get("GUODU_MAX_SUBMITS_PER_SECOND", "").strip()
         if rate and "GuoduMaxSubmitsPerSecond" in declared:
             values["GuoduMaxSubmitsPerSecond"] = rate
@@ -354,7 +378,27 @@ class LocalStack:
             values[PROVIDER_SECRET] = json.dumps({"oper_id": self._oper_id, "oper_pass": self._oper_pass})
         if PUSH_TOKEN_SECRET in resources:
             values[PUSH_TOKEN_SECRET] = self.push_token
+        for lane, (oper_id, password) in self.lane_accounts.items():
+            values[f"{lane.title()}{PROVIDER_SECRET}"] = json.dumps(
+                {"oper_id": oper_id, "oper_pass": password}
+            )
         return values
+
+    def _own_lane_accounts(self, template: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
+        """The lanes whose ``<Lane>Account`` parameter is ``own``, with the credentials of
+        their account: GUODU_<LANE>_OPER_ID/_OPER_PASS, else generated (and given to the
+        embedded simulator)."""
+        declared = template.get("Parameters", {})
+        given = {**_env_parameters(self._env), **self._parameters}
+        found: dict[str, tuple[str, str]] = {}
+        for lane in LANES:
+            name = f"{lane.title()}Account"
+            if name not in declared or str(given.get(name, declared[name].get("Default"))) != "own":
+                continue
+            upper = lane.upper()
+            oper_id = self._env.get(f"GUODU_{upper}_OPER_ID") or f"{lane[:4]}{_random_text(6, string.digits)}"
+            found[lane] = (oper_id, self._env.get(f"GUODU_{upper}_OPER_PASS") or _random_text(24))
+        return found
 
     @property
     def oper_id(self) -> str:

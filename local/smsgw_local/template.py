@@ -189,6 +189,9 @@ def parameter_values(template: Mapping[str, Any], overrides: Mapping[str, Any]) 
             values[name] = spec["Default"]
         else:
             raise TemplateError(f"parameter {name} has no default: pass a value")
+        if spec.get("Type") == "CommaDelimitedList" and isinstance(values[name], str):
+            # As CloudFormation passes it: a list ("" is one empty item).
+            values[name] = [part.strip() for part in values[name].split(",")]
     unknown = set(overrides) - set(values)
     if unknown:
         raise TemplateError(f"unknown parameters: {', '.join(sorted(unknown))}")

@@ -13,6 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from guodu_simulator import Simulator, SimulatorConfig
+from smsgw.domain.model import Category
 from smsgw_local.provision import Provisioned, provision
 from tests.conftest import FakeContext, peek_queue, sample_event
 
@@ -21,14 +22,25 @@ PROVIDER_PASSWORD = "test-only-password"
 PUSH_TOKEN = "test-push-token-0123456789"
 
 
-def make_stack(provider_url: str = PROVIDER_URL, **parameters: Any) -> Provisioned:
-    """Tables, queues, secrets and the bus of template.yaml, in moto (call inside ``aws``)."""
+def make_stack(
+    provider_url: str = PROVIDER_URL,
+    *,
+    lane_accounts: dict[str, tuple[str, str]] | None = None,
+    **parameters: Any,
+) -> Provisioned:
+    """Tables, queues, secrets and the bus of template.yaml, in moto (call inside ``aws``).
+    ``lane_accounts``: lane -> (OperID, password) of a lane's own account (its
+    ``<Lane>Account`` parameter is set to ``own``)."""
+    secrets = {
+        "ProviderSecret": json.dumps({"oper_id": "acct", "oper_pass": PROVIDER_PASSWORD}),
+        "PushTokenSecret": PUSH_TOKEN,
+    }
+    for lane, (oper_id, password) in (lane_accounts or {}).items():
+        parameters[f"{lane.title()}Account"] = "own"
+        secrets[f"{lane.title()}ProviderSecret"] = json.dumps({"oper_id": oper_id, "oper_pass": password})
     return provision(
         parameters={"GuoduSubmitUrl": provider_url, "RetryBaseSeconds": 0, **parameters},
-        secret_values={
-            "ProviderSecret": json.dumps({"oper_id": "acct", "oper_pass": PROVIDER_PASSWORD}),
-            "PushTokenSecret": PUSH_TOKEN,
-        },
+        secret_values=secrets,
     )
 
 
@@ -183,13 +195,24 @@ def simulator() -> Iterator[Simulator]:
         yield sim
 
 
-class Worker:
-    """Plays the SQS event source for the worker handler."""
+# Each lane's queue, by category.
+LANE_QUEUES = {
+    "verification": "VerificationQueue",
+    "transactional": "SendQueue",
+    "marketing": "MarketingQueue",
+}
 
-    def __init__(self, module: ModuleType, stack: Provisioned) -> None:
+
+class Worker:
+    """Plays one lane's SQS event source for the worker handler (``queue``: the lane's
+    queue, a logical id of the template)."""
+
+    def __init__(self, module: ModuleType, stack: Provisioned, queue: str = "SendQueue") -> None:
         self.module = module
-        self.url = stack.ref("SendQueue")
-        self.arn = stack.attribute("SendQueue", "Arn")
+        self.url = stack.ref(queue)
+        self.arn = stack.attribute(queue, "Arn")
+        lane = next(category for category, logical in LANE_QUEUES.items() if logical == queue)
+        self.service = module.services[Category(lane)]  # the lane's service in the handler
         self.sqs = boto3.client("sqs")
         self.invocations = 0
 
@@ -256,11 +279,13 @@ def stopping_before_the_header(api: Api, patch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def load_worker(load_handler: Callable[..., ModuleType]) -> Callable[..., Worker]:
-    def load(stack: Provisioned, **env: str) -> Worker:
+    def load(stack: Provisioned, *, queue: str = "SendQueue", **env: str) -> Worker:
         spec = stack.functions["SubmitWorkerFunction"]
         # No lane pause unless a test asks for one: it would only slow the others down.
         return Worker(
-            load_handler(spec.code_dir, {**spec.environment, "LANE_PAUSE_BASE_SECONDS": "0", **env}), stack
+            load_handler(spec.code_dir, {**spec.environment, "LANE_PAUSE_BASE_SECONDS": "0", **env}),
+            stack,
+            queue,
         )
 
     return load

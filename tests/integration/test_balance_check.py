@@ -27,9 +27,13 @@ def test_the_balance_is_read_and_published_as_a_metric(
 ) -> None:
     expected = simulator.balance("acct")
     result = balance_check.handler({"source": "aws.events"}, FakeContext("smsgw-balance-check"))
-    assert result == {"balance": expected}
+    assert result == {"balance": expected, "accounts": {"guodu": expected}}
     emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
-    assert [m["AccountBalance"] for m in emf if "AccountBalance" in m] == [[float(expected)]]
+    # once for the account, and once as the lowest of all accounts (what the alarm watches)
+    assert sorted((m.get("account", "-"), m["AccountBalance"]) for m in emf if "AccountBalance" in m) == [
+        ("-", [float(expected)]),
+        ("guodu", [float(expected)]),
+    ]
 
 
 def test_a_refused_query_fails_loudly_without_the_password(
@@ -59,3 +63,28 @@ def test_the_gbk_xml_answer_is_read(body: bytes, balance: int) -> None:
     assert parse_balance(body) == balance
     with pytest.raises(BalanceError):
         parse_balance(b"<resRoot></resRoot>")
+
+
+def test_every_accounts_balance_is_read_and_the_alarm_sees_the_lowest(
+    aws: None,
+    simulator: Simulator,
+    load_handler: Callable[..., ModuleType],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Given marketing on an account of its own with 500 messages left, behind a first
+    # address that refuses connections
+    simulator.configure({"accounts": {"mkt": {"password": "mkt-password", "balance": 500}}})
+    stack = make_stack(
+        simulator.submit_url,
+        lane_accounts={"marketing": ("mkt", "mkt-password")},
+        MarketingGuoduSubmitUrls=f"http://127.0.0.1:9/x,{simulator.submit_url}",
+    )
+    spec = stack.functions["BalanceCheckFunction"]
+    handler = load_handler(spec.code_dir, spec.environment)
+    # When the balance check runs
+    result = handler.handler({}, FakeContext("smsgw-balance-check"))
+    # Then it read both accounts, each through an address that answers
+    assert result["accounts"] == {"guodu": simulator.balance("acct"), "marketing": 500}
+    # And the alarm's metric is the lower of the two
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert [m["AccountBalance"] for m in emf if "AccountBalance" in m and "account" not in m] == [[500.0]]

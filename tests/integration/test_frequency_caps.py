@@ -23,7 +23,7 @@ def test_a_second_code_within_a_minute_is_refused_with_a_reason(api: Api, stack:
     assert reply["error"]["details"] == [
         {"field": "to", "message": "at most 1 per 1m for this number", "value": "13800138000"}
     ]
-    assert len(queued_messages(stack)) == 1
+    assert len(queued_messages(stack, "VerificationQueue")) == 1
 
 
 def test_only_the_capped_numbers_of_a_request_are_refused(api: Api) -> None:
@@ -89,7 +89,7 @@ def test_a_keyed_retry_after_a_call_that_failed_half_way_is_not_refused_by_it(
     status, reply = api.post(code(["13800138000"]), key="login-78")
     # Then the code goes out once; the cap still holds against another request
     assert (status, reply["recipients"]) == (202, 1)
-    assert len(queued_messages(stack)) == 1
+    assert len(queued_messages(stack, "VerificationQueue")) == 1
     assert api.post(code(["13800138000"], 2), key="login-79")[0] == 429
     assert api.post(code(["13800138000"], 3))[0] == 429
 

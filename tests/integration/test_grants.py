@@ -46,7 +46,16 @@ class Recorder:
         self._lock = threading.Lock()
         self._names = {
             str(stack.ref(logical)): logical
-            for logical in ("MessagesTable", "SendQueue", "SendDeadLetterQueue", "EventBus")
+            for logical in (
+                "MessagesTable",
+                "VerificationQueue",
+                "VerificationDeadLetterQueue",
+                "SendQueue",
+                "SendDeadLetterQueue",
+                "MarketingQueue",
+                "MarketingDeadLetterQueue",
+                "EventBus",
+            )
         }
         for logical in ("ProviderSecret", "PushTokenSecret", "RequestIdSecret"):
             self._names[str(stack.ref(logical))] = logical
@@ -164,11 +173,15 @@ def test_every_call_each_function_makes_is_granted_to_its_role(
         api.post({"to": numbers[:1], "content": "【示例】一"}, key="grants-1")
         api.module.opt_outs.add(numbers[2], caller="grants-test")
         api.post({"to": numbers, "content": "【店】上新，退订回T", "category": "marketing"})
+        api.post({"to": numbers[1:2], "content": "【示例】验证码 1234", "category": "verification"})
         api.module.opt_outs.get(numbers[2])
         api.module.opt_outs.remove(numbers[2], caller="grants-test")
-    # And the worker submits them all (a chunk, its count, the request's status, the link)
+    # And each lane's worker submits them all (a chunk, its count, the request's status,
+    # the link)
     with work:
         worker.drain()
+        for queue in ("VerificationQueue", "MarketingQueue"):
+            load_worker(stack, queue=queue).drain()
     msg_id = simulator.accepted[0].msg_id
     # And the platform pushes a report and a reply that opts out
     with push:
@@ -193,7 +206,7 @@ def test_every_call_each_function_makes_is_granted_to_its_role(
         worker.drain()
     with send:
         api.post({"to": ["13600136000"], "content": "【示例】重试"})
-    down = load_worker(stack, GUODU_SUBMIT_URL="http://127.0.0.1:9/HttpQuickProcess/submitJson")
+    down = load_worker(stack, GUODU_SUBMIT_URLS="http://127.0.0.1:9/HttpQuickProcess/submitJson")
     with work:
         down.poll_once()
     # And the balance check
@@ -203,7 +216,7 @@ def test_every_call_each_function_makes_is_granted_to_its_role(
         balance.handler({}, FakeContext("smsgw-balance-check"))
     # And the reconciler: an intake that stopped before its chunks were queued, and
     # submits whose report timeout has passed
-    queue = api.module.sender._intake._queue._sqs
+    queue = api.module.sqs
     sending = queue.send_message_batch
     queue.send_message_batch = lambda **_: (_ for _ in ()).throw(RuntimeError("SQS down"))
     with send:
@@ -242,6 +255,9 @@ def test_every_call_each_function_makes_is_granted_to_its_role(
         ("ReconcilerFunction", "events:PutEvents"),
     ]:
         assert expected in made, expected
+    # And every lane's queue was polled and written to by the worker
+    touched = {c.resource for c in recorder.calls if c.function == "SubmitWorkerFunction"}
+    assert {"VerificationQueue", "SendQueue", "MarketingQueue"} <= touched
     keys = {(c.function, (c.partition_key or "").split("#")[0]) for c in recorder.calls}
     assert ("SubmitWorkerFunction", "RATE") in keys  # the lane: rate limit and pause
     assert ("SendApiFunction", "FREQ") in keys  # the frequency caps

@@ -116,25 +116,29 @@ def quiet_stack(aws: None, simulator: Simulator) -> Provisioned:
 def quiet(
     quiet_stack: Provisioned, load_api: Callable[[Provisioned], Api], load_worker: Callable[..., Worker]
 ) -> tuple[Api, Worker]:
-    """The send API and a worker of a stack whose quiet hours are now."""
-    return load_api(quiet_stack), load_worker(quiet_stack)
+    """The send API and a marketing lane's worker of a stack whose quiet hours are now."""
+    return load_api(quiet_stack), load_worker(quiet_stack, queue="MarketingQueue")
 
 
 def test_marketing_in_quiet_hours_is_held_not_dropped(
-    quiet_stack: Provisioned, quiet: tuple[Api, Worker], simulator: Simulator
+    quiet_stack: Provisioned,
+    quiet: tuple[Api, Worker],
+    simulator: Simulator,
+    load_worker: Callable[..., Worker],
 ) -> None:
     api, worker = quiet
-    # Given a marketing send and a one-time code, both during quiet hours
+    # Given a marketing send and a notice, both during quiet hours
     _, marketing = api.post({"to": ["13800138000"], "content": "大促，退订回T", "category": "marketing"})
     _, code = api.post({"to": ["13900139000"], "content": "验证码 123456"})
     worker.drain()
+    load_worker(quiet_stack).drain()
     # Then the code went out and the marketing waits, queued, hidden until morning
     assert [s.mobiles for s in simulator.accepted] == [["13900139000"]]
     held = api.get(marketing["id"])[1]["recipients"][0]
     assert (held["status"], held["provider_code"]) == ("queued", "quiet_hours")
     assert held["detail"].startswith("marketing held until")
     sqs = boto3.client("sqs")
-    attributes = sqs.get_queue_attributes(QueueUrl=quiet_stack.ref("SendQueue"), AttributeNames=["All"])[
+    attributes = sqs.get_queue_attributes(QueueUrl=quiet_stack.ref("MarketingQueue"), AttributeNames=["All"])[
         "Attributes"
     ]
     # held as a fresh message, delayed (SQS delays by 15 minutes at most: the message says
@@ -145,7 +149,7 @@ def test_marketing_in_quiet_hours_is_held_not_dropped(
         == attributes["ApproximateNumberOfMessagesNotVisible"]
         == "0"
     )
-    assert queued_messages(quiet_stack, "SendDeadLetterQueue") == []
+    assert queued_messages(quiet_stack, "MarketingDeadLetterQueue") == []
     assert api.get(code["id"])[1]["recipients"][0]["status"] == "submitted"
 
 

@@ -26,11 +26,13 @@ def test_a_send_is_accepted_stored_and_queued(api: Api, stack: Provisioned) -> N
     assert reply["status"] == "accepted"
     assert (reply["recipients"], reply["segments"], reply["reference"]) == (2, 1, "order-42")
     assert reply["rejected"] == [{"to": "12345", "reason": "invalid_mobile"}]
-    # And one chunk is on the send queue, pointing at the stored request
+    # And one chunk is on its lane's queue (a transactional send's), pointing at the
+    # stored request and naming its lane
     messages = queued_messages(stack)
     assert [json.loads(m["Body"]) for m in messages] == [
-        {"v": 1, "request_id": reply["id"], "chunk": 0, "n": 2}
+        {"v": 1, "request_id": reply["id"], "chunk": 0, "n": 2, "c": "transactional"}
     ]
+    assert queued_messages(stack, "VerificationQueue") == queued_messages(stack, "MarketingQueue") == []
     # And the status shows both recipients queued
     status, view = api.get(reply["id"])
     assert status == 200
@@ -145,7 +147,7 @@ def test_idempotency_keys_are_scoped_to_the_caller(api: Api, stack: Provisioned)
 def test_a_request_that_stopped_half_way_is_resumed_by_its_retry(api: Api, stack: Provisioned) -> None:
     # Given a 600-recipient request whose queueing failed after it was stored
     body = {"to": [f"138{i:08d}" for i in range(600)], "content": "x"}
-    sqs = api.module.sender._intake._queue._sqs
+    sqs = api.module.sqs
     original = sqs.send_message_batch
 
     def failing(**_: object) -> dict[str, object]:
@@ -204,7 +206,8 @@ def test_a_retry_whose_plan_changed_sends_each_number_once(
     shown = [r["to"] for r in view["recipients"]]
     assert sorted(shown) == sorted(n for n in numbers if n != numbers[5])
     assert view["counts"]["total"] == view["counts"]["queued"] == 299
-    assert sorted(json.loads(m["Body"])["chunk"] for m in queued_messages(stack)) == [0, 1]
+    marketing = queued_messages(stack, "MarketingQueue")
+    assert sorted(json.loads(m["Body"])["chunk"] for m in marketing) == [0, 1]
 
 
 def test_an_idempotency_key_must_be_printable_ascii(api: Api) -> None:

@@ -100,14 +100,15 @@ def test_a_failure_before_the_submit_left_gives_the_chunk_back_to_be_sent(
     api: Api, worker: Worker, simulator: Simulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given the rate limiter's table fails once, after the chunk was claimed
-    limiter = worker.module.service._lane.limiter
+    limiter = worker.service._lane.limiter
     reserve, calls = limiter._reserve, []
 
-    def failing_once(second: int, recipients: int) -> bool:
-        calls.append(second)
+    def failing_once(recipients: int, now: float) -> float | None:
+        calls.append(now)
         if len(calls) == 1:
             raise ClientError({"Error": {"Code": "InternalServerError", "Message": "x"}}, "UpdateItem")
-        return bool(reserve(second, recipients))
+        slot: float | None = reserve(recipients, now)
+        return slot
 
     monkeypatch.setattr(limiter, "_reserve", failing_once)
     _, reply = api.post({"to": ["13800138000"], "content": "x"})
@@ -256,7 +257,7 @@ def test_a_transaction_cancelled_by_a_conflicting_report_still_settles_the_chunk
 ) -> None:
     # Given DynamoDB cancels the worker's transaction once because a report was being
     # written to the MsgId's item at that moment (reports may beat the submit's answer)
-    db = worker.module.service._store._db
+    db = worker.service._store._db
     transact, calls = db.transact_write_items, []
 
     def conflicting_once(**kwargs: object) -> object:
@@ -289,7 +290,7 @@ def test_a_worker_stopping_between_settling_and_counting_still_completes_the_req
     api: Api, worker: Worker, simulator: Simulator, event_sink: EventSink, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given the worker fails right after the platform accepted and the chunk was settled
-    store = worker.module.service._store
+    store = worker.service._store
     count, calls = store.count_settled_chunk, []
 
     def failing_once(chunk: object) -> object:

@@ -19,9 +19,10 @@ import boto3
 from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
 
-from smsgw_local.template import load_template
+from smsgw_local.template import Context, evaluate_conditions, load_template, parameter_values
 
 REGION = "us-east-1"
+SUBMIT_URL = "http://203.0.113.1:9999/x"
 
 
 @functools.cache
@@ -36,7 +37,7 @@ def _transformed(parameters: str) -> dict[str, Any]:
     translator = Translator(None, Parser(), boto_session=boto3.session.Session(region_name=REGION))
     result: dict[str, Any] = translator.translate(
         template,
-        parameter_values={"GuoduSubmitUrl": "http://203.0.113.1:9999/x", **json.loads(parameters)},
+        parameter_values={"GuoduSubmitUrl": SUBMIT_URL, **json.loads(parameters)},
         get_managed_policy_map=lambda: {},
     )
     return result
@@ -45,6 +46,13 @@ def _transformed(parameters: str) -> dict[str, Any]:
 def transformed(**parameters: Any) -> dict[str, Any]:
     """The CloudFormation template SAM makes of template.yaml with these parameters."""
     return copy.deepcopy(_transformed(json.dumps(parameters, sort_keys=True)))
+
+
+def conditions(**parameters: Any) -> dict[str, bool]:
+    """The template's conditions with these parameters (the others at their defaults)."""
+    template = load_template()
+    values = parameter_values(template, {"GuoduSubmitUrl": SUBMIT_URL, **parameters})
+    return evaluate_conditions(template, Context(parameters=values))
 
 
 def of_type(template: Mapping[str, Any], kind: str) -> dict[str, dict[str, Any]]:
@@ -61,18 +69,25 @@ class Grant:
     keys: str = ""
 
 
-def _logical_id(resource: Any) -> str:
+def _logical_ids(resource: Any, held: Mapping[str, bool]) -> list[str]:
+    """The stack's resources a statement's resource names (none: an ``Fn::If`` whose
+    condition, as ``held``, chooses ``AWS::NoValue``)."""
+    if isinstance(resource, dict) and "Fn::If" in resource:
+        condition, when_true, when_false = resource["Fn::If"]
+        return _logical_ids(when_true if held[condition] else when_false, held)
+    if isinstance(resource, dict) and resource.get("Ref") == "AWS::NoValue":
+        return []
     if isinstance(resource, dict) and "Fn::GetAtt" in resource:
-        return str(resource["Fn::GetAtt"][0])
+        return [str(resource["Fn::GetAtt"][0])]
     if isinstance(resource, dict) and "Ref" in resource:
-        return str(resource["Ref"])
+        return [str(resource["Ref"])]
     if isinstance(resource, dict) and "Fn::Sub" in resource:
         text, variables = resource["Fn::Sub"]
         ((name, value),) = [(k, v) for k, v in variables.items() if isinstance(v, dict)]
         assert isinstance(text, str)
         # A table's index: "${TableArn}/index/Name" is the resource "Table/index/Name".
         suffix = text.removeprefix(f"${{{name}}}") if text.startswith(f"${{{name}}}/index/") else ""
-        return _logical_id(value) + suffix
+        return [logical + suffix for logical in _logical_ids(value, held)]
     raise AssertionError(f"a grant on {resource!r}, not on one resource of the stack")
 
 
@@ -85,7 +100,10 @@ def statements(template: Mapping[str, Any], function: str) -> list[dict[str, Any
     return found
 
 
-def grants(template: Mapping[str, Any], function: str) -> set[Grant]:
+def grants(template: Mapping[str, Any], function: str, held: Mapping[str, bool] | None = None) -> set[Grant]:
+    """The grants of ``function``'s role; ``held``: the conditions the template was
+    transformed with (default: every parameter at its default)."""
+    held = conditions() if held is None else held
     out: set[Grant] = set()
     for statement in statements(template, function):
         assert statement["Effect"] == "Allow"
@@ -98,7 +116,8 @@ def grants(template: Mapping[str, Any], function: str) -> set[Grant]:
         for action in actions:
             for resource in resources:
                 for keys in leading:
-                    out.add(Grant(action, _logical_id(resource), keys))
+                    for logical in _logical_ids(resource, held):
+                        out.add(Grant(action, logical, keys))
     return out
 
 

@@ -24,25 +24,106 @@ def props(logical_id: str) -> dict[str, Any]:
     return properties
 
 
-def test_the_send_queue_outlives_six_worker_timeouts_and_dead_letters_after_five_receives() -> None:
+LANE_QUEUES = {
+    "verification": ("VerificationQueue", "VerificationDeadLetterQueue"),
+    "transactional": ("SendQueue", "SendDeadLetterQueue"),
+    "marketing": ("MarketingQueue", "MarketingDeadLetterQueue"),
+}
+
+
+@pytest.mark.parametrize("lane", sorted(LANE_QUEUES))
+def test_each_lanes_queue_outlives_six_worker_timeouts_and_has_its_own_dead_letter_queue(lane: str) -> None:
     worker_timeout = props("SubmitWorkerFunction")["Timeout"]
-    queue = props("SendQueue")
+    queue_id, dlq_id = LANE_QUEUES[lane]
+    queue = props(queue_id)
     assert queue["VisibilityTimeout"] >= 6 * worker_timeout
-    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["SendDeadLetterQueue", "Arn"]}
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": [dlq_id, "Arn"]}
+    assert queue["RedrivePolicy"]["maxReceiveCount"] == {"Ref": "SubmitMaxReceiveCount"}
     assert PARAMETERS["SubmitMaxReceiveCount"]["MinValue"] >= 5
     assert queue["SqsManagedSseEnabled"] is True
-    assert props("SendDeadLetterQueue")["SqsManagedSseEnabled"] is True
+    assert props(dlq_id)["SqsManagedSseEnabled"] is True
+    # and an alarm on its dead-letter queue
+    (alarm,) = [
+        a["Properties"]
+        for a in resources_of_type(TEMPLATE, "AWS::CloudWatch::Alarm").values()
+        if a["Properties"].get("Dimensions", [{}])[0].get("Value") == {"Fn::GetAtt": [dlq_id, "QueueName"]}
+    ]
+    assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
 
 
-def test_the_worker_reports_partial_failures_with_batch_and_concurrency_as_parameters() -> None:
-    (source,) = props("SubmitWorkerFunction")["Events"].values()
-    assert source["Type"] == "SQS"
-    assert source["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    assert source["Properties"]["BatchSize"] == {"Ref": "SubmitBatchSize"}
-    assert source["Properties"]["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "SubmitMaxConcurrency"}
-    # AWS refuses a MaximumConcurrency below 2; the linters do not check it.
-    assert PARAMETERS["SubmitMaxConcurrency"]["MinValue"] >= 2
-    assert PARAMETERS["SubmitMaxConcurrency"]["Default"] >= 2
+def test_each_lane_has_its_own_event_source_with_its_own_concurrency() -> None:
+    # Given the worker's event sources / Then one per lane's queue, each reporting partial
+    # failures, with its batch size and MaximumConcurrency as parameters
+    sources = {
+        e["Properties"]["Queue"]["Fn::GetAtt"][0]: e["Properties"]
+        for e in props("SubmitWorkerFunction")["Events"].values()
+    }
+    assert set(sources) == {queue for queue, _ in LANE_QUEUES.values()}
+    expected = {
+        "VerificationQueue": ("VerificationBatchSize", "VerificationMaxConcurrency"),
+        "SendQueue": ("SubmitBatchSize", "SubmitMaxConcurrency"),
+        "MarketingQueue": ("SubmitBatchSize", "MarketingMaxConcurrency"),
+    }
+    for queue, (batch, concurrency) in expected.items():
+        source = sources[queue]
+        assert source["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert source["BatchSize"] == {"Ref": batch}
+        assert source["ScalingConfig"]["MaximumConcurrency"] == {"Ref": concurrency}
+        # AWS refuses a MaximumConcurrency below 2; the linters do not check it.
+        assert PARAMETERS[concurrency]["MinValue"] >= 2
+        assert PARAMETERS[concurrency]["Default"] >= 2
+    # A code waits for no other code's submit in its invocation.
+    assert PARAMETERS["VerificationBatchSize"]["Default"] == 1
+
+
+def test_the_worker_knows_every_lanes_queues_and_the_api_and_reconciler_enqueue_on_each() -> None:
+    env = props("SubmitWorkerFunction")["Environment"]["Variables"]
+    assert env["VERIFICATION_QUEUE_URL"] == {"Ref": "VerificationQueue"}
+    assert env["VERIFICATION_DLQ_URL"] == {"Ref": "VerificationDeadLetterQueue"}
+    assert env["SEND_QUEUE_URL"] == {"Ref": "SendQueue"}
+    assert env["MARKETING_DLQ_URL"] == {"Ref": "MarketingDeadLetterQueue"}
+    for function in ("SendApiFunction", "ReconcilerFunction"):
+        variables = props(function)["Environment"]["Variables"]
+        assert variables["VERIFICATION_QUEUE_URL"] == {"Ref": "VerificationQueue"}
+        assert variables["MARKETING_QUEUE_URL"] == {"Ref": "MarketingQueue"}
+
+
+def test_the_platforms_addresses_are_an_ordered_list_and_one_url_still_works() -> None:
+    # Given one URL (GuoduSubmitUrl) or a list (GuoduSubmitUrls)
+    env = props("SubmitWorkerFunction")["Environment"]["Variables"]
+    ctx = Context(
+        parameters={"GuoduSubmitUrl": "http://a/x", "GuoduSubmitUrls": [""]},
+        condition_expressions=TEMPLATE["Conditions"],
+    )
+    assert resolve(env["GUODU_SUBMIT_URLS"], ctx) == "http://a/x"
+    listed = Context(
+        parameters={"GuoduSubmitUrl": "", "GuoduSubmitUrls": ["http://a/x", "http://b/x"]},
+        condition_expressions=TEMPLATE["Conditions"],
+    )
+    assert resolve(env["GUODU_SUBMIT_URLS"], listed) == "http://a/x,http://b/x"
+    # And a deploy without either is refused
+    assert "SubmitUrlGiven" in TEMPLATE["Rules"]
+
+
+def test_the_first_address_benched_alarm_watches_the_metric_the_worker_emits() -> None:
+    from pathlib import Path
+
+    alarm = props("PrimaryAddressBenchedAlarm")
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("SmsGateway", "PrimaryAddressBenched")
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": "smsgw"}]
+    source = Path(__file__).resolve().parents[2] / "layers/shared/smsgw/services/submit.py"
+    assert 'name="PrimaryAddressBenched"' in source.read_text(encoding="utf-8")
+    assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+
+
+def test_a_code_waiting_on_its_lane_for_half_a_minute_alarms() -> None:
+    alarm = props("VerificationQueueDelayAlarm")
+    assert alarm["MetricName"] == "ApproximateAgeOfOldestMessage"
+    assert alarm["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": ["VerificationQueue", "QueueName"]}}
+    ]
+    assert alarm["Threshold"] <= 30
 
 
 def test_the_table_is_on_demand_encrypted_with_ttl_and_point_in_time_recovery() -> None:
@@ -93,7 +174,9 @@ def test_no_wildcard_actions_and_only_scoped_policies() -> None:
             if "Statement" in policy:
                 for statement in policy["Statement"]:
                     assert statement["Effect"] == "Allow", logical
-                    assert isinstance(statement["Resource"], dict), f"{logical}: {statement['Sid']} on '*'"
+                    resources = statement["Resource"]
+                    for resource in resources if isinstance(resources, list) else [resources]:
+                        assert isinstance(resource, dict), f"{logical}: {statement['Sid']} on '*'"
                 continue
             ((template_name, arguments),) = policy.items()
             assert template_name.endswith("Policy"), logical
@@ -289,8 +372,9 @@ def test_the_dashboard_is_valid_json_showing_every_alarm() -> None:
         ctx.refs[logical] = f"smsgw-{logical}"
     for logical in resources_of_type(TEMPLATE, "AWS::CloudWatch::Alarm"):
         ctx.attributes[logical] = {"Arn": f"arn:alarm:{logical}"}
-    for logical in ("SendQueue", "SendDeadLetterQueue"):
-        ctx.attributes[logical] = {"QueueName": logical}
+    for queues in LANE_QUEUES.values():
+        for logical in queues:
+            ctx.attributes[logical] = {"QueueName": logical}
     dashboard = json.loads(resolve({"Fn::Sub": [body_template, variables]}, ctx))
     (alarm_widget,) = [w for w in dashboard["widgets"] if w["type"] == "alarm"]
     assert set(alarm_widget["properties"]["alarms"]) == {
@@ -309,6 +393,10 @@ def test_outputs_name_every_url_table_and_queue() -> None:
         "MessagesTableName",
         "SendQueueUrl",
         "SendDeadLetterQueueUrl",
+        "VerificationQueueUrl",
+        "VerificationDeadLetterQueueUrl",
+        "MarketingQueueUrl",
+        "MarketingDeadLetterQueueUrl",
         "EventBusName",
         "AlarmTopicArn",
     } <= set(TEMPLATE["Outputs"])

@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from tests.template.sam import Grant, grants, of_type, statements, transformed
+from tests.template.sam import Grant, conditions, grants, of_type, statements, transformed
 
 
 @pytest.mark.parametrize("auth", ["API_KEY", "IAM"])
@@ -85,19 +85,29 @@ EXPECTED: dict[str, set[Grant]] = {
         *dynamo("BatchWriteItem", "REQ#*"),
         *dynamo("BatchGetItem", "MSG#*", "OPTOUT#*"),
         *dynamo("DeleteItem", "OPTOUT#*"),
-        Grant("sqs:SendMessage", "SendQueue"),
+        *{Grant("sqs:SendMessage", q) for q in ("VerificationQueue", "SendQueue", "MarketingQueue")},
         Grant("secretsmanager:GetSecretValue", "RequestIdSecret"),
     },
     "SubmitWorkerFunction": {
         *dynamo("GetItem", "REQ#*", "MSG#*", "RATE#*"),
         *dynamo("PutItem", "REQ#*"),
         *dynamo("UpdateItem", "REQ#*", "MSG#*", "RATE#*"),
-        Grant("sqs:ReceiveMessage", "SendQueue"),
-        Grant("sqs:DeleteMessage", "SendQueue"),
-        Grant("sqs:GetQueueAttributes", "SendQueue"),
-        Grant("sqs:ChangeMessageVisibility", "SendQueue"),
-        Grant("sqs:SendMessage", "SendQueue"),
-        Grant("sqs:SendMessage", "SendDeadLetterQueue"),
+        *{
+            Grant(f"sqs:{action}", queue)
+            for action in ("ReceiveMessage", "DeleteMessage", "GetQueueAttributes", "ChangeMessageVisibility")
+            for queue in ("VerificationQueue", "SendQueue", "MarketingQueue")
+        },
+        *{
+            Grant("sqs:SendMessage", queue)
+            for queue in (
+                "VerificationQueue",
+                "SendQueue",
+                "MarketingQueue",
+                "VerificationDeadLetterQueue",
+                "SendDeadLetterQueue",
+                "MarketingDeadLetterQueue",
+            )
+        },
         Grant("secretsmanager:GetSecretValue", "ProviderSecret"),
         Grant("events:PutEvents", "EventBus"),
     },
@@ -114,7 +124,7 @@ EXPECTED: dict[str, set[Grant]] = {
         *dynamo("GetItem", "REQ#*", "MSG#*"),
         *dynamo("Query", "REQ#*"),
         *dynamo("UpdateItem", "REQ#*"),
-        Grant("sqs:SendMessage", "SendQueue"),
+        *{Grant("sqs:SendMessage", q) for q in ("VerificationQueue", "SendQueue", "MarketingQueue")},
         Grant("events:PutEvents", "EventBus"),
     },
 }
@@ -124,6 +134,16 @@ EXPECTED: dict[str, set[Grant]] = {
 def test_each_function_holds_exactly_the_grants_its_code_calls(function: str) -> None:
     # Given the role SAM makes for the function / Then it holds these grants and no others
     assert grants(transformed(), function) == EXPECTED[function]
+
+
+@pytest.mark.parametrize("function", ["SubmitWorkerFunction", "BalanceCheckFunction"])
+def test_a_lane_with_its_own_account_adds_its_secret_and_nothing_else(function: str) -> None:
+    # Given marketing with an account of its own
+    own = {"MarketingAccount": "own"}
+    held = grants(transformed(**own), function, conditions(**own))
+    # Then the worker and the balance check may read that account's secret, and only that more
+    assert held - EXPECTED[function] == {Grant("secretsmanager:GetSecretValue", "MarketingProviderSecret")}
+    assert EXPECTED[function] <= held
 
 
 def test_every_function_of_the_template_is_covered() -> None:

@@ -17,11 +17,11 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from aws_lambda_powertools.logging.types import LogRecord
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from smsgw.domain.numbers import mask_mobiles_in_text
 
-__all__ = ["MetricUnit", "logger", "metrics"]
+__all__ = ["MetricUnit", "logger", "metrics", "single_metric"]
 
 
 def _masked(value: Any) -> Any:

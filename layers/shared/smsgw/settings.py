@@ -12,7 +12,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
 from smsgw.adapters.aws import ClientLimits
+from smsgw.domain.model import Category
 from smsgw.provider.guodu import MAX_NUMBERS_PER_SUBMIT
+
+# The account every lane uses unless it has one of its own (also its rate-limit and pause
+# items in the table: RATE#guodu...).
+SHARED_ACCOUNT = "guodu"
 
 
 class SettingsError(RuntimeError):
@@ -49,16 +54,90 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise SettingsError(f"{name} must be true or false, got {raw!r}")
 
 
+def _urls(raw: str, name: str) -> tuple[str, ...]:
+    """A comma-separated list of http(s) URLs, in order, without blanks or repeats."""
+    urls = tuple(dict.fromkeys(part.strip() for part in raw.split(",") if part.strip()))
+    for url in urls:
+        if not url.startswith(("http://", "https://")):
+            raise SettingsError(f"{name} must hold http(s) URLs, got {url!r}")
+    return urls
+
+
+def _prefix(raw: str, name: str) -> str:
+    prefix = raw.strip()
+    if prefix and not (prefix.isascii() and prefix.isdigit()):
+        raise SettingsError(f"{name} must be digits (spnumber + account id)")
+    return prefix
+
+
+def _shares(raw: str) -> dict[str, int]:
+    """``verification=10,marketing=20``: percent of its account's limit a lane reserves."""
+    shares: dict[str, int] = {}
+    for part in (p.strip() for p in raw.split(",") if p.strip()):
+        lane, _, percent = part.partition("=")
+        if lane.strip() not in {c.value for c in Category} or not percent.strip().isdigit():
+            raise SettingsError(f"LANE_RESERVED_SHARES: {part!r} is not <lane>=<percent>")
+        shares[lane.strip()] = int(percent)
+    if sum(shares.values()) > 100:
+        raise SettingsError("LANE_RESERVED_SHARES add up to more than 100 %")
+    return shares
+
+
+@dataclass(frozen=True)
+class LaneAccount:
+    """A lane's own Guodu account (``GUODU_<LANE>_*``); a lane without one uses the shared."""
+
+    category: Category
+    secret_name: str
+    submit_urls: tuple[str, ...] = ()  # empty: the shared account's addresses
+    account_prefix: str = ""
+    max_submits_per_second: int | None = None  # None: the shared account's figure
+
+
+@dataclass(frozen=True)
+class Account:
+    """One Guodu account as the worker uses it: the lanes that submit with it share its
+    rate limit and its pause."""
+
+    name: str  # SHARED_ACCOUNT, or the lane that has it
+    secret_name: str
+    submit_urls: tuple[str, ...]
+    account_prefix: str
+    max_submits_per_second: int
+    max_recipients_per_second: int
+    lanes: tuple[Category, ...]
+
+
+@dataclass(frozen=True)
+class Lane:
+    """A lane's queue and dead-letter queue."""
+
+    category: Category
+    queue_url: str
+    dlq_url: str
+
+
 @dataclass(frozen=True)
 class Settings:
     messages_table: str
-    send_queue_url: str = ""
+    send_queue_url: str = ""  # the transactional lane's (and of anything without a lane)
     send_dlq_url: str = ""
+    verification_queue_url: str = ""
+    verification_dlq_url: str = ""
+    marketing_queue_url: str = ""
+    marketing_dlq_url: str = ""
     provider_secret_name: str = ""
-    guodu_submit_url: str = ""
+    # The platform's addresses in order of preference (failover): GUODU_SUBMIT_URLS, else
+    # the one GUODU_SUBMIT_URL.
+    guodu_submit_urls: tuple[str, ...] = ()
     guodu_balance_url: str = ""
     # spnumber + account id, when known: AppendID may only fill the rest of 20 digits.
     guodu_account_prefix: str = ""
+    # A lane's account prefix where it differs from the shared one (its own account).
+    lane_account_prefixes: tuple[tuple[Category, str], ...] = ()
+    lane_accounts: tuple[LaneAccount, ...] = ()
+    # Percent of an account's limit reserved by a lane (lane -> percent).
+    lane_reserved_shares: tuple[tuple[str, int], ...] = ()
     numbers_per_submit: int = MAX_NUMBERS_PER_SUBMIT
     max_recipients: int = 100_000
     retention_days: int = 30
@@ -107,23 +186,109 @@ class Settings:
     def aws_limits(self) -> ClientLimits:
         return ClientLimits(self.aws_connect_timeout, self.aws_read_timeout, self.aws_max_attempts)
 
+    @property
+    def guodu_submit_url(self) -> str:
+        """The first address (what ``require`` checks)."""
+        return self.guodu_submit_urls[0] if self.guodu_submit_urls else ""
+
+    def lanes(self) -> dict[Category, Lane]:
+        """Each lane's queues; a lane whose queue is not set uses the transactional lane's."""
+        own = {
+            Category.VERIFICATION: (self.verification_queue_url, self.verification_dlq_url),
+            Category.TRANSACTIONAL: (self.send_queue_url, self.send_dlq_url),
+            Category.MARKETING: (self.marketing_queue_url, self.marketing_dlq_url),
+        }
+        return {
+            category: Lane(category, queue or self.send_queue_url, dlq if queue else self.send_dlq_url)
+            for category, (queue, dlq) in own.items()
+        }
+
+    def account_prefix(self, category: Category) -> str:
+        """The spnumber + account id of the account the lane of ``category`` submits with."""
+        return dict(self.lane_account_prefixes).get(category, self.guodu_account_prefix)
+
+    def accounts(self) -> dict[str, Account]:
+        """The Guodu accounts by name: the shared one (if any lane uses it), then each
+        lane's own. ``lanes`` says which lanes submit with each."""
+        own = {account.category: account for account in self.lane_accounts}
+        shared_lanes = tuple(c for c in Category if c not in own)
+        found: dict[str, Account] = {}
+        if shared_lanes:
+            found[SHARED_ACCOUNT] = Account(
+                SHARED_ACCOUNT,
+                self.provider_secret_name,
+                self.guodu_submit_urls,
+                self.guodu_account_prefix,
+                self.max_submits_per_second,
+                self.max_recipients_per_second,
+                shared_lanes,
+            )
+        for category, lane in own.items():
+            submits = self.max_submits_per_second
+            if lane.max_submits_per_second is not None:
+                submits = lane.max_submits_per_second
+            found[category.value] = Account(
+                category.value,
+                lane.secret_name,
+                lane.submit_urls or self.guodu_submit_urls,
+                lane.account_prefix,
+                submits,
+                # the recipients limit scales with the account's submits
+                self.max_recipients_per_second * submits // max(1, self.max_submits_per_second)
+                if self.max_recipients_per_second
+                else 0,
+                (category,),
+            )
+        return found
+
+    def account_of(self, category: Category) -> Account:
+        return next(a for a in self.accounts().values() if category in a.lanes)
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         table = env.get("MESSAGES_TABLE", "").strip()
         if not table:
             raise SettingsError("MESSAGES_TABLE is not set")
-        prefix = env.get("GUODU_ACCOUNT_PREFIX", "").strip()
-        if prefix and not (prefix.isascii() and prefix.isdigit()):
-            raise SettingsError("GUODU_ACCOUNT_PREFIX must be digits (spnumber + account id)")
+        prefix = _prefix(env.get("GUODU_ACCOUNT_PREFIX", ""), "GUODU_ACCOUNT_PREFIX")
+        urls = _urls(env.get("GUODU_SUBMIT_URLS", ""), "GUODU_SUBMIT_URLS") or _urls(
+            env.get("GUODU_SUBMIT_URL", ""), "GUODU_SUBMIT_URL"
+        )
+        prefixes: list[tuple[Category, str]] = []
+        lane_accounts: list[LaneAccount] = []
+        for category in Category:
+            lane = category.value.upper()
+            raw_prefix = env.get(f"GUODU_{lane}_ACCOUNT_PREFIX")
+            if raw_prefix is not None:
+                prefixes.append((category, _prefix(raw_prefix, f"GUODU_{lane}_ACCOUNT_PREFIX")))
+            secret = env.get(f"GUODU_{lane}_SECRET_NAME", "").strip()
+            if not secret:
+                continue
+            rate = env.get(f"GUODU_{lane}_MAX_SUBMITS_PER_SECOND", "").strip()
+            lane_accounts.append(
+                LaneAccount(
+                    category,
+                    secret,
+                    _urls(env.get(f"GUODU_{lane}_SUBMIT_URLS", ""), f"GUODU_{lane}_SUBMIT_URLS"),
+                    _prefix(raw_prefix or "", f"GUODU_{lane}_ACCOUNT_PREFIX"),
+                    _int(env, f"GUODU_{lane}_MAX_SUBMITS_PER_SECOND", 0, 0, 10_000) if rate else None,
+                )
+            )
         return cls(
             messages_table=table,
             send_queue_url=env.get("SEND_QUEUE_URL", "").strip(),
             send_dlq_url=env.get("SEND_DLQ_URL", "").strip(),
+            verification_queue_url=env.get("VERIFICATION_QUEUE_URL", "").strip(),
+            verification_dlq_url=env.get("VERIFICATION_DLQ_URL", "").strip(),
+            marketing_queue_url=env.get("MARKETING_QUEUE_URL", "").strip(),
+            marketing_dlq_url=env.get("MARKETING_DLQ_URL", "").strip(),
             provider_secret_name=env.get("PROVIDER_SECRET_NAME", "").strip(),
-            guodu_submit_url=env.get("GUODU_SUBMIT_URL", "").strip(),
+            guodu_submit_urls=urls,
             guodu_balance_url=env.get("GUODU_BALANCE_URL", "").strip(),
             guodu_account_prefix=prefix,
+            lane_account_prefixes=tuple(prefixes),
+            lane_accounts=tuple(lane_accounts),
+            lane_reserved_shares=tuple(_shares(env.get("LANE_RESERVED_SHARES", "")).items()),
             numbers_per_submit=_int(
                 env, "GUODU_NUMBERS_PER_SUBMIT", MAX_NUMBERS_PER_SUBMIT, 1, MAX_NUMBERS_PER_SUBMIT
             ),
@@ -166,7 +331,7 @@ class Settings:
 
     def require(self, *names: str) -> None:
         """Fail at cold start, naming the variable, when a function lacks what it needs."""
-        known = {f.name for f in fields(self)}
+        known = {f.name for f in fields(self)} | {"guodu_submit_url"}
         missing = [name for name in names if name in known and not getattr(self, name)]
         if missing:
             raise SettingsError(f"missing settings: {', '.join(missing)}")

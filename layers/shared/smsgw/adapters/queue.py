@@ -1,16 +1,17 @@
-"""The SQS send queue: what goes on it, and the few calls the gateway makes to it."""
+"""The SQS send queues (one per lane): what goes on them, and the few calls the gateway
+makes to them."""
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from smsgw.domain.model import ChunkRef, ChunkState, Settlement
+from smsgw.domain.model import Category, ChunkRef, ChunkState, Settlement
 from smsgw.provider.guodu import MAX_NUMBERS_PER_SUBMIT
 
 if TYPE_CHECKING:
@@ -66,6 +67,8 @@ class ChunkMessage:
     recipients: int = MAX_NUMBERS_PER_SUBMIT  # for the rate limit; the most a chunk holds
     not_before: int = 0  # epoch seconds: a hold longer than SQS's longest delay
     settle: SettleOrder | None = None
+    # The request's category: the lane it travels. None in messages queued before lanes.
+    category: Category | None = None
 
 
 def encode(message: ChunkMessage) -> str:
@@ -77,6 +80,8 @@ def encode(message: ChunkMessage) -> str:
     }
     if message.not_before:
         data["not_before"] = message.not_before
+    if message.category is not None:
+        data["c"] = message.category.value
     if message.settle is not None:
         order = message.settle
         settlement = {k: v for k, v in asdict(order.settlement).items() if v is not None}
@@ -93,14 +98,14 @@ def encode_group(messages: Sequence[ChunkMessage]) -> str:
     """Several plain chunk messages of one request as one message."""
     if len(messages) == 1:
         return encode(messages[0])
-    return json.dumps(
-        {
-            "v": MESSAGE_VERSION,
-            "request_id": messages[0].ref.request_id,
-            "chunks": [[m.ref.number, m.recipients] for m in messages],
-        },
-        separators=(",", ":"),
-    )
+    data: dict[str, Any] = {
+        "v": MESSAGE_VERSION,
+        "request_id": messages[0].ref.request_id,
+        "chunks": [[m.ref.number, m.recipients] for m in messages],
+    }
+    if messages[0].category is not None:
+        data["c"] = messages[0].category.value
+    return json.dumps(data, separators=(",", ":"))
 
 
 def group(messages: Sequence[ChunkMessage]) -> list[list[ChunkMessage]]:
@@ -135,8 +140,12 @@ def decode_all(body: str) -> list[ChunkMessage]:
         if data.get("v") != MESSAGE_VERSION:
             raise BadMessage(f"unknown message version {data.get('v')!r}")
         request_id = data["request_id"]
+        category = Category(data["c"]) if "c" in data else None
         if "chunks" in data:
-            messages = [ChunkMessage(ChunkRef(request_id, _number(n)), int(k)) for n, k in data["chunks"]]
+            messages = [
+                ChunkMessage(ChunkRef(request_id, _number(n)), int(k), category=category)
+                for n, k in data["chunks"]
+            ]
         else:
             messages = [
                 ChunkMessage(
@@ -144,6 +153,7 @@ def decode_all(body: str) -> list[ChunkMessage]:
                     int(data.get("n", MAX_NUMBERS_PER_SUBMIT)),
                     int(data.get("not_before", 0)),
                     _settle_order(data["settle"]) if "settle" in data else None,
+                    category,
                 )
             ]
     except (ValueError, TypeError, KeyError, AttributeError) as err:
@@ -196,6 +206,10 @@ class SendQueue:
         self._dlq_url = dead_letter_url
         self._sleep = sleep
 
+    @property
+    def url(self) -> str:
+        return self._url
+
     def enqueue(self, messages: Sequence[ChunkMessage], attempts: int = 6) -> None:
         """Put chunk messages on the queue, ten to a call and several calls at once,
         retrying entries SQS refused. Raises ``QueueUnavailable`` (or the client's error)
@@ -233,7 +247,13 @@ class SendQueue:
         self._sqs.send_message(
             QueueUrl=self._url,
             MessageBody=encode(
-                ChunkMessage(message.ref, message.recipients, not_before=not_before, settle=message.settle)
+                ChunkMessage(
+                    message.ref,
+                    message.recipients,
+                    not_before=not_before,
+                    settle=message.settle,
+                    category=message.category,
+                )
             ),
             DelaySeconds=min(delay, MAX_DELAY_SECONDS),
         )
@@ -255,3 +275,32 @@ class SendQueue:
             MessageBody=body,
             MessageAttributes={"reason": {"DataType": "String", "StringValue": reason[:256]}},
         )
+
+
+class LaneQueues:
+    """The send queue of each lane: a chunk message goes on the queue of its category
+    (a message without one, on the transactional lane's). What intake and the reconciler
+    enqueue through; a category without a queue of its own uses the transactional one."""
+
+    def __init__(self, queues: Mapping[Category, SendQueue]) -> None:
+        if Category.TRANSACTIONAL not in queues:
+            raise ValueError("the transactional lane needs a queue")
+        self._queues = dict(queues)
+
+    @classmethod
+    def of_urls(cls, client: SQSClient, urls: Mapping[Category, str]) -> LaneQueues:
+        """The lanes' queues at ``urls`` (lanes sharing a URL share the queue)."""
+        made: dict[str, SendQueue] = {}
+        return cls({c: made.setdefault(url, SendQueue(client, url)) for c, url in urls.items()})
+
+    def of(self, category: Category | None) -> SendQueue:
+        return self._queues.get(category or Category.TRANSACTIONAL, self._queues[Category.TRANSACTIONAL])
+
+    def enqueue(self, messages: Sequence[ChunkMessage], attempts: int = 6) -> None:
+        """``SendQueue.enqueue`` on each lane's queue for its messages (see there)."""
+        by_queue: dict[str, tuple[SendQueue, list[ChunkMessage]]] = {}
+        for message in messages:
+            queue = self.of(message.category)
+            by_queue.setdefault(queue.url, (queue, []))[1].append(message)
+        for queue, mine in by_queue.values():
+            queue.enqueue(mine, attempts)

@@ -29,7 +29,7 @@ from typing import Any
 
 from smsgw.adapters.frequency import FrequencyStore
 from smsgw.adapters.inbound import InboundStore
-from smsgw.adapters.queue import ChunkMessage, SendQueue
+from smsgw.adapters.queue import ChunkMessage, LaneQueues, SendQueue
 from smsgw.adapters.store import MessageStore
 from smsgw.domain.caps import FREQUENCY_CAPPED, FrequencyCaps
 from smsgw.domain.errors import FieldProblem, FrequencyCapped, IdempotencyConflict
@@ -77,9 +77,9 @@ class IntakeFinisher:
     """Puts an accepted request's chunks on the queue and marks it accepted: at intake, on
     a keyed replay of an intake that stopped short, and in the reconciler."""
 
-    def __init__(self, store: MessageStore, queue: SendQueue) -> None:
+    def __init__(self, store: MessageStore, queue: SendQueue | LaneQueues) -> None:
         self._store = store
-        self._queue = queue
+        self._queue = queue  # each chunk goes on the queue of its request's lane
 
     def finish(self, record: RequestRecord, chunks: list[Chunk] | None = None) -> bool:
         """Queue every chunk of an accepted request, then mark it accepted. False when that
@@ -90,7 +90,12 @@ class IntakeFinisher:
         if chunks is None:
             chunks = [c for c in self._store.list_chunks(record.id) if c.number < record.chunk_count]
         try:
-            self._queue.enqueue([ChunkMessage(ChunkRef(record.id, c.number), len(c.mobiles)) for c in chunks])
+            self._queue.enqueue(
+                [
+                    ChunkMessage(ChunkRef(record.id, c.number), len(c.mobiles), category=record.category)
+                    for c in chunks
+                ]
+            )
             # Unless a worker was quicker and settled every chunk already.
             self._store.mark_accepted(record.id)
         except Exception:
@@ -107,7 +112,7 @@ class SendService:
     def __init__(
         self,
         store: MessageStore,
-        queue: SendQueue,
+        queue: SendQueue | LaneQueues,
         opt_outs: InboundStore,
         frequency: FrequencyStore,
         *,

@@ -3,15 +3,23 @@
 For each SQS message the worker calls ``SubmitService.handle``, which returns what became
 of the message (``Done``, ``RetryAfter``, ``Parked``). The flow, top to bottom:
 
+Each lane (``verification``, ``transactional``, ``marketing``) has a service of its own:
+its queue and dead-letter queue, the client and rate limit of the account it submits
+with. Whatever it queues again (a hold, a settle order) goes to its own queue; what it
+parks, to its own dead-letter queue.
+
 1. **Not now?** A hold that is not over, a paused lane, a full rate limit: a fresh copy of
    the message is queued with a delay and this one is let go. Waiting never counts toward
-   the queue's ``maxReceiveCount``: only failed attempts do.
+   the queue's ``maxReceiveCount``: only failed attempts do. A message on the wrong lane
+   (queued before lanes existed, or moved by hand) is handed to its own lane's queue.
 2. **Claim** the chunk under a token of this attempt (one conditional write: a chunk is
    submitted once however often its message arrives; a retried claim is known as ours).
    What could block (the credentials, a rate-limit slot) is done *before* the claim, so a
    worker that stops between claim and submit is almost certainly one whose submit left.
+   The worker wakes for its slot just early enough to claim, then sends at the slot.
 3. **Submit**, unless the chunk has expired, must wait out quiet hours, or the invocation
-   is too near its end: then the claim is given back at once.
+   is too near its end: then the claim is given back at once. The client fails over to
+   the platform's next address only when a try provably never left.
 4. **Settle** by the one classification table in ``provider.guodu``:
 
    ==========  =================================================================
@@ -41,10 +49,19 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from smsgw.adapters.events import Event, EventPublisher
-from smsgw.adapters.queue import BadMessage, ChunkMessage, SendQueue, SettleOrder, Then, decode_all, encode
+from smsgw.adapters.queue import (
+    BadMessage,
+    ChunkMessage,
+    LaneQueues,
+    SendQueue,
+    SettleOrder,
+    Then,
+    decode_all,
+    encode,
+)
 from smsgw.adapters.reports import ReportStore
 from smsgw.adapters.store import MessageStore
-from smsgw.adapters.throttle import LanePause, SubmitRateLimiter, Throttled
+from smsgw.adapters.throttle import LanePause, Permit, SubmitRateLimiter, Throttled
 from smsgw.domain.model import (
     SETTLED_STATES,
     Category,
@@ -55,7 +72,7 @@ from smsgw.domain.model import (
 )
 from smsgw.domain.numbers import mask_mobile
 from smsgw.domain.quiet import SEND_AT_ONCE_WITHIN, QuietHours, send_time_moment
-from smsgw.observability import MetricUnit, logger, metrics
+from smsgw.observability import MetricUnit, logger, metrics, single_metric
 from smsgw.provider.client import GuoduClient, SubmitResult
 from smsgw.provider.guodu import BEIJING, Credentials, Outcome, ProtocolError, SubmitRequest, format_send_time
 from smsgw.provider.push import Report
@@ -114,12 +131,14 @@ class RetryPolicy:
 
 @dataclass(frozen=True)
 class Lane:
-    """What paces the submits: the shared rate limit, the shared pause, quiet hours."""
+    """What paces the submits: the account's rate limit and pause, quiet hours; and which
+    category the lane carries (None: whatever comes)."""
 
     limiter: SubmitRateLimiter
     pause: LanePause
     quiet_hours: QuietHours | None = None
     max_hold_seconds: float = 5.0  # a pause this short is waited out in the invocation
+    category: Category | None = None
 
 
 @dataclass(frozen=True)
@@ -134,6 +153,10 @@ class Decision:
 
 # Time kept at the end of an invocation for a settle order, once writing in place failed.
 ORDER_RESERVE_SECONDS = 6.0
+# The worker wakes this much before its slot to claim the chunk: a multiple of what claims
+# took lately, within these bounds.
+CLAIM_LEAD_MIN_SECONDS = 0.005
+CLAIM_LEAD_MAX_SECONDS = 0.25
 
 
 class SubmitService:
@@ -152,6 +175,7 @@ class SubmitService:
         sleep: Callable[[float], None] = time.sleep,
         rng: Callable[[], float] = random.random,
         new_token: Callable[[], str] = lambda: str(uuid.uuid4()),
+        lanes: LaneQueues | None = None,
     ) -> None:
         self._store = store
         self._queue = queue
@@ -165,6 +189,8 @@ class SubmitService:
         self._sleep = sleep
         self._rng = rng
         self._new_token = new_token
+        self._lanes = lanes  # every lane's queue, for a message that came on the wrong one
+        self._claim_seconds = 0.02  # a moving average of how long claims take
 
     # -- the flow -------------------------------------------------------------------------
 
@@ -222,19 +248,24 @@ class SubmitService:
         deadline: float,
         ends_at: float,
     ) -> Disposition:
+        if self._elsewhere(order.category):
+            return self._move(message, order, order.category)
         pause = self._lane_pause(deadline)
         if pause:
             metrics.add_metric(name="SubmitsHeldByPause", unit=MetricUnit.Count, value=1)
             return self._hold(message, order, pause)
         # Everything that may block comes before the claim.
         credentials = self._client.credentials()
-        self._lane.limiter.acquire(order.recipients, deadline=deadline)
+        lead = min(CLAIM_LEAD_MAX_SECONDS, max(CLAIM_LEAD_MIN_SECONDS, 2 * self._claim_seconds))
+        permit = self._lane.limiter.acquire(order.recipients, deadline=deadline, lead=lead)
         token = self._new_token()
+        began = self._clock()
         try:
             claim = self._store.claim_chunk(order.ref, token=token, lease_seconds=lease_seconds)
         except Exception:
             self._give_back_unanswered_claim(order, token, ends_at)
             raise
+        self._claim_seconds = 0.8 * self._claim_seconds + 0.2 * max(0.0, self._clock() - began)
         chunk = claim.chunk
         if chunk is None:
             logger.error("chunk not found: parked", extra=_ref_ids(order))
@@ -242,10 +273,41 @@ class SubmitService:
         if not claim.claimed:
             return self._not_claimed(message, order, chunk, claim.lease_until)
         # The claim is ours: from here on every path ends in a settlement of it.
+        if self._elsewhere(chunk.category):
+            # Given back at once, and handed to its own lane (another account, maybe).
+            released = Decision(
+                Settlement(token, ChunkState.QUEUED, "other_lane", "queued again", attempt_counted=False),
+                Then.HOLD,
+            )
+            moved = replace(order, category=chunk.category)
+            return self._conclude(message, moved, chunk, released, ends_at)
         decision = self._before_submit(chunk, token, deadline)
         if decision is None:
-            decision = self._submit(chunk, token, credentials)
+            decision = self._submit(chunk, token, credentials, permit)
         return self._conclude(message, order, chunk, decision, ends_at)
+
+    def _elsewhere(self, category: Category | None) -> bool:
+        """Whether a chunk of ``category`` belongs on another lane than this one."""
+        mine = self._lane.category
+        return (
+            self._lanes is not None
+            and mine is not None
+            and category is not None
+            and category is not mine
+            and self._lanes.of(category).url != self._lanes.of(mine).url
+        )
+
+    def _move(self, message: QueueMessage, order: ChunkMessage, category: Category | None) -> Disposition:
+        """Hand the message to the queue of its own lane, and let this one go."""
+        if self._lanes is None:
+            return Done()
+        try:
+            self._lanes.of(category).requeue(order, 0, now=self._clock())
+        except Exception:
+            logger.warning("could not hand a chunk to its lane", extra=_ref_ids(order), exc_info=True)
+            return self._retry_after(message, self._retry.delay(message.receive_count, self._rng))
+        logger.info("chunk handed to its own lane", extra=_ref_ids(order, lane=str(category)))
+        return Done("moved to its lane")
 
     def _before_submit(self, chunk: Chunk, token: str, deadline: float) -> Decision | None:
         """Why the chunk must not go now (expired, quiet hours, out of time), or None."""
@@ -266,17 +328,28 @@ class SubmitService:
             )
         return None
 
-    def _submit(self, chunk: Chunk, token: str, credentials: Credentials) -> Decision:
+    def _submit(self, chunk: Chunk, token: str, credentials: Credentials, permit: Permit) -> Decision:
         try:
             request = SubmitRequest(chunk.mobiles, chunk.content, self._send_time(chunk), chunk.append_id)
         except ProtocolError as err:
             result = SubmitResult(Outcome.REJECTED, "invalid", detail=str(err))
         else:
             try:
-                result = self._client.submit(request, credentials)
+                result = self._client.submit(request, credentials, before_send=permit.use)
+            except Throttled as err:
+                # Woken too late for the slot, and no other within reach: nothing was sent.
+                metrics.add_metric(name="SubmitsThrottled", unit=MetricUnit.Count, value=1)
+                return Decision(
+                    Settlement(token, ChunkState.QUEUED, "held", "queued again", attempt_counted=False),
+                    Then.HOLD,
+                    int(err.retry_after),
+                )
             except Exception:  # raised before anything was sent (the client's promise)
                 logger.exception("the submit could not be made", extra=_ids(chunk))
                 return self._failed_attempt(chunk, token, "internal", "internal error before the submit")
+            finally:
+                if permit.missed:
+                    metrics.add_metric(name="RateSlotsMissed", unit=MetricUnit.Count, value=permit.missed)
         self._answered(chunk, result)
         decision = self._decide(chunk, token, result)
         self._pace(result.outcome)
@@ -413,6 +486,8 @@ class SubmitService:
             # maxReceiveCount, the safety net behind max_attempts).
             return self._retry_after(message, decision.delay)
         if decision.then in (Then.RETRY, Then.HOLD):
+            if self._elsewhere(order.category):
+                return self._move(message, order, order.category)
             return self._hold(message, order, decision.delay)
         if decision.then is Then.PARK:
             return self._park(encode(replace(order, settle=None)), decision.reason)
@@ -570,6 +645,7 @@ class SubmitService:
     def _answered(self, chunk: Chunk, result: SubmitResult) -> None:
         # The platform's own time: not the rate limiter's wait before it (0 when none was made).
         metrics.add_metric(name="SubmitLatency", unit=MetricUnit.Milliseconds, value=result.seconds * 1000)
+        self._addresses_tried(chunk, result)
         metrics.add_metric(name=f"SubmitResult_{result.code}", unit=MetricUnit.Count, value=1)
         logger.info(
             "submit answered",
@@ -581,6 +657,25 @@ class SubmitService:
                 first=mask_mobile(chunk.mobiles[0]) if chunk.mobiles else None,
             ),
         )
+
+    def _addresses_tried(self, chunk: Chunk, result: SubmitResult) -> None:
+        """Per-address metrics (dimension ``address``), and ``PrimaryAddressBenched`` while
+        the first address of the list is on the bench (its alarm)."""
+        primary_benched = False
+        for tried in result.tries:
+            primary_benched |= 0 in tried.skipped_benched or (tried.rank == 0 and tried.benched)
+            name = "AddressRequests" if tried.reached else "AddressUnreachable"
+            with single_metric(name=name, unit=MetricUnit.Count, value=1) as metric:
+                metric.add_dimension(name="address", value=tried.address)
+            if not tried.reached:
+                logger.warning(
+                    "a platform address could not be reached: trying the next",
+                    extra=_ids(chunk, address=tried.address, rank=tried.rank, benched=tried.benched),
+                )
+        if len(result.tries) > 1 or (result.tries and result.tries[0].rank):
+            metrics.add_metric(name="SubmitsFailedOver", unit=MetricUnit.Count, value=1)
+        if primary_benched:
+            metrics.add_metric(name="PrimaryAddressBenched", unit=MetricUnit.Count, value=1)
 
     def _count_settled(self, chunk: Chunk) -> bool:
         """Count the chunk in its request; announce the request once every chunk has settled.
