@@ -246,6 +246,13 @@ class SubmitRateLimiter:
             chance = self._next_chance()
             if chance > give_up:
                 raise Throttled(retry_after=max(1.0, chance - now))
+            if chance <= self.clock():
+                # There was room: other workers took it first. Try again at once, spread
+                # over a slot's spacing.
+                self.sleep(self._rng() * spacing)
+                continue
+            # Full within reach: wait until there may be room, spread more the more often
+            # this worker found none.
             spread = min(self._limit.max_wait_seconds / 2, spacing * 2 ** min(rounds, 12))
             self.sleep(max(0.001, chance - now) + self._rng() * spread)
             rounds += 1
@@ -267,18 +274,20 @@ class SubmitRateLimiter:
         now_us = int(now * MICROS)
         lines = [candidate[0].rsplit("#", 1)[0] for candidate in self._candidates]
         place = {line: lines.index(line) for line in lines}  # the timeline's place in the order
-        order = sorted(
-            range(len(self._candidates)),
-            key=lambda i: (
-                max(self._hints.get(self._candidates[i][0], 0), now_us),
-                place[lines[i]],
-                self._rng(),
-            ),
-        )
+        items = {line: lines.count(line) for line in lines}
+        costs = [self._cost(s, rs, recipients) for _, s, rs, _ in self._candidates]
+
+        def earliest(i: int) -> tuple[float, int]:
+            # The item's next slot as last seen, give or take a round of its timeline's
+            # items (so that workers spread over them instead of all taking the same one).
+            seen = max(self._hints.get(self._candidates[i][0], 0), now_us)
+            return seen + self._rng() * costs[i] * (items[lines[i]] - 1), place[lines[i]]
+
+        order = sorted(range(len(self._candidates)), key=earliest)
         for index in order:
-            item, submits, recipients_limit, horizon = self._candidates[index]
+            item, _, _, horizon = self._candidates[index]
             limit_us = now_us + int(horizon * MICROS)
-            cost = self._cost(submits, recipients_limit, recipients)
+            cost = costs[index]
             for _ in range(2):  # the second try, when the first learnt the item's form
                 known = self._hints.get(item, 0)
                 if known > limit_us:
