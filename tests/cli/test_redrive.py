@@ -523,3 +523,63 @@ def test_chunks_dead_lettered_by_a_wrong_password_are_submitted_after_the_fix_an
     assert view["status"] == "submitted"
     assert view["counts"]["submitted"] == 201
     assert queues.counts(queues.dlq) == (0, 0)
+
+
+# -- every lane -----------------------------------------------------------------------
+LANE_QUEUES = {
+    "verification": ("VerificationQueue", "VerificationDeadLetterQueue"),
+    "transactional": ("SendQueue", "SendDeadLetterQueue"),
+    "marketing": ("MarketingQueue", "MarketingDeadLetterQueue"),
+}
+
+
+def _stack_with_lanes(stack: Provisioned) -> None:
+    """A CloudFormation stack whose outputs name every lane's queues, as the template's do."""
+    outputs = {}
+    for queue, dlq in LANE_QUEUES.values():
+        outputs[f"{queue}Url"] = stack.ref(queue)
+        outputs[f"{dlq}Url"] = stack.ref(dlq)
+    template = {
+        "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+        "Outputs": {name: {"Value": value} for name, value in outputs.items()},
+    }
+    boto3.client("cloudformation").create_stack(StackName="smsgw-lanes", TemplateBody=json.dumps(template))
+
+
+def test_every_lanes_dead_letters_go_back_to_their_own_lanes_queue(
+    stack: Provisioned, queues: Queues, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a chunk parked on each lane's dead-letter queue
+    _stack_with_lanes(stack)
+    for number, (queue, dlq) in enumerate(LANE_QUEUES.values()):
+        SendQueue(queues.sqs, stack.ref(queue), dead_letter_url=stack.ref(dlq)).park(
+            encode_ref(ChunkRef(REQUEST_A, number)), "gave up after 8 attempts"
+        )
+    # When the operator redrives the stack, naming no lane
+    code = main(["redrive", "--stack", "smsgw-lanes", "--yes", "--wait-seconds", "0"])
+    out, err = capsys.readouterr()
+    # Then each chunk went back to its own lane's queue, and every dead-letter queue is empty
+    assert code == 0, err
+    for lane in LANE_QUEUES:
+        assert f"lane {lane}:" in out
+    for number, (queue, dlq) in enumerate(LANE_QUEUES.values()):
+        assert queues.chunks(stack.ref(queue)) == [(REQUEST_A, number)]
+        assert queues.counts(stack.ref(dlq)) == (0, 0)
+
+
+def test_lane_redrives_that_lane_only(
+    stack: Provisioned, queues: Queues, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _stack_with_lanes(stack)
+    for number, (queue, dlq) in enumerate(LANE_QUEUES.values()):
+        SendQueue(queues.sqs, stack.ref(queue), dead_letter_url=stack.ref(dlq)).park(
+            encode_ref(ChunkRef(REQUEST_A, number)), "gave up"
+        )
+    code = main(["redrive", "--stack", "smsgw-lanes", "--lane", "verification", "--yes", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    reply = json.loads(out)
+    assert (reply["lane"], reply["summary"]["moved"]) == ("verification", 1)
+    assert queues.chunks(stack.ref("VerificationQueue")) == [(REQUEST_A, 0)]
+    assert queues.counts(stack.ref("SendDeadLetterQueue")) == (1, 0)
+    assert queues.counts(stack.ref("MarketingDeadLetterQueue")) == (1, 0)

@@ -609,7 +609,9 @@ def test_a_partial_batch_failure_leaves_only_the_failed_message_on_the_queue(
 ) -> None:
     # Given two requests waiting on the queue while the event source is paused,
     # and a platform that answers the next submit with -1 (a transient error)
-    source = local_stack.event_sources[SUBMIT_WORKER][0]
+    assert local_stack.provisioned is not None
+    send_queue = local_stack.provisioned.ref("SendQueue")
+    (source,) = [s for s in local_stack.event_sources[SUBMIT_WORKER] if s.source.queue_url == send_queue]
     assert wait_until(source.idle, 20)
     assert wait_until(lambda: queue_depth(local_stack, "SendQueue") == (0, 0), 30)
     local_stack.disable_event_source(SUBMIT_WORKER)

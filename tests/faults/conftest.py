@@ -68,8 +68,14 @@ class Gateway:
         provisioned = stack.provisioned
         assert provisioned is not None
         self.table = str(provisioned.ref("MessagesTable"))
-        self.send_queue = str(provisioned.ref("SendQueue"))
-        self.dead_letter_queue = str(provisioned.ref("SendDeadLetterQueue"))
+        # Every lane's queue and dead-letter queue (a mix sends every category).
+        self.send_queues = [
+            str(provisioned.ref(q)) for q in ("VerificationQueue", "SendQueue", "MarketingQueue")
+        ]
+        self.dead_letter_queues = [
+            str(provisioned.ref(q))
+            for q in ("VerificationDeadLetterQueue", "SendDeadLetterQueue", "MarketingDeadLetterQueue")
+        ]
         simulator = stack.simulator
         assert simulator is not None
         self.sim_url = simulator.base_url
@@ -112,18 +118,21 @@ class Gateway:
 
     # -- what an operator sees ----------------------------------------------------------
     def queue_depth(self) -> int:
-        """Messages on the send queue, visible or not (being worked on, or waiting to retry)."""
-        attributes = self.stack.client("sqs").get_queue_attributes(
-            QueueUrl=self.send_queue,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        return int(attributes["ApproximateNumberOfMessages"]) + int(
-            attributes["ApproximateNumberOfMessagesNotVisible"]
-        )
+        """Messages on the lanes' send queues, visible or not (being worked on, or waiting)."""
+        depth = 0
+        for queue in self.send_queues:
+            attributes = self.stack.client("sqs").get_queue_attributes(
+                QueueUrl=queue,
+                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+            )["Attributes"]
+            depth += int(attributes["ApproximateNumberOfMessages"]) + int(
+                attributes["ApproximateNumberOfMessagesNotVisible"]
+            )
+        return depth
 
     def dead_letters(self) -> list[dict[str, Any]]:
-        """Every message on the dead-letter queue (looked at, then left there)."""
-        return peek_queue(self.stack.client("sqs"), self.dead_letter_queue)
+        """Every message on the lanes' dead-letter queues (looked at, then left there)."""
+        return [m for queue in self.dead_letter_queues for m in peek_queue(self.stack.client("sqs"), queue)]
 
     def chunks(self, request_id: str) -> dict[int, dict[str, Any]]:
         """A request's chunks as stored: number -> state (``st``), numbers (``to``), ``code``."""

@@ -1,4 +1,6 @@
-"""``smsgw redrive``: move dead-lettered sends back to the send queue (``smsgw_cli.dlq``).
+"""``smsgw redrive``: move dead-lettered sends back to their lane's send queue
+(``smsgw_cli.dlq``). Each lane (verification, transactional, marketing) has a queue and a
+dead-letter queue of its own; by default every lane's is redriven, one after another.
 
 This command talks to SQS (and, with ``--stack``, CloudFormation) with the operator's own
 AWS credentials, not to the gateway's API: ``--url`` and ``--api-key`` play no part.
@@ -29,6 +31,12 @@ LOCAL_REGION = "us-east-1"
 LOCAL_CREDENTIALS = "testing"  # moto takes any; used only when none are configured
 SEND_QUEUE_OUTPUT = "SendQueueUrl"
 DEAD_LETTER_QUEUE_OUTPUT = "SendDeadLetterQueueUrl"
+# Each lane: its stack outputs (queue, dead-letter queue) and its queue's name suffix.
+LANES: dict[str, tuple[str, str, str]] = {
+    "verification": ("VerificationQueueUrl", "VerificationDeadLetterQueueUrl", "-verification"),
+    "transactional": (SEND_QUEUE_OUTPUT, DEAD_LETTER_QUEUE_OUTPUT, ""),
+    "marketing": ("MarketingQueueUrl", "MarketingDeadLetterQueueUrl", "-marketing"),
+}
 MAX_WAIT_SECONDS = 20  # SQS's limit for long polling
 # Errors that repeating the same command will not fix.
 _REFUSED_CODES = frozenset(
@@ -48,19 +56,25 @@ _REFUSED_CODES = frozenset(
 )
 
 DESCRIPTION = """\
-Move dead-lettered sends from the send dead-letter queue back to the send queue, for
-the submit worker to try again. Fix the cause first (docs/operations.md#send-dlq-not-empty),
-look with --dry-run, then move."""
+Move dead-lettered sends from each lane's dead-letter queue back to that lane's send
+queue, for the submit worker to try again. Fix the cause first
+(docs/operations.md#send-dlq-not-empty), look with --dry-run, then move."""
 
 EPILOG = f"""\
 where the queues are (the first that applies):
-  --queue-url URL --dlq-url URL  given outright; either one overrides --stack
-  --stack NAME                   a deployed stack's outputs {SEND_QUEUE_OUTPUT} and
-                                 {DEAD_LETTER_QUEUE_OUTPUT} (CloudFormation DescribeStacks;
-                                 region: --region, else AWS_REGION / your profile)
+  --queue-url URL --dlq-url URL  given outright (one pair; --lane plays no part); either one
+                                 overrides --stack for the lane given with --lane
+  --stack NAME                   a deployed stack's outputs: {SEND_QUEUE_OUTPUT} and
+                                 {DEAD_LETTER_QUEUE_OUTPUT} (transactional), Verification... and
+                                 Marketing... (CloudFormation DescribeStacks; region: --region,
+                                 else AWS_REGION / your profile)
   AWS_ENDPOINT_URL set           the local stack of `make run` (moto, by default
-                                 http://127.0.0.1:4566): queues {LOCAL_STACK_NAME}-send and
-                                 {LOCAL_STACK_NAME}-send-dlq, region {LOCAL_REGION}
+                                 http://127.0.0.1:4566): queues {LOCAL_STACK_NAME}-send[-LANE]
+                                 and {LOCAL_STACK_NAME}-send[-LANE]-dlq, region {LOCAL_REGION}
+
+lanes:
+  --lane verification|transactional|marketing  that lane's queues only; default: every lane's,
+  one after another (a message goes back to the queue of the lane it was dead-lettered from)
 
 how a message moves:
   It is copied to the send queue first (same body; the worker's `reason` attribute
@@ -86,6 +100,7 @@ exit codes:
 
 examples:
   smsgw redrive --stack smsgw-prod --dry-run
+  smsgw redrive --stack smsgw-prod --lane verification --yes
   smsgw redrive --stack smsgw-prod --request-id 0b4f6c1e-8d2a-4f7e-9c11-2a6f5e3d9b01 --yes
   AWS_ENDPOINT_URL=http://127.0.0.1:4566 smsgw redrive --dry-run"""
 
@@ -101,6 +116,7 @@ class Queues:
     origin: str  # how they were found, for the user
     region: str | None
     endpoint_url: str | None  # None: boto3's own (AWS_ENDPOINT_URL, else AWS)
+    lane: str | None = None  # None: a pair given outright
 
 
 def positive_int(text: str) -> int:
@@ -124,6 +140,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--dlq-url", metavar="URL", help="the send dead-letter queue (output SendDeadLetterQueueUrl)"
     )
     where.add_argument("--region", help="AWS region (default: from a queue URL, else your AWS config)")
+    where.add_argument(
+        "--lane", choices=sorted(LANES), help="only this lane's queues (default: every lane's, in turn)"
+    )
     parser.add_argument(
         "--dry-run",
         action="store_true",
@@ -192,13 +211,18 @@ def stack_outputs(stack: str, region: str | None) -> dict[str, str]:
     return {o["OutputKey"]: o["OutputValue"] for o in found[0].get("Outputs", [])} if found else {}
 
 
-def find_queues(args: argparse.Namespace, env: Mapping[str, str]) -> Queues:
-    """The two queue URLs, by the first rule of the epilog that applies."""
+def find_queues(args: argparse.Namespace, env: Mapping[str, str]) -> list[Queues]:
+    """The queue pairs to redrive (one per lane), by the first rule of the epilog that applies."""
     given_send: str | None = args.queue_url
     given_dead_letter: str | None = args.dlq_url
     region: str | None = args.region
+    lanes = [args.lane] if args.lane else list(LANES)
     if given_send and given_dead_letter:
-        return _outside_or_aws(given_send, given_dead_letter, "--queue-url and --dlq-url", region)
+        return [
+            _outside_or_aws(given_send, given_dead_letter, "--queue-url and --dlq-url", region, args.lane)
+        ]
+    if (given_send or given_dead_letter) and not args.lane:
+        raise LookupFailed("--queue-url or --dlq-url alone needs --lane (the lane whose other queue to find)")
     if args.stack:
         outputs = stack_outputs(args.stack, region)
         missing = [name for name in (SEND_QUEUE_OUTPUT, DEAD_LETTER_QUEUE_OUTPUT) if name not in outputs]
@@ -206,32 +230,52 @@ def find_queues(args: argparse.Namespace, env: Mapping[str, str]) -> Queues:
             raise LookupFailed(
                 f"stack {args.stack!r} has no output {' or '.join(missing)}: is it this gateway's stack?"
             )
-        return _outside_or_aws(
-            given_send or outputs[SEND_QUEUE_OUTPUT],
-            given_dead_letter or outputs[DEAD_LETTER_QUEUE_OUTPUT],
-            f"stack {args.stack}",
-            region,
-        )
+        found: list[Queues] = []
+        for lane in lanes:
+            queue_output, dlq_output, _ = LANES[lane]
+            if queue_output not in outputs or dlq_output not in outputs:
+                if args.lane:
+                    raise LookupFailed(f"stack {args.stack!r} has no {lane} lane (output {queue_output})")
+                continue  # a stack from before lanes: its one lane only
+            found.append(
+                _outside_or_aws(
+                    given_send or outputs[queue_output],
+                    given_dead_letter or outputs[dlq_output],
+                    f"stack {args.stack}",
+                    region,
+                    lane,
+                )
+            )
+        return found
     endpoint = env.get("AWS_ENDPOINT_URL")
     if endpoint:
         region = region or LOCAL_REGION
         sqs = _session(region, endpoint).client("sqs", endpoint_url=endpoint)
-        send = given_send or sqs.get_queue_url(QueueName=f"{LOCAL_STACK_NAME}-send")["QueueUrl"]
-        dead_letter = (
-            given_dead_letter or sqs.get_queue_url(QueueName=f"{LOCAL_STACK_NAME}-send-dlq")["QueueUrl"]
-        )
-        return Queues(send, dead_letter, f"the local stack at {endpoint}", region, endpoint)
+        local: list[Queues] = []
+        for lane in lanes:
+            name = f"{LOCAL_STACK_NAME}-send{LANES[lane][2]}"
+            send = given_send or sqs.get_queue_url(QueueName=name)["QueueUrl"]
+            dead_letter = given_dead_letter or sqs.get_queue_url(QueueName=f"{name}-dlq")["QueueUrl"]
+            local.append(Queues(send, dead_letter, f"the local stack at {endpoint}", region, endpoint, lane))
+        return local
     raise LookupFailed(
         "which queues? Give --stack NAME (a deployed stack), or --queue-url and --dlq-url, "
         "or set AWS_ENDPOINT_URL to the local stack's moto (`make run` prints it)"
     )
 
 
-def _outside_or_aws(send: str, dead_letter: str, origin: str, region: str | None) -> Queues:
+def _outside_or_aws(
+    send: str, dead_letter: str, origin: str, region: str | None, lane: str | None = None
+) -> Queues:
     """Queues at these URLs: in AWS (region from the URL), or in a moto the URL points at."""
     endpoint = endpoint_of(send)
     return Queues(
-        send, dead_letter, origin, region or region_of(send) or (LOCAL_REGION if endpoint else None), endpoint
+        send,
+        dead_letter,
+        origin,
+        region or region_of(send) or (LOCAL_REGION if endpoint else None),
+        endpoint,
+        lane,
     )
 
 
@@ -240,13 +284,18 @@ def queue_name(url: str) -> str:
     return url.rstrip("/").rsplit("/", 1)[-1]
 
 
-def confirmed(ctx: Context, queues: Queues, approximate: int, args: argparse.Namespace) -> bool:
+def confirmed(ctx: Context, pairs: list[tuple[Queues, int]], args: argparse.Namespace) -> bool:
     scope = f" of request {args.request_id}" if args.request_id else ""
     most = f", at most {args.max}" if args.max else ""
-    ctx.err.write(
-        f"The dead-letter queue {queue_name(queues.dead_letter)} holds about {approximate} messages.\n"
-        f"Move its chunk messages{scope}{most} to {queue_name(queues.send)}? [y/N] "
-    )
+    for queues, approximate in pairs:
+        ctx.err.write(
+            f"The dead-letter queue {queue_name(queues.dead_letter)} holds about {approximate} messages.\n"
+        )
+    if len(pairs) == 1:
+        ctx.err.write(f"Move its chunk messages{scope}{most} to {queue_name(pairs[0][0].send)}? [y/N] ")
+    else:
+        targets = ", ".join(queue_name(q.send) for q, _ in pairs)
+        ctx.err.write(f"Move their chunk messages{scope}{most}, each to its lane's queue ({targets})? [y/N] ")
     ctx.err.flush()
     answer = ctx.stdin.readline().decode("utf-8", errors="replace").strip().lower()
     return answer in ("y", "yes")
@@ -282,6 +331,7 @@ def letters_table(letters: Sequence[DeadLetter]) -> list[str]:
 def outcome_json(outcome: Outcome, queues: Queues) -> dict[str, Any]:
     chosen = "would_move" if outcome.dry_run else "moved"
     return {
+        **({"lane": queues.lane} if queues.lane else {}),
         "dry_run": outcome.dry_run,
         "send_queue": queues.send,
         "dead_letter_queue": queues.dead_letter,
@@ -377,33 +427,61 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415 - see the module docstring
 
     try:
-        queues = find_queues(args, os.environ)
-        mover = Redrive(
-            sqs_client(queues),
-            dead_letter_url=queues.dead_letter,
-            queue_url=queues.send,
-            wait_seconds=args.wait_seconds,
-        )
-        ctx.note(f"from {queues.dead_letter}", f"  to {queues.send}", f"  ({queues.origin})")
-        if not args.dry_run and not args.yes and not confirmed(ctx, queues, mover.approximate_count(), args):
-            ctx.note("nothing moved (not confirmed; --yes skips the question)")
-            return Exit.REFUSED
+        found = find_queues(args, os.environ)
+        if not found:
+            return ctx.usage_error("no lane's queues were found")
+        movers = [
+            (
+                queues,
+                Redrive(
+                    sqs_client(queues),
+                    dead_letter_url=queues.dead_letter,
+                    queue_url=queues.send,
+                    wait_seconds=args.wait_seconds,
+                ),
+            )
+            for queues in found
+        ]
+        for queues, _ in movers:
+            lane = f"lane {queues.lane}: " if queues.lane else ""
+            ctx.note(f"{lane}from {queues.dead_letter}", f"  to {queues.send}", f"  ({queues.origin})")
+        if not args.dry_run and not args.yes:
+            counts = [(queues, mover.approximate_count()) for queues, mover in movers]
+            if not confirmed(ctx, counts, args):
+                ctx.note("nothing moved (not confirmed; --yes skips the question)")
+                return Exit.REFUSED
     except LookupFailed as err:
         return ctx.usage_error(str(err))
     except (BotoCoreError, ClientError) as err:
         return aws_failure(ctx, err, "cannot find or read the queues")
-    outcome = mover.run(dry_run=args.dry_run, limit=args.max, request_id=args.request_id)
+    outcomes: list[tuple[Queues, Outcome]] = []
+    left = args.max
+    for queues, mover in movers:
+        if left is not None and left <= 0:
+            break
+        outcome = mover.run(dry_run=args.dry_run, limit=left, request_id=args.request_id)
+        outcomes.append((queues, outcome))
+        if left is not None:
+            left -= len(outcome.chosen)
+    report(ctx, outcomes, several=len(movers) > 1)
+    return Exit.OK if all(outcome.ok for _, outcome in outcomes) else Exit.UNAVAILABLE
+
+
+def report(ctx: Context, outcomes: list[tuple[Queues, Outcome]], *, several: bool) -> None:
+    """Each lane's outcome (in JSON: one object, or ``{"lanes": [...]}`` for several)."""
     if ctx.options.json:
-        ctx.say(json.dumps(outcome_json(outcome, queues), ensure_ascii=False, indent=2))
+        replies = [outcome_json(outcome, queues) for queues, outcome in outcomes]
+        ctx.say(json.dumps({"lanes": replies} if several else replies[0], ensure_ascii=False, indent=2))
     else:
-        ctx.say(*outcome_lines(outcome))
-    ctx.note(*outcome_notes(outcome))
-    return Exit.OK if outcome.ok else Exit.UNAVAILABLE
+        for queues, outcome in outcomes:
+            ctx.say(*([f"lane {queues.lane}:"] if several else []), *outcome_lines(outcome))
+    for _, outcome in outcomes:
+        ctx.note(*outcome_notes(outcome))
 
 
 COMMAND = Command(
     name="redrive",
-    help="move dead-lettered sends back to the send queue (--dry-run to look first)",
+    help="move dead-lettered sends back to their lane's send queue (--dry-run to look first)",
     description=DESCRIPTION,
     configure=configure,
     run=run,
