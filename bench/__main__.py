@@ -7,9 +7,13 @@ prove the benchmark runs (``tests/bench``); it writes to ``build/bench-quick`` u
 ``--out`` says otherwise, and uses the dev interpreter if ``.venv-runtime`` is not built.
 
 One module per measurement: ``coldstart`` (1), ``localrun`` (2, 3, 4), ``costs`` (3),
-``push`` (5), ``probes`` (6, 7), ``capacity`` (8); ``report`` and ``chart`` write them.
-A measurement that fails is reported as an error; the others still run, and the exit
-status is 1.
+``push`` (5), ``probes`` (6, 7), ``capacity`` (8), ``ratewindow`` (10), ``lanes`` (11, and
+the single-recipient cost of 3); ``report`` and ``chart`` write them. A measurement that
+fails is reported as an error; the others still run, and the exit status is 1.
+
+``--only PART,...`` measures some parts only (``local``, ``lanes``, ``ratewindow``,
+``coldstart``, ``probes``, ``push``) and merges them into the report's existing
+``benchmarks.json``: the report then says which command measured which section, and when.
 """
 
 from __future__ import annotations
@@ -55,6 +59,12 @@ class Sizes:
     intake: dict[str, tuple[int, str]]
     unlimited_scenario: bool
     build_runtime: bool
+    lanes_backlog: int = 100_000
+    lanes_codes: int = 50
+    lanes_code_interval: float = 0.4
+    single_sends: int = 300
+    rate_window_rates: tuple[int, ...] = (20, 200, 1_000)
+    rate_window_seconds: float = 5.0
     warmup: bool = True
     send_sizes: tuple[int, ...] = (1, 10_000)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -93,7 +103,13 @@ QUICK = Sizes(
     unlimited_scenario=False,
     build_runtime=False,
     warmup=False,
+    lanes_backlog=2_000,
+    lanes_codes=5,
+    single_sends=20,
+    rate_window_rates=(20,),
+    rate_window_seconds=2.0,
 )
+PARTS = ("coldstart", "probes", "push", "local", "lanes", "ratewindow")
 SCATTERED = {"delay_min_seconds": 0.2, "delay_max_seconds": 1.0, "batch_window_seconds": 0.05}
 GROUPED = {"delay_min_seconds": 0.5, "delay_max_seconds": 0.5, "batch_window_seconds": 0.05}
 
@@ -115,16 +131,18 @@ def _isolate_from_aws() -> None:
 
 
 class Bench:
-    def __init__(self, sizes: Sizes, mode: str, work: Path) -> None:
+    def __init__(self, sizes: Sizes, mode: str, work: Path, only: frozenset[str] = frozenset(PARTS)) -> None:
         self.sizes = sizes
         self.mode = mode
         self.work = work
+        self.only = only
         self.aws_dir = work / "aws"
         self.r: dict[str, Any] = {"mode": mode, "errors": {}}
         self._counted: dict[str, Any] = {}
         self._own_offset = 0
 
     def stage(self, name: str, call: Any) -> Any:
+        self.r.setdefault("stages", []).append(name)
         began = time.perf_counter()
         log(f"{name} ...")
         try:
@@ -144,23 +162,38 @@ class Bench:
         _awsrecorder.install(str(self.aws_dir))
         started = time.perf_counter()
         self.r["environment"] = {"load_before": _load()}
-        rt = self.stage(
-            "runtime environment", lambda: runtime.ensure_runtime(create=self.sizes.build_runtime, log=log)
-        )
+        rt = None
+        if self.only & {"coldstart", "probes"}:
+            rt = self.stage(
+                "runtime environment",
+                lambda: runtime.ensure_runtime(create=self.sizes.build_runtime, log=log),
+            )
         functions = self.stage("functions from template.yaml", runtime.function_envs)
         if rt is not None and functions is not None:
-            shipped = self.stage(
-                "layer as sam build ships it",
-                lambda: runtime.build_shipped(rt, functions, self.work / "shipped", log=log),
-            )
-            self.r["coldstart"] = self.stage("1. cold start", lambda: self._coldstart(rt, functions, shipped))
-            probes = self.stage("6-7. warm CPU and memory", lambda: self._probes(rt, functions))
-            if probes:
-                self.r["cpu"], self.r["memory"] = probes["cpu"], probes["memory"]
-        self.r["push"] = self.stage("5. push handling", self._push)
-        self.stage("2-4. local stack runs", self._local)
-        self.stage("3. cost model", lambda: self._costs(functions or {}))
-        self.stage("8. capacity", self._capacity)
+            if "coldstart" in self.only:
+                shipped = self.stage(
+                    "layer as sam build ships it",
+                    lambda: runtime.build_shipped(rt, functions, self.work / "shipped", log=log),
+                )
+                self.r["coldstart"] = self.stage(
+                    "1. cold start", lambda: self._coldstart(rt, functions, shipped)
+                )
+            if "probes" in self.only:
+                probes = self.stage("6-7. warm CPU and memory", lambda: self._probes(rt, functions))
+                if probes:
+                    self.r["cpu"], self.r["memory"] = probes["cpu"], probes["memory"]
+        if "push" in self.only:
+            self.r["push"] = self.stage("5. push handling", self._push)
+        if "local" in self.only:
+            self.stage("2-4. local stack runs", self._local)
+        if "lanes" in self.only:
+            self.r["lanes"] = self.stage("11. lanes: codes under a bulk backlog", self._lanes)
+        if "ratewindow" in self.only:
+            self.r["rate_window"] = self.stage("10. the limiter's sliding window", self._rate_window)
+        if self._counted:
+            self.stage("3. cost model", lambda: self._costs(functions or {}))
+        if "local" in self.only:
+            self.stage("8. capacity", self._capacity)
         self.r["environment"].update(_environment(rt))
         self.r["environment"]["load_after"] = _load()
         self.r["generated"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -286,19 +319,54 @@ class Bench:
             unlimited["label"] = "local stack, no provider limit (GuoduMaxSubmitsPerSecond=0)"
             scenarios.append(unlimited)
 
+    def _lanes(self) -> dict[str, Any]:
+        """A fresh stack (template defaults): codes under a bulk backlog, then single sends."""
+        from bench import lanes, localrun
+        from guodu_simulator import SimulatorConfig
+
+        s = self.sizes
+        simulator = SimulatorConfig(seed=9, log_submits=False, latency_ms=30)
+        with localrun.StackRun(
+            self.work / "stack-lanes", aws_dir=self.aws_dir, simulator=simulator, log=log
+        ) as run:
+            run.sim.configure({"push": {"url": run.stack.push_url, **SCATTERED}})
+            result = lanes.codes_under_backlog(
+                run,
+                backlog=s.lanes_backlog,
+                per_post=min(s.lanes_backlog, 10_000),
+                codes=s.lanes_codes,
+                interval=s.lanes_code_interval,
+                log=log,
+            )
+            run.wait(lambda: run.sim.pending_pushes() == 0, 600, "the backlog's reports to drain")
+            for category, prefix in (("verification", "172"), ("transactional", "173")):
+                self._counted[f"single_{category}"] = lanes.single_sends(
+                    run, sends=s.single_sends, category=category, prefix=prefix, push=SCATTERED, log=log
+                )
+        return result
+
+    def _rate_window(self) -> dict[str, Any]:
+        from bench import ratewindow
+
+        return ratewindow.measure(
+            self.sizes.rate_window_rates, seconds=self.sizes.rate_window_seconds, log=log
+        )
+
     def _costs(self, functions: dict[str, Any]) -> None:
         from bench import costs
         from bench.capacity import parameters
 
         memory = {name: f.memory for name, f in functions.items()}
         retention = int(parameters().get("RetentionDays") or 30)
-        self.r["cost"] = {}
-        self.r["counted"] = {}
+        self.r.setdefault("cost", {})
+        self.r.setdefault("counted", {})
         for name, counted in self._counted.items():
             model = costs.model(counted, memory, retention)
             for key in ("push_items_per_packet", "push_msg_ids_per_packet"):
-                model[key] = counted[key]
-            model["what_if"] = costs.what_if_own_items(model)
+                if key in counted:
+                    model[key] = counted[key]
+            if "push_items_per_packet" in counted:
+                model["what_if"] = costs.what_if_own_items(model)
             self.r["cost"][name] = model
             self.r["counted"][name] = {k: v for k, v in counted.items() if k not in ("records", "items")}
 
@@ -400,6 +468,42 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
+# The results each part writes (``cost``/``counted`` entries are merged key by key).
+PART_KEYS = {
+    "coldstart": ("coldstart",),
+    "probes": ("cpu", "memory"),
+    "push": ("push",),
+    "local": ("throughput", "provider_calls", "intake", "capacity"),
+    "lanes": ("lanes",),
+    "ratewindow": ("rate_window",),
+}
+
+
+def _merged(new: dict[str, Any], previous: Path, only: frozenset[str], command: str) -> dict[str, Any]:
+    """``new`` (some parts) merged into the report at ``previous``, each part recording the
+    command and time that measured it."""
+    if not previous.exists():
+        return new
+    merged: dict[str, Any] = json.loads(previous.read_text(encoding="utf-8"))
+    provenance = merged.setdefault("parts", {})
+    for part in only:
+        for key in PART_KEYS[part]:
+            if key in new:
+                merged[key] = new[key]
+        provenance[part] = {
+            "command": command,
+            "generated": new["generated"],
+            "elapsed_s": round(new["elapsed_s"]),
+        }
+    for key in ("cost", "counted"):
+        merged.setdefault(key, {}).update(new.get(key) or {})
+    # The errors of the stages run again are theirs now.
+    kept = {k: v for k, v in merged.get("errors", {}).items() if k not in new.get("stages", [])}
+    merged["errors"] = {**kept, **new["errors"]}
+    merged["summary"] = summary.rows(merged)
+    return merged
+
+
 def render(source: Path, out: Path) -> int:
     """Write the report, chart and capacity page again from measured figures (no measuring)."""
     from bench import chart, report
@@ -426,16 +530,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--render", type=Path, metavar="JSON", help="only write the report again from a benchmarks.json"
     )
+    parser.add_argument(
+        "--only",
+        metavar="PART,...",
+        help=f"measure only these parts ({', '.join(PARTS)}), merged into the report's benchmarks.json",
+    )
     args = parser.parse_args(argv)
     if args.render:
         return render(args.render, args.out or args.render.parent)
     _isolate_from_aws()
     mode = "quick" if args.quick else "full"
     out: Path = args.out or (REPO / "build" / "bench-quick" if args.quick else REPO / "docs")
+    only = frozenset(part.strip() for part in (args.only or ",".join(PARTS)).split(",") if part.strip())
+    if only - set(PARTS):
+        parser.error(f"unknown parts: {', '.join(sorted(only - set(PARTS)))}")
     work = Path(tempfile.mkdtemp(prefix="smsgw-bench-"))
     log(f"{mode} run; working folder {work}; report to {out}")
-    bench = Bench(QUICK if args.quick else FULL, mode, work)
+    bench = Bench(QUICK if args.quick else FULL, mode, work, only)
     results = bench.run()
+    command = (
+        "python -m bench" + (" --quick" if args.quick else "") + (f" --only {args.only}" if args.only else "")
+    )
+    elapsed, errors = results["elapsed_s"], list(results["errors"])
+    results = _merged(results, out / "benchmarks.json", only, command) if args.only else results
     from bench import report
 
     try:
@@ -457,10 +574,10 @@ def main(argv: list[str] | None = None) -> int:
 
         shutil.rmtree(work, ignore_errors=True)
     log(
-        f"wrote {out / 'benchmarks.md'} in {results['elapsed_s']:.0f} s"
-        + (f"; errors: {list(results['errors'])}" if results["errors"] else "")
+        f"wrote {out / 'benchmarks.md'}; measured in {elapsed:.0f} s"
+        + (f"; errors: {errors}" if errors else "")
     )
-    return 1 if results["errors"] else 0
+    return 1 if errors else 0
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ def draw(r: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, 3, figsize=(17, 9.5))
+    fig, axes = plt.subplots(3, 3, figsize=(17, 14))
     fig.suptitle(f"smsgw benchmarks ({r['mode']} mode, {r['generated']})", fontsize=13)
     _coldstart(axes[0][0], r.get("coldstart") or {})
     _throughput(axes[0][1], r.get("throughput") or {})
@@ -22,6 +22,8 @@ def draw(r: dict[str, Any], path: Path) -> None:
     _cost(axes[1][0], r.get("cost") or {})
     _push(axes[1][1], r.get("push") or {})
     _memory(axes[1][2], r.get("memory") or {})
+    _lanes(axes[2][0], axes[2][1], r.get("lanes") or {})
+    _rate_window(axes[2][2], r.get("rate_window") or {})
     fig.tight_layout(rect=(0, 0, 1, 0.96))
     fig.savefig(path, dpi=90)
     plt.close(fig)
@@ -177,4 +179,52 @@ def _memory(ax: Any, m: dict[str, Any]) -> None:
     ax.set_xticks(range(len(names)), [_short(n) for n in names], fontsize=8)
     ax.set_ylabel("MB")
     ax.set_title("7. Peak memory per handler")
+    ax.legend(fontsize=7)
+
+
+def _lanes(ax: Any, bulk_ax: Any, lane: dict[str, Any]) -> None:
+    ax.set_title("11. A code's 202 → submit under a bulk backlog")
+    bulk_ax.set_title("11. Bulk submits a second meanwhile")
+    if not lane:
+        ax.text(0.5, 0.5, "not measured", ha="center", transform=ax.transAxes)
+        return
+    waits = lane.get("code_waits") or []
+    ax.scatter([t for t, _ in waits], [ms for _, ms in waits], color=BLUE, s=14, label="each code")
+    budget = 2000 + lane.get("simulator_latency_ms", 0)
+    ax.axhline(budget, color=RED, linestyle="--", label=f"budget p99 {budget:,.0f} ms")
+    ax.axhline(lane["code_wait_ms"]["p99"], color=ORANGE, linestyle=":", label="p99 measured")
+    ax.set_xlabel("s since the first code")
+    ax.set_ylabel("ms")
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=7)
+    per_second = lane.get("bulk_per_second") or []
+    bulk_ax.bar(range(len(per_second)), per_second, color=GREY, label="bulk submits")
+    limit = lane.get("limit_submits_per_s", 0)
+    bulk_ax.axhline(limit, color=RED, linestyle="--", label=f"limit {limit}/s")
+    bulk_ax.axhline(limit * 0.9, color=ORANGE, linestyle=":", label="90 %")
+    codes = lane.get("codes_at_s") or []
+    bulk_ax.scatter(
+        codes, [limit * 1.05] * len(codes), color=BLUE, marker="v", s=12, label="a code submitted"
+    )
+    bulk_ax.set_xlabel("s since the first bulk submit")
+    bulk_ax.legend(fontsize=7)
+
+
+def _rate_window(ax: Any, w: dict[str, Any]) -> None:
+    runs = w.get("runs") or []
+    ax.set_title("10. Busiest sliding second / limit")
+    if not runs:
+        ax.text(0.5, 0.5, "not measured", ha="center", transform=ax.transAxes)
+        return
+    labels = [f"{run['limit_submits_per_s']:,}/s" for run in runs]
+    ax.bar(
+        labels,
+        [run["busiest_window"] / run["limit_submits_per_s"] for run in runs],
+        color=BLUE,
+        label="busiest window",
+    )
+    ax.bar(labels, [run["share_of_limit"] for run in runs], color=GREEN, width=0.4, label="average rate")
+    ax.axhline(1.0, color=RED, linestyle="--", label="the limit")
+    ax.set_ylim(0, 1.15)
+    ax.set_ylabel("share of the limit")
     ax.legend(fontsize=7)

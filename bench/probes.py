@@ -82,7 +82,7 @@ def measure(
             if kind is None:
                 continue
             probe: dict[str, Any] = {"kind": kind, "reps": reps, "warmup": 2}
-            env = handler_env(function, GUODU_SUBMIT_URL=simulator.submit_url)
+            env = handler_env(function, GUODU_SUBMIT_URLS=simulator.submit_url)
             if kind == "send":
                 probe.update(send_sizes=list(send_sizes), largest_send=largest_send, dump_items=str(seed))
             elif kind == "worker":

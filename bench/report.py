@@ -24,6 +24,8 @@ SECTIONS = (
     "## 7. Memory",
     "## 8. Capacity",
     "## 9. Intake of the largest requests",
+    "## 10. The rate limiter's sliding window",
+    "## 11. Lanes: one-time codes under a bulk backlog",
     "## Method and environment",
 )
 HANDLERS = ("SendApiFunction", "SubmitWorkerFunction", "PushReceiverFunction", "BalanceCheckFunction")
@@ -63,15 +65,32 @@ FIGURES = (
     "intake.bulk.seconds",
     "intake.personalised.seconds",
     "intake.verification.seconds",
+    "cost.single_verification.usd_per_million",
+    "cost.single_transactional.usd_per_million",
+    "lanes.code_wait_ms.median",
+    "lanes.code_wait_ms.p99",
+    "lanes.bulk_share_of_limit",
+    "rate_window.runs.0.busiest_window",
 )
 Add = Callable[[str], None]
+PART_SECTIONS = {
+    "lanes": "section 11 and the single-recipient costs of section 3",
+    "ratewindow": "section 10",
+    "local": "sections 2, 3, 4, 8 and 9",
+    "coldstart": "section 1",
+    "probes": "sections 6 and 7",
+    "push": "section 5",
+}
 
 
 def lookup(data: Any, path: str) -> Any:
     for part in path.split("."):
-        if not isinstance(data, dict) or part not in data:
+        if isinstance(data, list) and part.isdigit() and int(part) < len(data):
+            data = data[int(part)]
+        elif isinstance(data, dict) and part in data:
+            data = data[part]
+        else:
             return None
-        data = data[part]
     return data
 
 
@@ -108,6 +127,12 @@ def markdown(r: dict[str, Any]) -> str:
     add(f"{r['elapsed_s']:.0f} s. Every figure below was measured in this one run on this machine")
     add(f"({env['cores']} cores, shared with other work: load average {env['load_before']} before,")
     add(f"{env['load_after']} after); figures labelled *model* are arithmetic on measured ones. The")
+    for part, made in (r.get("parts") or {}).items():
+        add(
+            f"The part *{part}* ({PART_SECTIONS.get(part, part)}) was measured again later, on"
+            f" {made['generated']}, by `{made['command']}` ({made['elapsed_s']} s), and merged in; the"
+            " other parts are the run above's."
+        )
     add("same figures are in [benchmarks.json](benchmarks.json), the chart is")
     add("[benchmarks.png](benchmarks.png), and the cost model and the quota arithmetic are in")
     add("[capacity.md](capacity.md).")
@@ -144,6 +169,8 @@ def markdown(r: dict[str, Any]) -> str:
         _memory,
         _capacity,
         _intake,
+        _rate_window,
+        _lanes,
         _environment,
     ):
         section(r, add)
@@ -328,10 +355,64 @@ def _cost(r: dict[str, Any], add: Add) -> None:
     if what_if:
         add(f"**What if** (a model from the same run): {what_if['text']}")
         add("")
+    _single_costs(costs, add)
     prices = "; ".join((s.get("prices") or {}).values())
     add(f"Prices: {s.get('prices_region', '')}, {s.get('prices_as_of', '')}: {prices}.")
     add("China regions are billed in CNY at other prices, not stated here.")
     add("")
+
+
+def _single_costs(costs: dict[str, Any], add: Add) -> None:
+    singles = {k.removeprefix("single_"): v for k, v in costs.items() if k.startswith("single_")}
+    if singles:
+        add("**Single-recipient sends** (the typical one-time code or notice): requests of one number")
+        add("each, posted by four callers at once, end to end with their reports (scattered), counted and")
+        add("priced the same way:")
+        add("")
+        add(
+            _row(
+                [
+                    "send",
+                    "recipients",
+                    "AWS requests per 1,000",
+                    "DynamoDB write units each",
+                    "USD per million",
+                ]
+            )
+        )
+        add("|---|---:|---:|---:|---:|")
+        for name, model in singles.items():
+            add(
+                _row(
+                    [
+                        name,
+                        model["recipients"],
+                        model["aws_requests_per_1000"],
+                        model["wru_per_recipient"],
+                        f"**{model['usd_per_million']:.2f}**",
+                    ]
+                )
+            )
+        add("")
+        for name, model in singles.items():
+            top = sorted(model["lines"].items(), key=lambda kv: -kv[1]["usd_per_million"])[:4]
+            add(
+                f"- *{name}*: "
+                + ", ".join(f"{k} ${v['usd_per_million']:.3f}" for k, v in top)
+                + "; by call: "
+                + _pairs(
+                    {
+                        k: round(n * 1000 / model["recipients"], 1)
+                        for k, n in (model.get("aws_requests", {}).get("by_call") or {}).items()
+                    }
+                )
+                + " (per 1,000)."
+            )
+        add("")
+        add("A one-number send pays per request what a bulk send pays per 200 numbers (the API call, the")
+        add("intake writes, one submit's claim and settle, its events), so it costs more per recipient;")
+        add("a code also pays its frequency caps (one conditional write per window).")
+        add("")
 
 
 def _throughput(r: dict[str, Any], add: Add) -> None:
@@ -587,6 +668,106 @@ def _intake(r: dict[str, Any], add: Add) -> None:
         figure = (r.get("intake") or {}).get(shape)
         if figure:
             add(_row([shape, what, f"{figure['recipients']:,}", figure["seconds"]]))
+    add("")
+
+
+def _rate_window(r: dict[str, Any], add: Add) -> None:
+    w = r.get("rate_window") or {}
+    add("## 10. The rate limiter's sliding window")
+    add("")
+    add("Worker processes (threads in each) loop as the submit worker does: take a slot on the")
+    add("account's timeline in one moto server, write a claim, submit to the simulator, which stamps what")
+    add("it receives. The busiest one-second window of those stamps, wherever it begins, against the")
+    add(f"limit; slots are (1 + {w.get('slack_seconds', 0.05):g}) / N s apart, so the ceiling is")
+    add(f"{1 / (1 + w.get('slack_seconds', 0.05)) * 100:.1f}% of the limit (`bench/ratewindow.py`).")
+    add("Above 50/s this machine cannot drive the rate for real (one moto process on two shared cores):")
+    add("the workers' and the limiter's clock then runs `scale` times slower than ours, and the stamps")
+    add("are read in that clock. AWS latencies then weigh `scale` times less in it, closer to DynamoDB's")
+    add("milliseconds than to moto's tens; the items, the workers and the conditional writes are real.")
+    add("")
+    add(
+        _row(
+            [
+                "limit (submits/s)",
+                "clock",
+                "workers (processes)",
+                "items",
+                "submits",
+                "busiest window",
+                "average rate",
+                "share of the limit",
+                "limiter writes / submit",
+                "refused / submit",
+                "slots given up",
+            ]
+        )
+    )
+    add("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for run in w.get("runs", []):
+        add(
+            _row(
+                [
+                    f"{run['limit_submits_per_s']:,}",
+                    "real time" if run["scale"] == 1 else f"×1/{run['scale']:g}",
+                    f"{run['workers']} ({run['processes']})",
+                    run["items"],
+                    f"{run['submits']:,}",
+                    f"**{run['busiest_window']:,}**",
+                    f"{run['achieved_per_s']:,}",
+                    f"{run['share_of_limit'] * 100:.1f}%",
+                    run["limiter_writes_per_submit"],
+                    run["refused_writes_per_submit"],
+                    run["slots_missed"],
+                ]
+            )
+        )
+    add("")
+
+
+def _lanes(r: dict[str, Any], add: Add) -> None:
+    lane = r.get("lanes") or {}
+    add("## 11. Lanes: one-time codes under a bulk backlog")
+    add("")
+    if not lane:
+        add("Not measured in this run.")
+        add("")
+        return
+    waits = lane["code_wait_ms"]
+    add(
+        f"The local stack with the template's defaults (provider limit {lane['limit_submits_per_s']}"
+        f" submits/s, the simulator answering after {lane['simulator_latency_ms']:g} ms, reports pushed):"
+        f" {lane['backlog_recipients']:,} transactional recipients POSTed in requests of"
+        f" {lane['per_post']:,} ({lane['backlog_submits']:,} submits), then, once bulk was under way"
+        f" ({lane['recipients_queued_before_first_code']:,} recipients still queued before the first code),"
+        f" {lane['codes']} one-time codes (`category: verification`), one every"
+        f" {lane['code_interval_s']:g} s."
+        " A code's wait is from its 202 to the simulator's stamp of its submit."
+    )
+    add("")
+    add(_row(["", "median", "p99", "min", "max"]))
+    add("|---|---:|---:|---:|---:|")
+    add(
+        _row(
+            [
+                "code: 202 → submit (ms)",
+                f"**{waits['median']:,}**",
+                f"**{waits['p99']:,}**",
+                f"{waits['min']:,}",
+                f"{waits['max']:,}",
+            ]
+        )
+    )
+    add("")
+    share = lane.get("bulk_share_of_limit") or 0
+    add(
+        f"Bulk meanwhile: {lane['bulk_submits_per_s']:g} submits/s from its first submit to its last"
+        f" ({lane['bulk_span_s']:g} s), **{share * 100:.1f}%** of the limit (the limiter's ceiling is"
+        f" 95.2%); while the codes went, bulk {lane.get('bulk_submits_per_s_during_codes')}/s and"
+        f" everything {lane.get('all_submits_per_s_during_codes')}/s. The busiest one-second window of all"
+        f" submits held {lane['busiest_window']} (limit {lane['limit_submits_per_s']})."
+        " Before lanes (the issue's measurement: five 10,000-number sends, then one code) a code left the"
+        " queue 47.9 s after its 202."
+    )
     add("")
 
 

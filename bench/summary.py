@@ -292,16 +292,88 @@ def intake(r: dict[str, Any]) -> Row | None:
     }
 
 
+CODE_BUDGET_SECONDS = 2.0  # plus the provider's latency
+BULK_SHARE_BUDGET = 0.90
+
+
+def rate_window(r: dict[str, Any]) -> Row | None:
+    runs = (r.get("rate_window") or {}).get("runs") or []
+    if not runs:
+        return None
+    held = all(run["held"] for run in runs)
+    return {
+        "n": 10,
+        "what": "rate limit: busiest sliding second, many worker processes",
+        "measured": ", ".join(
+            f"limit {run['limit_submits_per_s']:,}/s: {run['busiest_window']:,}"
+            f" ({run['share_of_limit'] * 100:.0f}% of the limit on average"
+            + (f", clock ×1/{run['scale']:g}" if run["scale"] > 1 else "")
+            + ")"
+            for run in runs
+        ),
+        "budget": "≤ the limit in every window",
+        "verdict": _verdict(held),
+        "why": "" if held else "a window held more than the limit",
+    }
+
+
+def lanes(r: dict[str, Any]) -> Row | None:
+    lane = r.get("lanes") or {}
+    if not lane:
+        return None
+    waits, latency = lane["code_wait_ms"], lane["simulator_latency_ms"]
+    budget_ms = CODE_BUDGET_SECONDS * 1000 + latency
+    share = lane.get("bulk_share_of_limit") or 0.0
+    codes_met, bulk_met = waits["p99"] <= budget_ms, share >= BULK_SHARE_BUDGET
+    why = []
+    if not codes_met:
+        why.append(f"codes p99 {waits['p99']:,} ms over {budget_ms:,.0f} ms")
+    if not bulk_met:
+        why.append(f"bulk reached {share * 100:.0f}% of the limit")
+    return {
+        "n": 11,
+        "what": f"a code's 202 → submit under a {lane['backlog_recipients']:,}-recipient backlog;"
+        " bulk's share",
+        "measured": f"{lane['codes']} codes: median {waits['median']:,} ms, p99 {waits['p99']:,} ms;"
+        f" bulk {lane['bulk_submits_per_s']:g} submits/s = {share * 100:.1f}% of"
+        f" {lane['limit_submits_per_s']}",
+        "budget": f"p99 ≤ {budget_ms:,.0f} ms (2 s + the provider's {latency:g} ms); bulk ≥ 90%",
+        "verdict": _verdict(codes_met and bulk_met),
+        "why": "; ".join(why),
+    }
+
+
+def single_cost(r: dict[str, Any]) -> Row | None:
+    costs = r.get("cost") or {}
+    found = {k.removeprefix("single_"): v for k, v in costs.items() if k.startswith("single_")}
+    if not found:
+        return None
+    return {
+        "n": "3b",
+        "what": "AWS cost per million single-recipient sends (a code, a notice), tracked",
+        "measured": ", ".join(
+            f"{k} ${v['usd_per_million']:.2f} ({v['aws_requests_per_1000']:g} AWS requests per 1,000)"
+            for k, v in found.items()
+        ),
+        "budget": "reported (the bulk budget is per recipient of bulk sends)",
+        "verdict": "reported",
+        "why": "",
+    }
+
+
 ROWS: tuple[Callable[[dict[str, Any]], Row | None], ...] = (
     coldstart,
     provider_calls,
     cost,
+    single_cost,
     throughput,
     push,
     cpu,
     memory,
     capacity,
     intake,
+    rate_window,
+    lanes,
 )
 
 

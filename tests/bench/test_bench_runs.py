@@ -62,7 +62,7 @@ def test_the_figures_hold_every_measurement(report: Path) -> None:
     assert data["errors"] == {}
     missing = [path for path in FIGURES if lookup(data, path) is None]
     assert not missing
-    assert [row["n"] for row in data["summary"]] == [1, 2, 3, 4, 5, 6, 7, 8, 9]
+    assert [row["n"] for row in data["summary"]] == [1, 2, 3, "3b", 4, 5, 6, 7, 8, 9, 10, 11]
 
 
 def test_the_capacity_model_names_the_template_parameters(report: Path) -> None:
