@@ -65,7 +65,7 @@ from guodu_simulator.protocol import (
     validate_submit,
 )
 from guodu_simulator.pusher import Pusher
-from guodu_simulator.state import PushRecord, RefusedRecord, SubmitRecord
+from guodu_simulator.state import PushRecord, RefusedRecord, SubmitRecord, iso_now
 
 log = logging.getLogger("guodu_simulator")
 
@@ -325,8 +325,11 @@ class Simulator:
             seconds += config.faults.slow_seconds
         return seconds
 
-    def handle_submit(self, raw: bytes, source_ip: str) -> Answer:
-        """One ``submitJson`` request body from ``source_ip``: what to answer."""
+    def handle_submit(self, raw: bytes, source_ip: str, received: float | None = None) -> Answer:
+        """One ``submitJson`` request body from ``source_ip``: what to answer. ``received``:
+        when its headers arrived (epoch seconds), the moment it is stamped with, as the
+        platform's own rate limit would count it (default: now)."""
+        received = time.time() if received is None else received
         fault = self._draw_fault()
         delay = self._latency_seconds(fault)
         if delay > 0:
@@ -348,7 +351,7 @@ class Simulator:
             max_content_chars=config.max_content_chars,
         )
         if isinstance(outcome, Accepted):
-            record_or_refusal = self._accept(outcome, source_ip, fault)
+            record_or_refusal = self._accept(outcome, source_ip, fault, received)
             if isinstance(record_or_refusal, SubmitRecord):
                 record = record_or_refusal
                 answer = _json_answer({"ResultCode": record.result_code, "MsgId": record.msg_id})
@@ -361,7 +364,9 @@ class Simulator:
         self._record_refusal(outcome, source_ip, None)
         return _json_answer({"ResultCode": outcome.result_code})
 
-    def _accept(self, accepted: Accepted, source_ip: str, fault: str | None) -> SubmitRecord | Refused:
+    def _accept(
+        self, accepted: Accepted, source_ip: str, fault: str | None, received: float
+    ) -> SubmitRecord | Refused:
         with self._lock:
             account = self._config.accounts.get(accepted.oper_id)
             if account is None:
@@ -384,6 +389,7 @@ class Simulator:
                 source_ip=source_ip,
                 fault=fault if fault in ACCEPTING_FAULTS else None,
                 early_reports=early,
+                received_at=iso_now(received),
             )
             self._accepted.append(record)
             log_submits = self._config.log_submits
@@ -681,6 +687,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- dispatch ---------------------------------------------------------------------
     def _dispatch(self) -> None:
+        received = time.time()  # the request line and headers are in
         raw = self._read_body()
         if raw is None:
             return
@@ -693,7 +700,7 @@ class _Handler(BaseHTTPRequestHandler):
             if self.command != "POST":
                 self._not_allowed("POST")
                 return
-            answer = self.sim.handle_submit(raw, source_ip)
+            answer = self.sim.handle_submit(raw, source_ip, received)
         elif path == SURPLUS_PATH:
             if self.command == "GET":
                 params = parse_qs(url.query, keep_blank_values=True)
