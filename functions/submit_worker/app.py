@@ -73,6 +73,7 @@ for account in settings.accounts().values():
         account.max_submits_per_second,
         account.max_recipients_per_second,
         shares={lane: p for lane, p in shares.items() if Category(lane) in account.lanes},
+        margin_seconds=settings.rate_margin_ms / 1000,
     )
     names = tuple(c.value for c in account.lanes)
     hints: dict[str, int] = {}  # what this container last saw of the account's timelines

@@ -103,11 +103,11 @@ def test_a_failure_before_the_submit_left_gives_the_chunk_back_to_be_sent(
     limiter = worker.service._lane.limiter
     reserve, calls = limiter._reserve, []
 
-    def failing_once(recipients: int, now: float) -> float | None:
+    def failing_once(recipients: int, now: float, earliest: float) -> float | None:
         calls.append(now)
         if len(calls) == 1:
             raise ClientError({"Error": {"Code": "InternalServerError", "Message": "x"}}, "UpdateItem")
-        slot: float | None = reserve(recipients, now)
+        slot: float | None = reserve(recipients, now, earliest)
         return slot
 
     monkeypatch.setattr(limiter, "_reserve", failing_once)

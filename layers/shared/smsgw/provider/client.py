@@ -26,14 +26,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.connection import HTTPSConnection
-from urllib3.connectionpool import HTTPSConnectionPool
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from smsgw.provider.guodu import Credentials, Outcome, ReplyError, SubmitRequest, parse_reply
@@ -96,7 +97,36 @@ class TlsHandshakeFailed(NewConnectionError):
     """The TLS handshake failed (or timed out): no byte of the request was sent."""
 
 
-class _HandshakeMarkedConnection(HTTPSConnection):
+class GateRefused(Exception):
+    """``before_send`` refused (no rate-limit slot): not a byte of the request was written."""
+
+    def __init__(self, reason: Exception) -> None:
+        super().__init__(f"not sent: {type(reason).__name__}")
+        self.reason = reason
+
+
+# What the connection calls right before it writes the request (set around each try).
+_before_write: ContextVar[Callable[[], None] | None] = ContextVar("guodu_before_write", default=None)
+
+
+class _GatedConnection(HTTPConnection):
+    """A connection that opens first and then, right before it writes the request, calls
+    the try's ``before_send`` (the rate limit's slot): what the platform sees is as close
+    to the slot as the wire allows, whatever connecting and building the request took."""
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        gate = _before_write.get()
+        if gate is not None:
+            if self.sock is None:
+                self.connect()
+            try:
+                gate()
+            except Exception as err:
+                raise GateRefused(err) from err
+        super().request(*args, **kwargs)
+
+
+class _HandshakeMarkedConnection(_GatedConnection, HTTPSConnection):
     """An HTTPS connection whose handshake failures read as "never connected": urllib3
     would report them as SSL errors or read timeouts, which could also happen after the
     request left."""
@@ -110,24 +140,28 @@ class _HandshakeMarkedConnection(HTTPSConnection):
             raise TlsHandshakeFailed(self, f"TLS handshake failed: {type(err).__name__}") from err
 
 
+class _GatedPool(HTTPConnectionPool):
+    ConnectionCls = _GatedConnection
+
+
 class _HandshakeMarkedPool(HTTPSConnectionPool):
     ConnectionCls = _HandshakeMarkedConnection
 
 
 class NeverSentAdapter(HTTPAdapter):
-    """requests' adapter, with HTTPS connections that tell a failed handshake apart."""
+    """requests' adapter, with connections that call ``before_send`` at the last moment and
+    HTTPS connections that tell a failed handshake apart."""
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {
-            **self.poolmanager.pool_classes_by_scheme,
-            "https": _HandshakeMarkedPool,
-        }
+        self.poolmanager.pool_classes_by_scheme = {"http": _GatedPool, "https": _HandshakeMarkedPool}
 
 
 def platform_session() -> requests.Session:
-    """A session for the platform: keep-alive, and HTTPS handshakes told apart."""
+    """A session for the platform: keep-alive, the slot taken at the last moment, and HTTPS
+    handshakes told apart."""
     made = requests.Session()
+    made.mount("http://", NeverSentAdapter())
     made.mount("https://", NeverSentAdapter())
     return made
 
@@ -284,15 +318,12 @@ class GuoduClient:
         tries: list[Try] = []
         result = SubmitResult(Outcome.TRANSIENT, "connect_error", detail="no address tried")
         for position, address in enumerate(addresses):
-            if before_send is not None:
+            try:
+                result = self._post(address.url, body, before_send)
+            except GateRefused as refused:
                 if position == 0:
-                    before_send()
-                else:
-                    try:
-                        before_send()
-                    except Exception:  # no slot for the next address: this submit stops here
-                        break
-            result = self._post(address.url, body)
+                    raise refused.reason from None  # nothing was sent at all
+                break  # no slot for the next address: this submit ends as the last try did
             never_sent = result.code in NEVER_SENT_CODES and result.outcome is Outcome.TRANSIENT
             if not never_sent:
                 self._addresses.reached(address)
@@ -302,12 +333,22 @@ class GuoduClient:
             tries.append(Try(address_of(address.url), address.rank, False, benched, skipped))
         return replace(result, seconds=time.perf_counter() - started, tries=tuple(tries))
 
-    def _post(self, url: str, body: bytes) -> SubmitResult:
+    def _post(self, url: str, body: bytes, before_send: Callable[[], None] | None = None) -> SubmitResult:
+        """One try. Raises ``GateRefused`` when ``before_send`` refused (nothing sent)."""
         self._drop_stale_connections()
+        gated = isinstance(self._session.get_adapter(url), NeverSentAdapter)
+        if before_send is not None and not gated:  # a session of the caller's: before the request
+            try:
+                before_send()
+            except Exception as err:
+                raise GateRefused(err) from err
+        token = _before_write.set(before_send if gated else None)
         try:
             response = self._session.post(
                 url, data=body, headers={"Content-Type": JSON_UTF8}, timeout=self._timeout
             )
+        except GateRefused:
+            raise
         except requests.RequestException as err:
             result = _unanswered(err)
         except Exception as err:  # whatever broke, the request may have left
@@ -317,6 +358,7 @@ class GuoduClient:
         else:
             result = self._read(response)
         finally:
+            _before_write.reset(token)
             self._last_used = self._clock()
         return result
 

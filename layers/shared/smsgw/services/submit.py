@@ -44,6 +44,7 @@ from __future__ import annotations
 import random
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -153,10 +154,12 @@ class Decision:
 
 # Time kept at the end of an invocation for a settle order, once writing in place failed.
 ORDER_RESERVE_SECONDS = 6.0
-# The worker wakes this much before its slot to claim the chunk: a multiple of what claims
-# took lately, within these bounds.
+# The worker wakes this much before its slot to claim the chunk: the longest of the last
+# CLAIMS_KEPT claims and a quarter more, within these bounds (a claim that takes longer
+# than that and the slot's slack makes the worker miss its slot and take another).
 CLAIM_LEAD_MIN_SECONDS = 0.005
-CLAIM_LEAD_MAX_SECONDS = 0.25
+CLAIM_LEAD_MAX_SECONDS = 0.3
+CLAIMS_KEPT = 16
 
 
 class SubmitService:
@@ -190,7 +193,7 @@ class SubmitService:
         self._rng = rng
         self._new_token = new_token
         self._lanes = lanes  # every lane's queue, for a message that came on the wrong one
-        self._claim_seconds = 0.02  # a moving average of how long claims take
+        self._claims: deque[float] = deque([0.02], maxlen=CLAIMS_KEPT)  # how long claims took
 
     # -- the flow -------------------------------------------------------------------------
 
@@ -256,7 +259,7 @@ class SubmitService:
             return self._hold(message, order, pause)
         # Everything that may block comes before the claim.
         credentials = self._client.credentials()
-        lead = min(CLAIM_LEAD_MAX_SECONDS, max(CLAIM_LEAD_MIN_SECONDS, 2 * self._claim_seconds))
+        lead = min(CLAIM_LEAD_MAX_SECONDS, max(CLAIM_LEAD_MIN_SECONDS, 1.25 * max(self._claims)))
         permit = self._lane.limiter.acquire(order.recipients, deadline=deadline, lead=lead)
         token = self._new_token()
         began = self._clock()
@@ -265,7 +268,7 @@ class SubmitService:
         except Exception:
             self._give_back_unanswered_claim(order, token, ends_at)
             raise
-        self._claim_seconds = 0.8 * self._claim_seconds + 0.2 * max(0.0, self._clock() - began)
+        self._claims.append(max(0.0, self._clock() - began))
         chunk = claim.chunk
         if chunk is None:
             logger.error("chunk not found: parked", extra=_ref_ids(order))
