@@ -61,7 +61,7 @@ class Sizes:
     build_runtime: bool
     lanes_backlog: int = 100_000
     lanes_codes: int = 50
-    lanes_code_interval: float = 0.4
+    lanes_code_interval: float = 0.5
     single_sends: int = 300
     rate_window_rates: tuple[int, ...] = (20, 200, 1_000)
     rate_window_seconds: float = 5.0

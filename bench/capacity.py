@@ -11,7 +11,7 @@ import math
 from typing import Any
 
 from bench.costs import PRICES
-from smsgw.adapters.throttle import SLACK_SECONDS
+from smsgw.adapters.throttle import MARGIN_SECONDS, SLACK_SECONDS
 from smsgw_local.template import load_template
 
 DAILY_RECIPIENTS = 10_000_000
@@ -72,7 +72,7 @@ def plan(measured: dict[str, Any]) -> dict[str, Any]:
     worker_cpu_ms = cpu.get("worker_batch", {}).get("cpu_ms_median", 20.0) / 5
     # The shared rate limiter: slots (1 + slack) / N apart, so a worker near the limit waits
     # half a slot's spacing on average (and none when the timeline is idle).
-    limiter_ms = (1 + SLACK_SECONDS) / rate_limit / 2 * 1000 if rate_limit else 0.0
+    limiter_ms = (1 + SLACK_SECONDS + MARGIN_SECONDS) / rate_limit / 2 * 1000 if rate_limit else 0.0
     chunk_ms = PROVIDER_MS + calls_per_chunk * DYNAMODB_MS + worker_cpu_ms * LAMBDA_CPU_FACTOR + limiter_ms
     per_instance = 1000 / chunk_ms * per_submit
     design_rate = per_instance * concurrency
@@ -278,7 +278,7 @@ def _arithmetic(cost: dict[str, Any], cap: dict[str, Any]) -> list[str]:
         "  once its last chunk settles)",
         f"  + the measured CPU × {cpu_x:.1f} (a 256 MB function has 256/1769 of a vCPU)",
         f"  + {cap.get('limiter_wait_ms_model', 0):g} ms on average for the rate limiter (slots are"
-        f" (1 + {SLACK_SECONDS:g}) / N s apart,",
+        f" (1 + {SLACK_SECONDS:g} + {MARGIN_SECONDS:g}) / N s apart,",
         "  so a worker near the limit waits half a slot's spacing on average)",
         f"  ≈ {chunk_ms} ms, so one instance submits about {instance:,.0f}",
         f"  recipients/s and {cap['worker_concurrency']} instances {design:,.0f}/s; {limit}",

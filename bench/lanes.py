@@ -18,7 +18,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from bench.localrun import StackRun, busiest_window, mobiles
+from bench.localrun import StackRun, busiest_window, mobiles, rate_limit_use
+from smsgw.adapters.throttle import MARGIN_SECONDS, SLACK_SECONDS
 
 CODE = "【示例】您的验证码是{n:06d}，5分钟内有效。"
 BULK = "【示例】您本月的账单已出，请登录查看。"
@@ -50,6 +51,7 @@ def codes_under_backlog(
     numbers = mobiles(backlog, "170")
     chunks = sum(math.ceil(len(numbers[i : i + per_post]) / 200) for i in range(0, backlog, per_post))
     limit = int(run.provisioned.context.parameters.get("GuoduMaxSubmitsPerSecond") or 0)
+    window = run.open_window()
     began = time.perf_counter()
     for start in range(0, backlog, per_post):
         run.post({"to": numbers[start : start + per_post], "content": BULK, "reference": "bench-backlog"})
@@ -66,15 +68,22 @@ def codes_under_backlog(
     run.wait(
         lambda: len(sim.accepted) - base >= chunks + codes, 1800, "the backlog and the codes to be submitted"
     )
+    run.close_window(window)
     records = sim.accepted[base:]
+    use = rate_limit_use(run.records(window), records, limit)
     waits = {r.mobiles[0]: _received(r) - answered[r.mobiles[0]] for r in records if r.mobiles[0] in answered}
     bulk = sorted(_received(r) for r in records if r.mobiles[0] not in answered)
     code_moments = sorted(_received(r) for r in records if r.mobiles[0] in answered)
     span = bulk[-1] - bulk[0] if len(bulk) > 1 else 0.0
     bulk_rate = (len(bulk) - 1) / span if span else 0.0
-    # Bulk's rate while codes went too: between the first and the last code.
+    # While codes went too (between the first and the last code): bulk's rate, and every
+    # submit's; the limit left to bulk is what the codes did not take.
     during = [t for t in bulk if code_moments and code_moments[0] <= t <= code_moments[-1]]
     during_span = code_moments[-1] - code_moments[0] if len(code_moments) > 1 else 0.0
+    # Bulk alone: from its first submit to the first code, and from the last code to its end.
+    alone = [t for t in bulk if not code_moments or t < code_moments[0] or t > code_moments[-1]]
+    alone_span = span - during_span
+    used = (len(bulk) + len(code_moments) - 1) / span if span else 0.0
     everything = bulk + code_moments
     values = list(waits.values())
     result: dict[str, Any] = {
@@ -97,11 +106,17 @@ def codes_under_backlog(
         "limit_submits_per_s": limit,
         "bulk_submits_per_s": round(bulk_rate, 2),
         "bulk_share_of_limit": round(bulk_rate / limit, 3) if limit else None,
+        "limit_used_share": round(used / limit, 3) if limit else None,
+        "ceiling_share": round(1 / (1 + SLACK_SECONDS + MARGIN_SECONDS), 3),
+        "bulk_alone_submits_per_s": round(len(alone) / alone_span, 2) if alone_span > 1 else None,
         "bulk_submits_per_s_during_codes": round(len(during) / during_span, 2) if during_span else None,
         "all_submits_per_s_during_codes": (
             round((len(during) + len(code_moments)) / during_span, 2) if during_span else None
         ),
         "busiest_window": busiest_window(everything),
+        "slots_missed": use["given_up"],
+        "limiter_writes": use["reservations"],
+        "limiter_refused": use["refused"],
         "bulk_span_s": round(span, 2),
         "bulk_per_second": _per_second(bulk, bulk[0] if bulk else 0.0),
         "codes_at_s": [round(t - (bulk[0] if bulk else 0.0), 2) for t in code_moments],

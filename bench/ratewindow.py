@@ -155,7 +155,7 @@ def run(
     import boto3
 
     from guodu_simulator import Simulator, SimulatorConfig
-    from smsgw.adapters.throttle import SLACK_SECONDS, RateLimit, timelines
+    from smsgw.adapters.throttle import MARGIN_SECONDS, SLACK_SECONDS, RateLimit, timelines
     from smsgw_local.moto_server import MotoServer
     from smsgw_local.provision import provision
 
@@ -218,7 +218,7 @@ def run(
         "held": busiest <= rate,
         "achieved_per_s": round(achieved, 1),
         "share_of_limit": round(achieved / rate, 3),
-        "ceiling_share": round(1 / (1 + SLACK_SECONDS), 3),
+        "ceiling_share": round(1 / (1 + SLACK_SECONDS + MARGIN_SECONDS), 3),
         "items": items["pool"],
         "limiter_writes_per_submit": round(total["writes"] / max(1, total["submits"]), 2),
         "refused_writes_per_submit": round(total["refused"] / max(1, total["submits"]), 2),
@@ -235,4 +235,6 @@ def measure(rates: tuple[int, ...], *, seconds: float, log: Callable[[str], None
     for rate in rates:
         with contextlib.suppress(KeyboardInterrupt):
             runs.append(run(rate, seconds=seconds, processes=4, threads=4 if rate <= 200 else 6, log=log))
-    return {"runs": runs, "slack_seconds": 0.05}
+    from smsgw.adapters.throttle import MARGIN_SECONDS, SLACK_SECONDS
+
+    return {"runs": runs, "slack_seconds": SLACK_SECONDS, "margin_seconds": MARGIN_SECONDS}

@@ -678,8 +678,11 @@ def _rate_window(r: dict[str, Any], add: Add) -> None:
     add("Worker processes (threads in each) loop as the submit worker does: take a slot on the")
     add("account's timeline in one moto server, write a claim, submit to the simulator, which stamps what")
     add("it receives. The busiest one-second window of those stamps, wherever it begins, against the")
-    add(f"limit; slots are (1 + {w.get('slack_seconds', 0.05):g}) / N s apart, so the ceiling is")
-    add(f"{1 / (1 + w.get('slack_seconds', 0.05)) * 100:.1f}% of the limit (`bench/ratewindow.py`).")
+    spread = w.get("slack_seconds", 0.05) + w.get("margin_seconds", 0.0)
+    add(
+        f"limit; slots are (1 + {w.get('slack_seconds', 0.05):g} + {w.get('margin_seconds', 0.0):g}) / N s"
+        f" apart, so the ceiling is {1 / (1 + spread) * 100:.1f}% of the limit (`bench/ratewindow.py`)."
+    )
     add("Above 50/s this machine cannot drive the rate for real (one moto process on two shared cores):")
     add("the workers' and the limiter's clock then runs `scale` times slower than ours, and the stamps")
     add("are read in that clock. AWS latencies then weigh `scale` times less in it, closer to DynamoDB's")
@@ -758,13 +761,19 @@ def _lanes(r: dict[str, Any], add: Add) -> None:
         )
     )
     add("")
-    share = lane.get("bulk_share_of_limit") or 0
     add(
         f"Bulk meanwhile: {lane['bulk_submits_per_s']:g} submits/s from its first submit to its last"
-        f" ({lane['bulk_span_s']:g} s), **{share * 100:.1f}%** of the limit (the limiter's ceiling is"
-        f" 95.2%); while the codes went, bulk {lane.get('bulk_submits_per_s_during_codes')}/s and"
-        f" everything {lane.get('all_submits_per_s_during_codes')}/s. The busiest one-second window of all"
-        f" submits held {lane['busiest_window']} (limit {lane['limit_submits_per_s']})."
+        f" ({lane['bulk_span_s']:g} s); with the codes, **{(lane.get('limit_used_share') or 0) * 100:.1f}%**"
+        " of the limit was used over that span (the limiter's ceiling is"
+        f" {lane.get('ceiling_share', 0) * 100:.1f}%:"
+        " slots are (1 + slack + margin)/N s apart). Bulk alone (before the first code and after the last):"
+        f" {lane.get('bulk_alone_submits_per_s')}/s; while the codes went, bulk"
+        f" {lane.get('bulk_submits_per_s_during_codes')}/s and everything"
+        f" {lane.get('all_submits_per_s_during_codes')}/s. {lane.get('slots_missed', 0)} of"
+        f" {lane.get('limiter_writes', 0):,} slots taken were given up by a worker woken more than 50 ms"
+        f" after its slot (each costs the limit one slot); {lane.get('limiter_refused', 0):,} of the"
+        " limiter's conditional writes were refused. The busiest one-second window of all submits held"
+        f" {lane['busiest_window']} (limit {lane['limit_submits_per_s']})."
         " Before lanes (the issue's measurement: five 10,000-number sends, then one code) a code left the"
         " queue 47.9 s after its 202."
     )
