@@ -738,7 +738,9 @@ def _lanes(r: dict[str, Any], add: Add) -> None:
     waits = lane["code_wait_ms"]
     add(
         f"The local stack with the template's defaults (provider limit {lane['limit_submits_per_s']}"
-        f" submits/s, the simulator answering after {lane['simulator_latency_ms']:g} ms, reports pushed):"
+        f" submits/s, the simulator answering after {lane['simulator_latency_ms']:g} ms; no reports"
+        " pushed, as in section 4: on this machine they would load the one moto process the workers"
+        " wait on):"
         f" {lane['backlog_recipients']:,} transactional recipients POSTed in requests of"
         f" {lane['per_post']:,} ({lane['backlog_submits']:,} submits), then, once bulk was under way"
         f" ({lane['recipients_queued_before_first_code']:,} recipients still queued before the first code),"

@@ -185,14 +185,38 @@ def test_a_reserved_share_goes_to_its_lane_first(stack: Provisioned) -> None:
     assert slot <= clock.now + 0.15 + 0.55 + 1e-6
 
 
-def test_a_slot_is_never_taken_sooner_than_the_worker_can_make_it(stack: Provisioned) -> None:
-    # Given an idle timeline and a worker that needs 0.2 s before it can send (its claim)
+class SlowWrites:
+    """A DynamoDB client whose writes take ``seconds`` of the test's clock."""
+
+    def __init__(self, clock: Clock, seconds: float) -> None:
+        self._db, self._clock, self._seconds = boto3.client("dynamodb"), clock, seconds
+
+    def update_item(self, **kwargs: object) -> object:
+        self._clock.now += self._seconds
+        return self._db.update_item(**kwargs)
+
+
+def test_a_slot_is_never_taken_sooner_than_the_reservation_can_answer(stack: Provisioned) -> None:
+    # Given a host where the limiter's writes take 0.2 s, and an idle timeline
     clock = Clock()
-    worker = limiter(stack, clock, submits_per_second=20)
-    # Then its slot is 0.2 s ahead, not now (which would be past by the time it could send)
-    permit = worker.acquire(1, deadline=clock.now + 30, lead=0.2)
-    assert permit.at == pytest.approx(1_000.2, abs=1e-6)
-    assert clock.now == pytest.approx(1_000.0)  # woken "lead" before it
+    worker = SubmitRateLimiter(
+        SlowWrites(clock, 0.2),  # type: ignore[arg-type]
+        stack.ref("MessagesTable"),
+        RateLimit(20),
+        clock=clock,
+        sleep=clock.sleep,
+        rng=lambda: 0.0,
+    )
+    first = worker.acquire(1, deadline=clock.now + 30)
+    # Then the first slot ("now", its write's time not yet known) was past when the write
+    # answered: it is given up, never overrun, and the next one is past the write's answer
+    first.use()
+    assert first.missed == 1
+    # And once the worker knows its writes are slow, its slot lies past the write's answer
+    second = worker.acquire(1, deadline=clock.now + 30)
+    second.use()
+    assert second.missed == 0
+    assert second.at >= clock.now - 0.05
 
 
 def test_a_rate_one_item_cannot_take_is_split_across_items_each_with_its_part(stack: Provisioned) -> None:

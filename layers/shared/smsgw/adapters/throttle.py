@@ -212,6 +212,8 @@ class SubmitRateLimiter:
         # Shared by the lanes of one account in a container.
         self._hints: dict[str, int] = {} if hints is None else hints
         self._candidates: list[tuple[str, int, int, float]] = []  # (key, submits, recipients, horizon)
+        # Per item, whether the last slot this container took there found it idle.
+        self._idle_last: dict[str, bool] = {}
         # How long the last reservation writes took (the slot is taken at least that far ahead).
         self._writes: deque[float] = deque([0.0], maxlen=WRITES_KEPT)
         if limit.enabled:
@@ -240,10 +242,11 @@ class SubmitRateLimiter:
         """Reserve a slot for a submit of ``recipients`` numbers; sleep until ``lead``
         seconds before it (the time the caller needs before the request can start).
 
-        The slot is never earlier than this worker can make it: now, plus ``lead``, plus
-        what the reservation's own write has lately taken. A slot taken "now" on an idle
-        timeline would otherwise lie in the past by the time the write answers, on a busy
-        host, and be given up (a slot of the limit lost)."""
+        The slot is never earlier than the reservation's own write can answer (now, plus
+        what those writes lately took): a slot taken "now" on an idle timeline would lie in
+        the past by the time the write answers, on a busy host, and be given up (a slot of
+        the limit lost). ``lead`` is not added: a busy timeline's next slot is kept, not
+        skipped over, and the worker claims at once when it is that near."""
         if not self._limit.enabled:
             return Permit(None, recipients, deadline, 0.0)
         started = self.clock()
@@ -252,7 +255,7 @@ class SubmitRateLimiter:
         rounds = 0
         while True:
             now = self.clock()
-            ahead = lead + 1.25 * max(self._writes)  # the soonest this worker can send
+            ahead = 1.25 * max(self._writes)  # the soonest a slot can be taken
             at = self._reserve(recipients, now, now + ahead)
             if at is not None:
                 wait = at - lead - self.clock()
@@ -304,12 +307,16 @@ class SubmitRateLimiter:
             item, _, _, horizon = self._candidates[index]
             limit_us = earliest_us + int(horizon * MICROS)  # the look-ahead, from when it can send
             cost = costs[index]
-            for _ in range(2):  # the second try, when the first learnt the item's form
+            for attempt in range(2):  # the second try, when the first learnt the item's state
                 known = self._hints.get(item, 0)
                 if known > limit_us:
                     break
-                slot = self._take(item, cost, earliest_us, limit_us, idle=known <= earliest_us)
+                # Seen busy: busy. Seen idle, which may be stale: the form that last worked
+                # here (other workers keep a busy timeline moving), then what the refusal says.
+                idle = known <= earliest_us and (attempt > 0 or self._idle_last.get(item, True))
+                slot = self._take(item, cost, earliest_us, limit_us, idle=idle)
                 if slot is not None:
+                    self._idle_last[item] = idle
                     return slot / MICROS
         return None
 
