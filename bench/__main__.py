@@ -103,11 +103,11 @@ QUICK = Sizes(
     unlimited_scenario=False,
     build_runtime=False,
     warmup=False,
-    lanes_backlog=2_000,
-    lanes_codes=5,
-    single_sends=20,
+    lanes_backlog=1_000,
+    lanes_codes=3,
+    single_sends=10,
     rate_window_rates=(20,),
-    rate_window_seconds=2.0,
+    rate_window_seconds=1.5,
 )
 PARTS = ("coldstart", "probes", "push", "local", "lanes", "ratewindow")
 SCATTERED = {"delay_min_seconds": 0.2, "delay_max_seconds": 1.0, "batch_window_seconds": 0.05}

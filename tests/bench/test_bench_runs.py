@@ -20,7 +20,9 @@ from bench.report import FIGURES, SECTIONS, lookup
 REPO = Path(__file__).resolve().parents[2]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
-pytestmark = pytest.mark.e2e
+# The quick mode starts two local stacks and worker processes: more than the default 120 s
+# on a busy two-core machine.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(360)]
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +37,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
         env=env,
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=330,
     )
     assert done.returncode == 0, done.stderr[-4000:]
     return out
