@@ -109,5 +109,6 @@ class ReconcileService:
         self._events.publish([no_report_event(chunk.request_id, chunk.reference, chunk.msg_id, silent)])
         if self._store.mark_no_report(chunk):
             swept.recipients_unknown += len(silent)
-            metrics.add_metric(name="RecipientsUnknown", unit=MetricUnit.Count, value=len(silent))
+            # Not RecipientsUnknown: that one pages when submits get no answer; a missing
+            # report is the carrier's silence (no-delivery-reports watches the push URL).
             metrics.add_metric(name="RecipientsNoReport", unit=MetricUnit.Count, value=len(silent))
