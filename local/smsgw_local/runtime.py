@@ -8,8 +8,12 @@ the function's environment plus the variables Lambda sets, the layers and the co
 The timeout is enforced the way Lambda enforces it: when the handler has not answered by
 the deadline, the invocation fails with ``Sandbox.Timedout`` and the process is killed and
 replaced, so whatever it was doing stops. A process that dies mid-invocation
-(``sys.exit``, a crash) is replaced too. An invocation that finds every process busy waits
-for one, as a reserved-concurrency function would queue its event source.
+(``sys.exit``, a crash) fails that invocation and is replaced too. A process that dies
+between invocations (killed, say) is never handed one: like Lambda, which replaces a dead
+execution environment, the pool checks the process before each invocation and starts a
+fresh one in its place, whose cold start that invocation pays. An invocation that finds
+every process busy waits for one, as a reserved-concurrency function would queue its
+event source.
 """
 
 from __future__ import annotations
@@ -72,6 +76,7 @@ class InvocationStats:
     timeouts: int = 0
     cold_starts: int = 0
     processes_started: int = 0
+    replaced: int = 0  # processes found dead between invocations, replaced before use
 
 
 def lambda_environment(
@@ -280,9 +285,25 @@ class FunctionPool:
             if self._stopped.is_set():
                 raise RuntimeStopped(f"{self.name} is stopping")
             try:
-                return self._idle.get(timeout=0.2)
+                worker = self._idle.get(timeout=0.2)
             except queue.Empty:
                 continue
+            # A process that finished its init and has exited since (killed while idle) is
+            # replaced before it gets the invocation. One that died during its init is
+            # left to report its init failure, as Lambda reports one.
+            if worker.process.poll() is None or not worker.wait_ready(0):
+                return worker
+            log.warning(
+                "%s%s exited between invocations (%s): replaced by a fresh process",
+                self._log_prefix,
+                worker.name,
+                worker.exit_detail(),
+            )
+            self._count(replaced=1)
+            fresh = self._discard(worker)
+            if fresh is None:
+                raise RuntimeStopped(f"{self.name} is stopping")
+            return fresh
 
     def _discard(self, worker: _Worker) -> _Worker | None:
         """Kill ``worker``; a fresh process takes its place unless the pool is stopping."""
