@@ -19,6 +19,7 @@ event source.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -117,6 +118,13 @@ def lambda_environment(
     return env
 
 
+def process_seed(seed: int, function: str, serial: int) -> int:
+    """The fault seed of one worker process: distinct for every process of every function,
+    and the same again for the same stack seed."""
+    digest = hashlib.sha256(f"{seed}/{function}/{serial}".encode()).digest()
+    return int.from_bytes(digest[:8], "big")
+
+
 class _Worker:
     """One worker process and the parent's end of its connection."""
 
@@ -210,7 +218,11 @@ class FunctionPool:
         log_prefix: str,
         invoked_arn: str,
         init_timeout: float = INIT_LIMIT_SECONDS,
+        aws_faults: str = "",
+        aws_faults_seed: int = 0,
     ) -> None:
+        """``aws_faults``: a :mod:`smsgw_local.aws_faults` spec installed in every process
+        before its handler is imported, each process seeded from ``aws_faults_seed``."""
         if size < 1:
             raise ValueError("a function pool needs at least one process")
         self.spec = spec
@@ -220,6 +232,8 @@ class FunctionPool:
         self._log_prefix = log_prefix
         self._arn = invoked_arn
         self._init_timeout = init_timeout
+        self._aws_faults = aws_faults
+        self._aws_faults_seed = aws_faults_seed
         self._idle: queue.Queue[_Worker] = queue.Queue()
         self._workers: set[_Worker] = set()
         self._lock = threading.Lock()
@@ -273,6 +287,8 @@ class FunctionPool:
             code_dir=str(self.spec.code_dir),
             layer_dirs=tuple(str(path) for path in self.spec.layer_dirs),
             log_prefix=self._log_prefix,
+            aws_faults=self._aws_faults,
+            aws_faults_seed=process_seed(self._aws_faults_seed, self.spec.logical_id, serial),
         )
         worker = _Worker(config, environment, f"{self.spec.logical_id}-{serial}")
         with self._lock:
