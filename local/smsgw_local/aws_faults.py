@@ -49,6 +49,15 @@ Three details of that event make the handler what it is:
 
 Each injected fault is logged (logger ``smsgw_local.aws_faults``, WARNING) as one line:
 ``aws fault injected: dynamodb.PutItem lost (...)``.
+
+What botocore then does is botocore's, measured with the pinned version (1.44):
+
+- its default retry mode is ``standard`` (3 attempts), which retries every kind here;
+- ``legacy`` mode retries them all too, except SQS's ``RequestThrottled``: its legacy rule
+  expects HTTP 403 (the old XML API), and SQS's JSON protocol answers 400;
+- standard mode spends a per-client retry quota (500 tokens; a retry after a throttle
+  costs 5, after a 5xx, a timeout or a lost answer 14; a success gives some back): at
+  high fault rates it runs dry and botocore stops retrying, as it would against AWS.
 """
 
 from __future__ import annotations
