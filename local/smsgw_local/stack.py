@@ -41,6 +41,7 @@ from botocore.config import Config
 
 from guodu_simulator import Simulator, SimulatorConfig, config_from_env
 from smsgw_local.apigw import ApiServer, ApiSettings, LocalApiGateway, Route, gateway_responses_of
+from smsgw_local.aws_faults import FaultSpecError, parse_spec
 from smsgw_local.moto_server import MotoServer
 from smsgw_local.provision import FunctionSpec, Provisioned, provision
 from smsgw_local.runtime import FunctionPool, Invocation, InvocationStats, lambda_environment
@@ -88,6 +89,11 @@ ENV_VARS: dict[str, str] = {
     "GUODU_MAX_SUBMITS_PER_SECOND": "the template parameter GuoduMaxSubmitsPerSecond, when it has one",
     "SMSGW_PARAM_<Name>": "the value of the template parameter <Name>",
     "SMSGW_LOG_LEVEL": "the stack's own log level (default INFO; DEBUG adds a REPORT line per invocation)",
+    "SMSGW_AWS_FAULTS": (
+        "injected AWS faults in every function's processes: service.Operation=kind:probability,..."
+        " (kinds throttle, error, timeout, lost); the stack's own calls are exempt"
+    ),
+    "SMSGW_AWS_FAULTS_SEED": "seeds the injected faults (default: random, printed at start-up)",
 }
 
 
@@ -155,13 +161,18 @@ class LocalStack:
         template_path: Path | None = None,
         host: str = "127.0.0.1",
         stack_name: str = "smsgw-local",
+        aws_faults: str | None = None,
+        aws_faults_seed: int | None = None,
     ) -> None:
         """``env`` is where settings are read from (default: ``os.environ``); ``simulator``
         is True/False to force the embedded simulator on or off, or a
         :class:`SimulatorConfig` to start it from (its account and push URL are set by the
         stack); None starts it unless ``GUODU_SUBMIT_URL`` is set. ``push_url`` "" means
         no pushes. ``api_keys``: the keys the API accepts, each its own caller (``api_key``:
-        just one)."""
+        just one). ``aws_faults`` (``SMSGW_AWS_FAULTS``): AWS faults injected in every
+        function's processes (see :mod:`smsgw_local.aws_faults`), seeded from
+        ``aws_faults_seed`` (``SMSGW_AWS_FAULTS_SEED``; default random); provisioning, the
+        SQS pollers and the schedules run here, in the orchestrator, and are exempt."""
         self._env = dict(os.environ if env is None else env)
         env_ = self._env
         self.host = host
@@ -189,6 +200,7 @@ class LocalStack:
         self._simulator_setting = simulator
         self._oper_id = env_.get("GUODU_OPER_ID") or f"local{_random_text(6, string.digits)}"
         self._oper_pass = env_.get("GUODU_OPER_PASS") or _random_text(24)
+        self.aws_faults, self.aws_faults_seed = _aws_faults(aws_faults, aws_faults_seed, env_)
 
         self.simulator: Simulator | None = None
         self.provisioned: Provisioned | None = None
@@ -264,6 +276,12 @@ class LocalStack:
         self.push_url = self._resolve_push_url(self.provisioned)
         if self.simulator is not None:
             self.simulator.configure({"push": {"url": self.push_url}})
+        if self.aws_faults:
+            log.warning(
+                "AWS faults in every function's processes: %s (SMSGW_AWS_FAULTS_SEED=%d replays them)",
+                self.aws_faults,
+                self.aws_faults_seed,
+            )
         began = time.perf_counter()
         self._start_functions(template, self.provisioned)
         log.debug("every worker process ready in %.2f s", time.perf_counter() - began)
@@ -379,6 +397,8 @@ class LocalStack:
                 size=max(1, size),
                 log_prefix=f"{_short_name(logical):<{width}} | ",
                 invoked_arn=f"arn:aws:lambda:{self.region}:{self.account}:function:{spec.name}",
+                aws_faults=self.aws_faults,
+                aws_faults_seed=self.aws_faults_seed,
             )
             self.pools[logical] = pool
             pool.start()  # every process of every function imports at the same time
@@ -498,6 +518,8 @@ class LocalStack:
         lines.append(f"  Moto       {self.moto_url}   (aws --endpoint-url {self.moto_url} sqs list-queues)")
         if self.push_url:
             lines.append(f"  Push URL   {self.push_url}")
+        if self.aws_faults:
+            lines.append(f"  AWS faults {self.aws_faults}   (SMSGW_AWS_FAULTS_SEED={self.aws_faults_seed})")
         lines.append("")
         routes = [route for spec in self.functions.values() for route in spec.api_routes]
         for route in routes:
@@ -515,6 +537,25 @@ class LocalStack:
             "Ctrl-C stops everything.",
         ]
         return "\n".join(lines)
+
+
+def _aws_faults(spec: str | None, seed: int | None, env: Mapping[str, str]) -> tuple[str, int]:
+    """The fault spec (checked now, so that a typo stops the start, not every worker) and
+    the seed: given, else from the environment, else random (printed, to replay a run)."""
+    spec = (spec if spec is not None else env.get("SMSGW_AWS_FAULTS", "")).strip()
+    try:
+        parse_spec(spec)
+    except FaultSpecError as err:
+        raise StackError(f"SMSGW_AWS_FAULTS: {err}") from err
+    if seed is not None:
+        return spec, seed
+    raw = env.get("SMSGW_AWS_FAULTS_SEED", "").strip()
+    if not raw:
+        return spec, secrets.randbelow(2**31)
+    try:
+        return spec, int(raw)
+    except ValueError:
+        raise StackError(f"SMSGW_AWS_FAULTS_SEED must be an integer, got {raw!r}") from None
 
 
 def _env_parameters(env: Mapping[str, str]) -> dict[str, str]:
