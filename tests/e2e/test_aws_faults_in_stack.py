@@ -1,9 +1,9 @@
 """``SMSGW_AWS_FAULTS`` in the local stack: faults in every function's processes, none in
 the stack's own calls.
 
-The faults named here hit what the stack does itself (provisioning, the SQS poller), what
-only a probe function does, and removing an opt-out, never the send path: what the gateway
-decides under AWS faults is for the fault mixes; this is the plumbing they stand on.
+The faults named here hit what the stack does itself (provisioning, the SQS poller) and
+what only a probe function does, never the send path: what the gateway decides under AWS
+faults is for the fault mixes; this is the plumbing they stand on.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ FAULTS = ",".join(
         "secretsmanager.CreateSecret=error:1",
         "sqs.ReceiveMessage=error:1",
         "sqs.DeleteMessageBatch=timeout:1",
-        # calls only the probe makes, and removing an opt-out (DELETE /v1/opt-outs/{mobile})
+        # calls only the probe makes
         "dynamodb.Scan=throttle:1",
         "dynamodb.DeleteItem=lost:1",
     ]
@@ -110,18 +110,12 @@ def test_faults_hit_the_functions_processes_and_spare_the_stacks_own_calls(
         key: dict[str, Any] = {"pk": {"S": "aws-probe"}, "sk": {"S": "probe"}}
         stack.client("dynamodb").put_item(TableName=table, Item=key)
 
-        # When the probe calls DynamoDB, a message is sent through the real API, and an
-        # opt-out is added, then removed, then looked up
+        # When the probe calls DynamoDB, and a message is sent through the real API
         seen = stack.invoke(PROBE, {"pk": "aws-probe"})
         gateway = Gateway(stack)
         request_id = gateway.send(mobile())
         submitted = wait_until(lambda: gateway.recipient_states(request_id) & {"submitted", "delivered"}, 20)
         left = stack.client("dynamodb").get_item(TableName=table, Key=key).get("Item")
-        opt_out = f"{stack.api_url}/v1/opt-outs/{mobile()}"
-        headers = {"x-api-key": stack.api_key}
-        added = gateway.http.put(opt_out, headers=headers, timeout=35)
-        removed = gateway.http.delete(opt_out, headers=headers, timeout=35)
-        after = gateway.http.get(opt_out, headers=headers, timeout=35)
     output = capfd.readouterr()
 
     # Then the probe's calls failed as DynamoDB fails them, the lost delete was applied,
@@ -135,23 +129,14 @@ def test_faults_hit_the_functions_processes_and_spare_the_stacks_own_calls(
     assert left is None
     # And the stack provisioned, polled and deleted messages unharmed: the message was submitted
     assert submitted
-    # And the API answered the removal whose answers were all lost with a 503, though the
-    # number was taken off the list (its first attempt was applied)
-    assert added.status_code == 201, added.text
-    assert removed.status_code == 503, removed.text
-    assert removed.json()["error"]["code"] == "service_unavailable"
-    assert after.status_code == 404, after.text
     # And each injected fault was one line of the output of the function that met it, and
     # only those were injected: none in provisioning, none in the poller
     faults = [line for line in (output.out + output.err).splitlines() if "aws fault injected" in line]
     probe = [line for line in faults if line.startswith("AwsProbe ")]
-    api = [line for line in faults if line.startswith("SendApi ")]
     assert len(probe) == 2, faults
     assert "| [WARNING] aws fault injected: dynamodb.Scan throttle" in probe[0]
     assert "| [WARNING] aws fault injected: dynamodb.DeleteItem lost" in probe[1]
-    assert api, faults
-    assert all("| [WARNING] aws fault injected: dynamodb.DeleteItem lost" in line for line in api)
-    assert len(faults) == len(probe) + len(api)
+    assert len(faults) == len(probe)
 
 
 @pytest.mark.parametrize(
