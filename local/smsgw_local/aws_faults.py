@@ -244,13 +244,17 @@ _delivering = threading.local()
 class AwsFaults:
     """A fault spec with its random draws. Apply it to clients or sessions, or :func:`install` it."""
 
-    def __init__(self, spec: str | Sequence[FaultRule], seed: int | None = None) -> None:
+    def __init__(
+        self, spec: str | Sequence[FaultRule], seed: int | None = None, *, services: Sequence[str] = ()
+    ) -> None:
+        """``services``: clients of these services get the hook too (for :meth:`script`)."""
         self.rules = parse_spec(spec) if isinstance(spec, str) else tuple(spec)
         self.seed = seed
         self._random = random.Random(seed)
         self._lock = threading.Lock()
         self._history: deque[Injection] = deque(maxlen=HISTORY)
-        self._services = {rule.service for rule in self.rules}
+        self._script: dict[tuple[str, str], deque[str | None]] = {}
+        self._services = {rule.service for rule in self.rules} | set(services)
         self._service_ids = {_service_model(s).service_id.hyphenize(): s for s in self._services}
         self._unique_id = f"smsgw-aws-faults-{uuid.uuid4().hex}"
         faults = self
@@ -309,8 +313,24 @@ class AwsFaults:
         if event_name.rpartition(".")[2] in self._service_ids:
             base_classes.insert(0, self._client_base)
 
+    def script(self, target: str, *kinds: str | None) -> None:
+        """The next attempts of ``service.Operation`` get ``kinds``, in order, before any
+        random draw: a kind of :data:`KINDS`, or None for an attempt that goes through.
+        For a test that needs one exact sequence: the first claim's answer lost, say."""
+        for kind in kinds:
+            _parse_entry(f"{target}={kind or 'timeout'}:1")  # a known service, operation and kind
+        service, _, operation = target.partition(".")
+        if service not in self._services:
+            raise FaultSpecError(f"{target}: {service} clients have no hook; name it in services=")
+        with self._lock:
+            self._script.setdefault((service, operation), deque()).extend(kinds)
+
     # -- one attempt --------------------------------------------------------------------
     def _draw(self, service: str, operation: str) -> str | None:
+        with self._lock:
+            scripted = self._script.get((service, operation))
+            if scripted:
+                return scripted.popleft()
         rules = [r for r in self.rules if r.service == service and r.operation in ("*", operation)]
         if not rules:
             return None
@@ -387,11 +407,12 @@ def _response(model: ServiceModel, answer: _Answer, url: str) -> AWSResponse:
 _installed: tuple[AwsFaults, tuple[str, Any]] | None = None
 
 
-def install(spec: str, seed: int | None = None) -> AwsFaults:
+def install(spec: str, seed: int | None = None, *, services: Sequence[str] = ()) -> AwsFaults:
     """Apply ``spec`` to every boto3/botocore client created from now on in this process
-    (and to boto3's default session, if it exists already). Replaces an earlier install."""
+    (and to boto3's default session, if it exists already). Replaces an earlier install.
+    ``services``: clients of these get the hook too, for rules set or scripted later."""
     global _installed  # noqa: PLW0603 - one install per process, like botocore's own handlers
-    faults = AwsFaults(spec, seed)
+    faults = AwsFaults(spec, seed, services=services)
     uninstall()
     entry = ("creating-client-class", faults._on_creating_client_class)
     handlers.BUILTIN_HANDLERS.append(entry)
