@@ -44,7 +44,12 @@ request_ids = RequestIds(
         settings.request_id_secret_name,
     )
 )
-store = MessageStore(dynamodb, settings.messages_table, retention_days=settings.retention_days)
+store = MessageStore(
+    dynamodb,
+    settings.messages_table,
+    retention_days=settings.retention_days,
+    accepting_grace_seconds=settings.intake_grace_seconds,
+)
 inbound = InboundStore(dynamodb, settings.messages_table, retention_days=settings.retention_days)
 caps = FrequencyCaps.parse(
     verification=settings.frequency_caps_verification,

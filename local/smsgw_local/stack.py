@@ -94,6 +94,8 @@ ENV_VARS: dict[str, str] = {
         " (kinds throttle, error, timeout, lost); the stack's own calls are exempt"
     ),
     "SMSGW_AWS_FAULTS_SEED": "seeds the injected faults (default: random, printed at start-up)",
+    "SMSGW_SCHEDULE_SECONDS": "run every scheduled function (the reconciler, the balance check) this often"
+    " instead of at its template rate",
 }
 
 
@@ -137,6 +139,21 @@ def api_key_id(position: int) -> str:
     return API_KEY_ID if position == 0 else f"{API_KEY_ID}-{position + 1}"
 
 
+def _schedule_seconds(value: float | None, env: Mapping[str, str]) -> float | None:
+    if value is not None:
+        return value
+    raw = env.get("SMSGW_SCHEDULE_SECONDS", "").strip()
+    if not raw:
+        return None
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = 0.0
+    if seconds <= 0:
+        raise StackError(f"SMSGW_SCHEDULE_SECONDS must be a number of seconds above 0, got {raw!r}")
+    return seconds
+
+
 def _short_name(logical_id: str) -> str:
     return logical_id.removesuffix("Function") or logical_id
 
@@ -163,6 +180,7 @@ class LocalStack:
         stack_name: str = "smsgw-local",
         aws_faults: str | None = None,
         aws_faults_seed: int | None = None,
+        schedule_seconds: float | None = None,
     ) -> None:
         """``env`` is where settings are read from (default: ``os.environ``); ``simulator``
         is True/False to force the embedded simulator on or off, or a
@@ -172,7 +190,9 @@ class LocalStack:
         just one). ``aws_faults`` (``SMSGW_AWS_FAULTS``): AWS faults injected in every
         function's processes (see :mod:`smsgw_local.aws_faults`), seeded from
         ``aws_faults_seed`` (``SMSGW_AWS_FAULTS_SEED``; default random); provisioning, the
-        SQS pollers and the schedules run here, in the orchestrator, and are exempt."""
+        SQS pollers and the schedules run here, in the orchestrator, and are exempt.
+        ``schedule_seconds`` (``SMSGW_SCHEDULE_SECONDS``): every scheduled function runs this
+        often instead of at its template rate (default: the template's)."""
         self._env = dict(os.environ if env is None else env)
         env_ = self._env
         self.host = host
@@ -201,6 +221,7 @@ class LocalStack:
         self._oper_id = env_.get("GUODU_OPER_ID") or f"local{_random_text(6, string.digits)}"
         self._oper_pass = env_.get("GUODU_OPER_PASS") or _random_text(24)
         self.aws_faults, self.aws_faults_seed = _aws_faults(aws_faults, aws_faults_seed, env_)
+        self.schedule_seconds = _schedule_seconds(schedule_seconds, env_)
 
         self.simulator: Simulator | None = None
         self.provisioned: Provisioned | None = None
@@ -451,6 +472,7 @@ class LocalStack:
                             rule_arn=f"arn:aws:events:{self.region}:{self.account}:rule/{logical}-{number}",
                             account=self.account,
                             region=self.region,
+                            period=self.schedule_seconds,
                         )
                     )
                 except UnsupportedSchedule as err:

@@ -102,6 +102,8 @@ class Settings:
     # What one request may ask for, so that its intake always finishes in seconds.
     max_messages: int = 1_000  # the personalised form's messages (one chunk per content)
     max_capped_recipients: int = 1_000  # recipients of a category with frequency caps
+    # A request still accepting this long after its intake began is finished by the reconciler.
+    intake_grace_seconds: int = 120
 
     @property
     def aws_limits(self) -> ClientLimits:
@@ -162,6 +164,7 @@ class Settings:
             report_timeout_hours=_int(env, "REPORT_TIMEOUT_HOURS", 72, 0, 24 * 90),
             max_messages=_int(env, "MAX_MESSAGES_PER_REQUEST", 1_000, 1, 10_000),
             max_capped_recipients=_int(env, "MAX_CAPPED_RECIPIENTS_PER_REQUEST", 1_000, 1, 100_000),
+            intake_grace_seconds=_int(env, "INTAKE_GRACE_SECONDS", 120, 1, 3_600),
         )
 
     def require(self, *names: str) -> None:
