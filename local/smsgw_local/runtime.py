@@ -262,6 +262,11 @@ class FunctionPool:
                 errors.append(worker.init_error)
         return errors
 
+    def pids(self) -> list[int]:
+        """The process ids of the pool's worker processes (to kill one in a test, say)."""
+        with self._lock:
+            return [worker.process.pid for worker in self._workers]
+
     def stop(self) -> None:
         """Stop every process (an invocation under way fails); returns when they are gone."""
         self._stopped.set()
