@@ -7,6 +7,7 @@ Reports partial batch failures: a message that must be retried is left on the qu
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -46,6 +47,7 @@ service = SubmitService(
         settings.messages_table,
         retention_days=settings.retention_days,
         report_timeout_seconds=settings.report_timeout_hours * 3600,
+        claims=client("dynamodb", replace(limits, max_attempts=1)),
     ),
     SendQueue(client("sqs", limits), settings.send_queue_url, dead_letter_url=settings.send_dlq_url),
     GuoduClient(

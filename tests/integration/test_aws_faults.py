@@ -21,6 +21,8 @@ import botocore.client
 import pytest
 
 from guodu_simulator import Simulator
+from smsgw.adapters.store import MessageStore
+from smsgw.domain.model import ChunkRef
 from smsgw_local import aws_faults
 from smsgw_local.aws_faults import AwsFaults, parse_spec
 from smsgw_local.provision import Provisioned
@@ -147,19 +149,16 @@ def test_writes_whose_answers_were_lost_are_known_as_the_attempts_own(
     load_worker: Callable[..., Worker],
     hooked: Callable[..., tuple[Worker, AwsFaults]],
 ) -> None:
-    # Given no rate limiter (the claim is the worker's first UpdateItem), and DynamoDB
-    # applying the claim, the settle and the count, and losing each answer once
-    stack = make_stack(simulator.submit_url, GuoduMaxSubmitsPerSecond=0)
+    # Given DynamoDB applying the settle and the count, and losing each answer once
+    stack = make_stack(simulator.submit_url)
     api, sink = load_api(stack), EventSink(stack)
     worker, faults = hooked(lambda: load_worker(stack))
-    faults.script("dynamodb.UpdateItem", "lost")  # the claim
     faults.script("dynamodb.TransactWriteItems", "lost", None, "lost")  # the settle, its retry; the count
     _, reply = api.post({"to": ["13800138000"], "content": "【示例】您好"}, key="lost-1")
     worker.drain()
     # Then botocore's retries met the attempt's own writes and knew them: sent once,
     # submitted with its MsgId, the request complete, announced once
     assert [(i.operation, i.kind) for i in faults.injected] == [
-        ("UpdateItem", "lost"),
         ("TransactWriteItems", "lost"),
         ("TransactWriteItems", "lost"),
     ]
@@ -168,6 +167,50 @@ def test_writes_whose_answers_were_lost_are_known_as_the_attempts_own(
     assert (shown["status"], shown["provider_msg_id"]) == ("submitted", submit.msg_id)
     assert api.get(reply["id"])[1]["status"] == "submitted"
     assert len(sink.of_type("Request Submitted")) == 1
+
+
+def test_a_claim_retried_by_botocore_after_its_answer_was_lost_is_the_claimers_own(
+    api: Api, stack: Provisioned, hooked: Callable[..., tuple[MessageStore, AwsFaults]]
+) -> None:
+    # Given a store whose client retries (as every client but the worker's claims does)
+    _, reply = api.post({"to": ["13800138000"], "content": "【示例】您好"})
+    store, faults = hooked(lambda: MessageStore(boto3.client("dynamodb"), stack.ref("MessagesTable")))
+    faults.script("dynamodb.UpdateItem", "lost")
+    # When a claim is applied, its answer lost, and botocore retries it
+    claim = store.claim_chunk(ChunkRef(reply["id"], 0), token="attempt-1", lease_seconds=60)
+    # Then the retry's failed condition is read as the attempt's own claim, not another's
+    assert claim.claimed
+    assert claim.chunk is not None
+    assert claim.chunk.attempts == 1
+    assert [(i.operation, i.kind) for i in faults.injected] == [("UpdateItem", "lost")]
+    # And another attempt's claim is refused as before
+    assert not store.claim_chunk(ChunkRef(reply["id"], 0), token="attempt-2", lease_seconds=60).claimed
+
+
+def test_a_claim_whose_answer_was_lost_in_the_worker_is_given_back_before_anything_is_sent(
+    api: Api,
+    stack: Provisioned,
+    load_worker: Callable[..., Worker],
+    simulator: Simulator,
+    hooked: Callable[..., tuple[Worker, AwsFaults]],
+) -> None:
+    # Given the worker's claim applied and its answer lost (the worker's claims are not
+    # retried by botocore: a claim that stood while botocore waited would, should the
+    # worker die then, read "maybe sent" for a chunk never sent)
+    worker, faults = hooked(lambda: load_worker(stack))
+    faults.script("dynamodb.UpdateItem", None, "lost")  # the rate limit's slot, then the claim
+    _, reply = api.post({"to": ["13800138000"], "content": "【示例】您好"})
+    worker.poll_once()
+    # Then nothing was sent, the claim was given back, and the chunk waits to go, held
+    assert simulator.accepted == []
+    assert recipient(api, reply["id"])["status"] == "queued"
+    chunk = MessageStore(boto3.client("dynamodb"), stack.ref("MessagesTable")).get_chunk(
+        ChunkRef(reply["id"], 0)
+    )
+    assert chunk is not None
+    assert (chunk.state.value, chunk.attempts) == ("queued", 0)
+    held = worker.sqs.get_queue_attributes(QueueUrl=worker.url, AttributeNames=["All"])["Attributes"]
+    assert held["ApproximateNumberOfMessagesDelayed"] == "1"
 
 
 # -- 3. an intake stopped half-way -------------------------------------------------------

@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 from guodu_simulator import Simulator
 from smsgw.provider.guodu import BEIJING
 from smsgw_local.provision import Provisioned
+from tests.conftest import wait_until
 from tests.integration.conftest import Api, EventSink, Worker, make_stack, queued_messages
 
 
@@ -112,7 +113,13 @@ def test_a_failure_before_the_submit_left_gives_the_chunk_back_to_be_sent(
     monkeypatch.setattr(limiter, "_reserve", failing_once)
     _, reply = api.post({"to": ["13800138000"], "content": "x"})
     worker.drain()
-    # Then the chunk is not left claimed (later read as "may have been sent"): it goes out
+    # Then nothing was claimed (a claim would later read "may have been sent"): the
+    # recipient is queued, and the message is held a few seconds (AWS failed, not the chunk)
+    assert simulator.accepted == []
+    assert api.get(reply["id"])[1]["recipients"][0]["status"] == "queued"
+    # And once the hold is over, it goes out
+    wait_until(lambda: worker.poll_once() or simulator.accepted, timeout=15, interval=0.5)
+    worker.drain()
     assert len(simulator.accepted) == 1
     assert api.get(reply["id"])[1]["recipients"][0]["status"] == "submitted"
 

@@ -67,6 +67,7 @@ class MessageStore:
         retention_days: int = 30,
         report_timeout_seconds: int = 0,
         accepting_grace_seconds: int = 120,
+        claims: DynamoDBClient | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -76,6 +77,9 @@ class MessageStore:
         # 0: no report timeout (a recipient waits for its report until its records expire).
         self._report_timeout = report_timeout_seconds
         self._accepting_grace = accepting_grace_seconds
+        # Claims go through a client that does not retry: a claim applied while botocore
+        # waits to retry it would stand, should the worker die then, for a chunk never sent.
+        self._claims = claims or client
         self._clock = clock
         self._sleep = sleep
 
@@ -303,6 +307,7 @@ class MessageStore:
             detail=data.get("detail"),
             updated_at=data.get("updated_at"),
             claim=data.get("claim", ""),
+            lease_until=data.get("lease_until", 0),
             no_report=bool(data.get("no_report_at")),
         )
 
@@ -358,7 +363,7 @@ class MessageStore:
             values={":queued": ChunkState.QUEUED.value, ":retrying": ChunkState.RETRYING.value},
         ).request(self._table)
         try:
-            result = self._db.update_item(
+            result = self._claims.update_item(
                 **request, ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD"
             )
         except ClientError as err:

@@ -126,6 +126,7 @@ class Chunk:
     detail: str | None = None
     updated_at: str | None = None
     claim: str = ""  # the token of the attempt that last claimed it
+    lease_until: int = 0  # epoch seconds: while claimed, the claim holds until then
     no_report: bool = False  # submitted, and no report came in time for some of its numbers
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import requests
 from urllib3.exceptions import NewConnectionError
@@ -29,6 +29,13 @@ class SubmitResult:
     msg_id: str | None = None
     detail: str = ""
     seconds: float = 0.0  # how long the call to the platform took
+
+
+@dataclass(frozen=True)
+class PreparedSubmit:
+    """A submit's body, built (credentials included): nothing left to do but send it."""
+
+    body: bytes = field(repr=False)
 
 
 # What requests raises before anything is sent: the request could not even be built.
@@ -111,8 +118,16 @@ class GuoduClient:
     def submit(self, request: SubmitRequest, credentials: Credentials | None = None) -> SubmitResult:
         """Submit ``request``; every way it can end is a ``SubmitResult``. Raises only
         before anything was sent (the body could not be built, no credentials)."""
-        body = request.body(credentials or self._credentials())
+        return self.send(self.prepare(request, credentials or self._credentials()))
+
+    def prepare(self, request: SubmitRequest, credentials: Credentials) -> PreparedSubmit:
+        """Everything a submit needs before it leaves, so that :meth:`send` is only the call."""
         self._drop_stale_connections()
+        return PreparedSubmit(request.body(credentials))
+
+    def send(self, prepared: PreparedSubmit) -> SubmitResult:
+        """Send a prepared submit; every way it can end is a ``SubmitResult``."""
+        body = prepared.body
         started = time.perf_counter()
         try:
             response = self._session.post(

@@ -40,12 +40,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from smsgw.adapters.events import Event, EventPublisher
 from smsgw.adapters.queue import BadMessage, ChunkMessage, SendQueue, SettleOrder, Then, decode_all, encode
 from smsgw.adapters.reports import ReportStore
 from smsgw.adapters.store import MessageStore
 from smsgw.adapters.throttle import LanePause, SubmitRateLimiter, Throttled
 from smsgw.domain.model import (
+    CLAIMABLE_STATES,
     SETTLED_STATES,
     Category,
     Chunk,
@@ -56,7 +59,7 @@ from smsgw.domain.model import (
 from smsgw.domain.numbers import mask_mobile
 from smsgw.domain.quiet import SEND_AT_ONCE_WITHIN, QuietHours, send_time_moment
 from smsgw.observability import MetricUnit, logger, metrics
-from smsgw.provider.client import GuoduClient, SubmitResult
+from smsgw.provider.client import GuoduClient, PreparedSubmit, SubmitResult
 from smsgw.provider.guodu import BEIJING, Credentials, Outcome, ProtocolError, SubmitRequest, format_send_time
 from smsgw.provider.push import Report
 from smsgw.services.announce import report_events, request_submitted_event
@@ -134,6 +137,8 @@ class Decision:
 
 # Time kept at the end of an invocation for a settle order, once writing in place failed.
 ORDER_RESERVE_SECONDS = 6.0
+# How long a chunk waits (and as much again, at random) when AWS failed before its submit.
+AWS_HOLD_SECONDS = 5.0
 
 
 class SubmitService:
@@ -208,8 +213,14 @@ class SubmitService:
         except Throttled as err:
             metrics.add_metric(name="SubmitsThrottled", unit=MetricUnit.Count, value=1)
             return self._hold(message, order, err.retry_after)
+        except (ClientError, BotoCoreError):
+            # AWS failed before the submit (nothing is claimed, or the claim was given back):
+            # not the chunk's failure, so waiting it out must not use up its receives.
+            logger.warning("AWS failed before the submit: held", extra=_ref_ids(order), exc_info=True)
+            return self._hold(message, order, AWS_HOLD_SECONDS * (1 + self._rng()))
         except Exception:
-            # Nothing was claimed (or the claim was given back): SQS hands it out again.
+            # A failure of the gateway itself: SQS hands it out again (and, should it never
+            # pass, its maxReceiveCount ends in the dead-letter queue for a person).
             logger.exception("the gateway failed before the submit", extra=_ref_ids(order))
             return self._retry_after(message, self._retry.delay(message.receive_count, self._rng))
 
@@ -226,25 +237,31 @@ class SubmitService:
         if pause:
             metrics.add_metric(name="SubmitsHeldByPause", unit=MetricUnit.Count, value=1)
             return self._hold(message, order, pause)
-        # Everything that may block comes before the claim.
+        # Everything that takes time comes before the claim: the credentials, a slot of the
+        # rate limit, the chunk itself, the request body. The claim is then the last thing
+        # before the request leaves, so that a worker found dead holding a claim is one
+        # whose request may well have left ("unknown" is then the truth).
         credentials = self._client.credentials()
         self._lane.limiter.acquire(order.recipients, deadline=deadline)
+        read = self._store.get_chunk(order.ref)
+        if read is None:
+            logger.error("chunk not found: parked", extra=_ref_ids(order))
+            return self._park(message.body, "chunk not found")
+        if read.state not in CLAIMABLE_STATES:
+            return self._not_claimed(message, order, read, read.lease_until)
         token = self._new_token()
+        # Either why it must not go now, or the request ready to leave.
+        plan = self._before_submit(read, token, deadline) or self._prepare(read, token, credentials)
         try:
             claim = self._store.claim_chunk(order.ref, token=token, lease_seconds=lease_seconds)
         except Exception:
             self._give_back_unanswered_claim(order, token, ends_at)
             raise
         chunk = claim.chunk
-        if chunk is None:
-            logger.error("chunk not found: parked", extra=_ref_ids(order))
-            return self._park(message.body, "chunk not found")
-        if not claim.claimed:
-            return self._not_claimed(message, order, chunk, claim.lease_until)
+        if chunk is None or not claim.claimed:
+            return self._not_claimed(message, order, chunk or read, claim.lease_until)
         # The claim is ours: from here on every path ends in a settlement of it.
-        decision = self._before_submit(chunk, token, deadline)
-        if decision is None:
-            decision = self._submit(chunk, token, credentials)
+        decision = plan if isinstance(plan, Decision) else self._submit(chunk, token, plan)
         return self._conclude(message, order, chunk, decision, ends_at)
 
     def _before_submit(self, chunk: Chunk, token: str, deadline: float) -> Decision | None:
@@ -266,17 +283,20 @@ class SubmitService:
             )
         return None
 
-    def _submit(self, chunk: Chunk, token: str, credentials: Credentials) -> Decision:
+    def _prepare(self, chunk: Chunk, token: str, credentials: Credentials) -> PreparedSubmit | Decision:
+        """The request, ready to go (or the decision for a chunk the document refuses)."""
         try:
             request = SubmitRequest(chunk.mobiles, chunk.content, self._send_time(chunk), chunk.append_id)
         except ProtocolError as err:
-            result = SubmitResult(Outcome.REJECTED, "invalid", detail=str(err))
-        else:
-            try:
-                result = self._client.submit(request, credentials)
-            except Exception:  # raised before anything was sent (the client's promise)
-                logger.exception("the submit could not be made", extra=_ids(chunk))
-                return self._failed_attempt(chunk, token, "internal", "internal error before the submit")
+            return Decision(Settlement(token, ChunkState.FAILED, "invalid", str(err)))
+        return self._client.prepare(request, credentials)
+
+    def _submit(self, chunk: Chunk, token: str, prepared: PreparedSubmit) -> Decision:
+        try:
+            result = self._client.send(prepared)
+        except Exception:  # raised before anything was sent (the client's promise)
+            logger.exception("the submit could not be made", extra=_ids(chunk))
+            return self._failed_attempt(chunk, token, "internal", "internal error before the submit")
         self._answered(chunk, result)
         decision = self._decide(chunk, token, result)
         self._pace(result.outcome)
