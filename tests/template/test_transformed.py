@@ -76,6 +76,7 @@ def dynamo(action: str, *keys: str) -> set[Grant]:
     return {Grant(f"dynamodb:{action}", "MessagesTable", k) for k in keys}
 
 
+SWEEPS = ("accepting", "release", "report", "complete")
 EXPECTED: dict[str, set[Grant]] = {
     "SendApiFunction": {
         *dynamo("GetItem", "REQ#*", "OPTOUT#*"),
@@ -109,11 +110,12 @@ EXPECTED: dict[str, set[Grant]] = {
     },
     "BalanceCheckFunction": {Grant("secretsmanager:GetSecretValue", "ProviderSecret")},
     "ReconcilerFunction": {
-        Grant("dynamodb:Query", "MessagesTable/index/DueIndex", "accepting#*"),
-        Grant("dynamodb:Query", "MessagesTable/index/DueIndex", "report#*"),
+        *{Grant("dynamodb:Query", "MessagesTable/index/DueIndex", f"{sweep}#*") for sweep in SWEEPS},
         *dynamo("GetItem", "REQ#*", "MSG#*"),
+        *dynamo("BatchGetItem", "MSG#*", "OPTOUT#*"),
         *dynamo("Query", "REQ#*"),
-        *dynamo("UpdateItem", "REQ#*"),
+        *dynamo("PutItem", "REQ#*"),
+        *dynamo("UpdateItem", "REQ#*", "FREQ#*"),
         Grant("sqs:SendMessage", "SendQueue"),
         Grant("events:PutEvents", "EventBus"),
     },
