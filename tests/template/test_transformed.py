@@ -79,15 +79,26 @@ def dynamo(action: str, *keys: str) -> set[Grant]:
 SWEEPS = ("accepting", "release", "report", "complete")
 EXPECTED: dict[str, set[Grant]] = {
     "SendApiFunction": {
-        *dynamo("GetItem", "REQ#*", "OPTOUT#*"),
-        *dynamo("Query", "REQ#*"),
-        *dynamo("PutItem", "REQ#*", "OPTOUT#*"),
-        *dynamo("UpdateItem", "REQ#*", "FREQ#*"),
-        *dynamo("BatchWriteItem", "REQ#*"),
-        *dynamo("BatchGetItem", "MSG#*", "OPTOUT#*"),
+        *dynamo("GetItem", "REQ#*", "OPTOUT#*", "CALLER#*"),
+        *dynamo("Query", "REQ#*", "TO#*", "EXT#*", "MO#*"),
+        *dynamo("PutItem", "REQ#*", "OPTOUT#*", "EXT#*", "CALLER#*"),
+        *dynamo("UpdateItem", "REQ#*", "FREQ#*", "CALLER#*"),
+        *dynamo("BatchWriteItem", "REQ#*", "TO#*"),
+        *dynamo("BatchGetItem", "REQ#*", "MSG#*", "OPTOUT#*"),
         *dynamo("DeleteItem", "OPTOUT#*"),
+        Grant("dynamodb:Query", "MessagesTable/index/ReferenceIndex", "REF#*"),
+        Grant("dynamodb:Query", "MessagesTable/index/InboundIndex", "IN#*"),
         Grant("sqs:SendMessage", "SendQueue"),
         Grant("secretsmanager:GetSecretValue", "RequestIdSecret"),
+        Grant("events:PutEvents", "EventBus"),
+    },
+    "CallbackSenderFunction": {
+        *dynamo("GetItem", "REQ#*", "CALLER#*"),
+        *dynamo("PutItem", "CALLER#*"),
+        Grant("sqs:ReceiveMessage", "CallbackQueue"),
+        Grant("sqs:DeleteMessage", "CallbackQueue"),
+        Grant("sqs:GetQueueAttributes", "CallbackQueue"),
+        Grant("sqs:ChangeMessageVisibility", "CallbackQueue"),
     },
     "SubmitWorkerFunction": {
         *dynamo("GetItem", "REQ#*", "MSG#*", "RATE#*"),

@@ -32,7 +32,7 @@ from smsgw.adapters.dynamo import (
     to_item,
 )
 from smsgw.adapters.links import Link
-from smsgw.domain.callers import caller_key
+from smsgw.adapters.search import reference_key
 from smsgw.domain.model import (
     STALE_CLAIM,
     Category,
@@ -84,6 +84,10 @@ class MessageStore:
         """When an item goes (TTL): ``RetentionDays`` after ``base`` (default: now)."""
         return int(max(self._clock(), base or 0)) + self._retention
 
+    def expires_at_of(self, record: RequestRecord) -> int:
+        """When the request's records go: ``RetentionDays`` after it (or its send time)."""
+        return self._expires_at(self._lifetime_base(record))
+
     def _lifetime_base(self, record: Chunk | RequestRecord) -> int:
         """The moment a request's records must outlive: its send time (a scheduled send's
         reports arrive after it) or the end of its validity, whichever is later."""
@@ -122,7 +126,8 @@ class MessageStore:
             "expires_at": self._expires_at(self._lifetime_base(request)),
         }
         if request.reference is not None:
-            # The sparse reference index (GET /v1/messages?reference=): the caller's own.
+            # The sparse reference index (GET /v1/messages?reference=): the caller's own. Its
+            # projection holds keys only: the header's later updates write no index entry.
             values["ref_key"] = reference_key(request.caller, request.reference)
         if request.status is RequestStatus.ACCEPTING:
             # Until its chunks are all on the queue: should the intake stop half-way, the
@@ -324,6 +329,12 @@ class MessageStore:
             completed_at=data.get("completed_at"),
             due_checks=data.get("due_checks", 0),
         )
+
+    def get_requests(self, request_ids: Sequence[str]) -> dict[str, RequestRecord]:
+        """Several requests' headers at once (a page of search results)."""
+        keys = [request_key(r) for r in dict.fromkeys(request_ids)]
+        found = (self._request_from(from_item(item)) for item in batch_get(self._db, self._table, keys))
+        return {record.id: record for record in found}
 
     def list_chunks(self, request_id: str, *, consistent: bool = False) -> list[Chunk]:
         """Every chunk of a request, in order."""
@@ -634,12 +645,6 @@ class MessageStore:
         if request is None:
             raise LookupError(f"request {request_id} is gone")
         return request
-
-
-def reference_key(caller: str, reference: str) -> str:
-    """The reference index's partition key: the caller's, so that a search never reaches
-    another caller's requests (a short digest of the caller, then the reference)."""
-    return f"{caller_key(caller)}#{reference}"
 
 
 def _skipped_text(skipped: Sequence[tuple[str, str]]) -> str:
