@@ -40,6 +40,7 @@ import boto3
 from botocore.config import Config
 
 from guodu_simulator import Simulator, SimulatorConfig, config_from_env
+from smsgw.adapters.callers import new_secret, settings_key
 from smsgw_local.apigw import ApiServer, ApiSettings, LocalApiGateway, Route, gateway_responses_of
 from smsgw_local.moto_server import MotoServer
 from smsgw_local.provision import FunctionSpec, Provisioned, provision
@@ -88,6 +89,8 @@ ENV_VARS: dict[str, str] = {
     "GUODU_MAX_SUBMITS_PER_SECOND": "the template parameter GuoduMaxSubmitsPerSecond, when it has one",
     "SMSGW_PARAM_<Name>": "the value of the template parameter <Name>",
     "SMSGW_LOG_LEVEL": "the stack's own log level (default INFO; DEBUG adds a REPORT line per invocation)",
+    "SMSGW_CALLBACK_SECRET": "the first API key's callback signing secret (default: generated at start-up;"
+    " GET /v1/callback shows it)",
 }
 
 
@@ -189,6 +192,8 @@ class LocalStack:
         self._simulator_setting = simulator
         self._oper_id = env_.get("GUODU_OPER_ID") or f"local{_random_text(6, string.digits)}"
         self._oper_pass = env_.get("GUODU_OPER_PASS") or _random_text(24)
+        # The first caller's callback signing secret (callbacks are delivered locally too).
+        self.callback_secret = env_.get("SMSGW_CALLBACK_SECRET") or new_secret()
 
         self.simulator: Simulator | None = None
         self.provisioned: Provisioned | None = None
@@ -261,6 +266,7 @@ class LocalStack:
             template_path=self._template_path,
         )
         log.debug("provisioned in %.2f s", time.perf_counter() - began)
+        self._seed_callback_secret(self.provisioned)
         self.push_url = self._resolve_push_url(self.provisioned)
         if self.simulator is not None:
             self.simulator.configure({"push": {"url": self.push_url}})
@@ -304,6 +310,20 @@ class LocalStack:
             return None
         return f"{self.api_url}/{self.stage_name}{PUSH_PATH_PREFIX}{self.push_token}"
 
+    def _seed_callback_secret(self, provisioned: Provisioned) -> None:
+        """The first API key's callbacks are signed with ``callback_secret``."""
+        if "MessagesTable" not in provisioned.context.refs or self._session is None:
+            return
+        session: Any = self._session
+        session.client("dynamodb", endpoint_url=self.moto_url).put_item(
+            TableName=provisioned.ref("MessagesTable"),
+            Item={
+                **settings_key(api_key_id(0)),
+                "secret": {"S": self.callback_secret},
+                "caller": {"S": api_key_id(0)},
+            },
+        )
+
     def _start_simulator(self) -> str:
         """Start the embedded simulator if wanted; the URL the worker submits to."""
         setting = self._simulator_setting
@@ -334,6 +354,9 @@ class LocalStack:
         values: dict[str, Any] = {}
         if "GuoduSubmitUrl" in declared and self.submit_url:
             values["GuoduSubmitUrl"] = self.submit_url
+        if "CallbackAllowLoopback" in declared:
+            # Callback receivers of a local run are on this machine.
+            values["CallbackAllowLoopback"] = "true"
         rate = self._env.get("GUODU_MAX_SUBMITS_PER_SECOND", "").strip()
         if rate and "GuoduMaxSubmitsPerSecond" in declared:
             values["GuoduMaxSubmitsPerSecond"] = rate
@@ -498,6 +521,7 @@ class LocalStack:
         lines.append(f"  Moto       {self.moto_url}   (aws --endpoint-url {self.moto_url} sqs list-queues)")
         if self.push_url:
             lines.append(f"  Push URL   {self.push_url}")
+        lines.append("  Callbacks  signed with SMSGW_CALLBACK_SECRET (GET /v1/callback shows it)")
         lines.append("")
         routes = [route for spec in self.functions.values() for route in spec.api_routes]
         for route in routes:

@@ -88,6 +88,22 @@ def decode_cursor(text: str) -> dict[str, Any]:
     return data
 
 
+def _key_shape(data: Any, names: Sequence[str]) -> dict[str, Any]:
+    """``data`` if it is a DynamoDB key of exactly these attributes (strings, or numbers for
+    ``in_at``): a cursor is handed back as ExclusiveStartKey, so nothing else may pass."""
+    if not isinstance(data, dict) or set(data) != set(names):
+        raise BadCursor("not a cursor of this search")
+    for name, value in data.items():
+        kind = "N" if name == "in_at" else "S"
+        if not (isinstance(value, dict) and set(value) == {kind} and isinstance(value[kind], str)):
+            raise BadCursor("not a cursor of this search")
+        if kind == "N" and not (value[kind].isascii() and value[kind].isdigit() and len(value[kind]) <= 12):
+            raise BadCursor("not a cursor of this search")
+        if len(value[kind]) > 2048:
+            raise BadCursor("not a cursor of this search")
+    return data
+
+
 @dataclass(frozen=True)
 class Hit:
     """A request found by a search: its id and when it was made (UTC ``...Z``)."""
@@ -171,8 +187,9 @@ class SearchStore:
             },
             "ScanIndexForward": False,
         }
-        start = self._start(cursor, {"ref_key": ref_key})
-        taken, last = self._collect(query, start, limit, ("ref_key", "created_at", "pk", "sk"))
+        names = ("ref_key", "created_at", "pk", "sk")
+        start = self._start(cursor, {"ref_key": ref_key}, names)
+        taken, last = self._collect(query, start, limit, names)
         hits = [Hit(item["pk"]["S"].removeprefix("REQ#"), item["created_at"]["S"]) for item in taken]
         return Page(hits, encode_cursor(last) if last else None)
 
@@ -194,7 +211,7 @@ class SearchStore:
             "ProjectionExpression": "pk, sk",
             "ScanIndexForward": False,
         }
-        start = self._start(cursor, {"pk": pk})
+        start = self._start(cursor, {"pk": pk}, ("pk", "sk"))
         taken, last = self._collect(query, start, limit, ("pk", "sk"))
         hits = []
         for item in taken:
@@ -233,7 +250,13 @@ class SearchStore:
             else [inbound_day(until - timedelta(days=n)) for n in range((until - since).days + 2)]
         )
         if start:
-            if start.get("d") not in days:
+            if set(start) != {"d", "k"} or start.get("d") not in days:
+                raise BadCursor("not a cursor of this search")
+            names = ("pk", "sk") if mobile else ("in_day", "in_at", "pk", "sk")
+            _key_shape(start["k"], names)
+            if not mobile and start["k"]["in_day"]["S"] != start["d"]:
+                raise BadCursor("not a cursor of this search")
+            if mobile and start["k"]["pk"]["S"] != f"MO#{mobile}":
                 raise BadCursor("not a cursor of this search")
             days = days[days.index(start["d"]) :]
         replies: list[Reply] = []
@@ -287,11 +310,11 @@ class SearchStore:
     # -- paging ------------------------------------------------------------------------
 
     @staticmethod
-    def _start(cursor: str | None, partition: dict[str, str]) -> dict[str, Any] | None:
+    def _start(cursor: str | None, partition: dict[str, str], names: Sequence[str]) -> dict[str, Any] | None:
         """The ExclusiveStartKey a cursor stands for, if it is one of this very search's."""
         if not cursor:
             return None
-        data = decode_cursor(cursor)
+        data = _key_shape(decode_cursor(cursor), names)
         for name, value in partition.items():
             if data.get(name) != {"S": value}:
                 raise BadCursor("not a cursor of this search")

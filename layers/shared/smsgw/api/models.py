@@ -191,9 +191,12 @@ def _query_time(value: object) -> datetime:
     if not isinstance(value, str) or len(value) > 40:
         raise ValueError("must be ISO 8601 (no zone = Beijing time), a date, or Unix seconds")
     try:
-        return parse_query_time(value)
+        moment = parse_query_time(value)
     except (ValueError, OverflowError, OSError) as err:
         raise ValueError("must be ISO 8601 (no zone = Beijing time), a date, or Unix seconds") from err
+    if not 2000 <= moment.year <= 2100:
+        raise ValueError("must lie between the years 2000 and 2100")
+    return moment
 
 
 def _mobile(text: str) -> str:

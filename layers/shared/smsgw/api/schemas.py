@@ -19,6 +19,7 @@ from smsgw.api.events import EVENT_TYPES
 
 REPO = Path(__file__).resolve().parents[4]
 SCHEMAS = REPO / "events" / "schemas"
+OPENAPI = REPO / "docs" / "openapi.yaml"
 
 
 def schema_name(detail_type: str) -> str:
@@ -59,11 +60,18 @@ def rendered_event_schemas() -> dict[str, str]:
     }
 
 
+def rendered_openapi() -> str:
+    from smsgw.api.openapi import openapi_yaml  # noqa: PLC0415 - only for the generator
+
+    return openapi_yaml()
+
+
 def main() -> int:
     SCHEMAS.mkdir(parents=True, exist_ok=True)
     for name, text in rendered_event_schemas().items():
         (SCHEMAS / name).write_text(text, encoding="utf-8")
-    print(f"wrote {len(EVENT_TYPES)} event schemas")
+    OPENAPI.write_text(rendered_openapi(), encoding="utf-8")
+    print(f"wrote {len(EVENT_TYPES)} event schemas and {OPENAPI.relative_to(REPO)}")
     return 0
 
 
