@@ -65,7 +65,10 @@ def test_content_reaches_the_platform_url_encoded_and_decodes_to_the_original(
 
 
 def test_send_at_and_extension_become_send_time_and_append_id(
-    aws: None, simulator: Simulator, load_api: Callable[[Provisioned], Api], load_worker: Callable[..., Worker]
+    aws: None,
+    simulator: Simulator,
+    load_api: Callable[[Provisioned], Api],
+    load_worker: Callable[..., Worker],
 ) -> None:
     # Given a stack that never holds a scheduled send itself (the platform keeps it)
     stack = make_stack(simulator.submit_url, ScheduledHoldSeconds=0)
