@@ -31,6 +31,7 @@ service = CallbackService(
     MessageStore(dynamodb, settings.messages_table, retention_days=settings.retention_days),
     CallerStore(dynamodb, settings.messages_table),
     WebhookPoster(allow_loopback=settings.callback_allow_loopback),
+    retry_base_seconds=settings.callback_retry_base_seconds,
 )
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 

@@ -109,6 +109,8 @@ class Settings:
     callback_queue_url: str = ""
     # Callbacks may go to loopback addresses (the local stack only): never in the cloud.
     callback_allow_loopback: bool = False
+    # The first retry of a failed callback; later ones are multiples (30: ~34 hours in all).
+    callback_retry_base_seconds: int = 30
 
     @property
     def aws_limits(self) -> ClientLimits:
@@ -173,6 +175,7 @@ class Settings:
             scheduled_release_lead_seconds=_int(env, "SCHEDULED_RELEASE_LEAD_SECONDS", 300, 120, 86_400),
             callback_queue_url=env.get("CALLBACK_QUEUE_URL", "").strip(),
             callback_allow_loopback=_bool(env, "CALLBACK_ALLOW_LOOPBACK", False),
+            callback_retry_base_seconds=_int(env, "CALLBACK_RETRY_BASE_SECONDS", 30, 1, 3600),
         )
 
     def require(self, *names: str) -> None:

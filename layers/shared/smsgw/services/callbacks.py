@@ -10,7 +10,8 @@ For each event: the request's ``callback_url``, else its caller's default (``PUT
 at least once, so a receiver drops repeats by it), signed in ``Smsgw-Signature``
 (``domain.callbacks``). Any 2xx is delivered. Anything else (another status, a redirect,
 no answer in 10 s, a host resolving to a forbidden address) is tried again after a
-growing delay (``RETRY_DELAYS``: 30 s to 12 h, about 34 hours in all); after the last
+growing delay (``RETRY_DELAYS``: 30 s to 12 h, about 34 hours in all, with the default
+``CallbackRetryBaseSeconds``); after the last
 the queue dead-letters it, and an alarm says so.
 """
 
@@ -29,9 +30,13 @@ from smsgw.domain.callbacks import EVENT_ID_HEADER, SIGNATURE_HEADER, sign
 from smsgw.domain.model import RequestRecord
 from smsgw.observability import MetricUnit, logger, metrics
 
-# Delay before the n-th retry; the callback queue's maxReceiveCount is len + 1.
-RETRY_DELAYS = (30, 60, 120, 300, 600, 1_800, 3_600, 7_200, 14_400, 21_600, 28_800, 43_200)
-MAX_RECEIVES = len(RETRY_DELAYS) + 1
+# Delay before the n-th retry, in units of CallbackRetryBaseSeconds (30 s: 30 s .. 12 h,
+# about 34 hours in all); the callback queue's maxReceiveCount is len + 1.
+RETRY_STEPS = (1, 2, 4, 10, 20, 60, 120, 240, 480, 720, 960, 1_440)
+DEFAULT_RETRY_BASE = 30
+RETRY_DELAYS = tuple(DEFAULT_RETRY_BASE * step for step in RETRY_STEPS)
+MAX_RECEIVES = len(RETRY_STEPS) + 1
+MAX_VISIBILITY = 43_200  # SQS hides a message for at most 12 hours
 
 
 @dataclass(frozen=True)
@@ -60,8 +65,10 @@ class CallbackService:
         callers: CallerStore,
         poster: WebhookPoster,
         *,
+        retry_base_seconds: int = DEFAULT_RETRY_BASE,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        self._delays = tuple(min(MAX_VISIBILITY, retry_base_seconds * step) for step in RETRY_STEPS)
         self._store = store
         self._callers = callers
         self._poster = poster
@@ -110,7 +117,7 @@ class CallbackService:
             )
         else:
             logger.warning("callback failed: trying again later", extra={**where, "reason": reason})
-        return Retry(RETRY_DELAYS[min(receive_count, len(RETRY_DELAYS)) - 1], reason)
+        return Retry(self._delays[min(receive_count, len(self._delays)) - 1], reason)
 
     def _request(self, request_id: str) -> RequestRecord | None:
         if request_id not in self._requests:
