@@ -35,6 +35,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import time
 import zlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -131,10 +132,19 @@ def _as_utc(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime(UTC_FORMAT)
 
 
+# An extension registered by this container is not written again for this long (a
+# one-time code with an extension would otherwise cost a write each).
+EXTENSION_REFRESH_SECONDS = 3_600
+
+
 class SearchStore:
-    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+    def __init__(
+        self, client: DynamoDBClient, table_name: str, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._db = client
         self._table = table_name
+        self._clock = clock
+        self._registered: dict[tuple[str, str], float] = {}
 
     # -- writing -----------------------------------------------------------------------
 
@@ -164,11 +174,18 @@ class SearchStore:
         batch_write(self._db, self._table, requests)
 
     def register_extension(self, *, caller: str, append_id: str, expires_at: int) -> None:
-        """The caller sends with this extension: replies to it are the caller's."""
+        """The caller sends with this extension: replies to it are the caller's (kept as long
+        as the requests are; written at most once an hour by one container)."""
+        seen = self._registered.get((caller, append_id))
+        if seen is not None and self._clock() - seen < EXTENSION_REFRESH_SECONDS:
+            return
         self._db.put_item(
             TableName=self._table,
             Item=to_item({"pk": f"EXT#{caller_key(caller)}", "sk": append_id, "expires_at": expires_at}),
         )
+        if len(self._registered) > 10_000:
+            self._registered.clear()
+        self._registered[(caller, append_id)] = self._clock()
 
     # -- reading -----------------------------------------------------------------------
 
