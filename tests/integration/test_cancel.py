@@ -177,3 +177,33 @@ def test_a_send_scheduled_a_few_minutes_ahead_goes_to_the_platform_at_once(
     worker.drain()
     (submit,) = simulator.accepted
     assert submit.send_time
+
+
+def test_a_release_whose_answer_was_lost_still_queues_the_chunk(
+    *,
+    api: Api,
+    worker: Worker,
+    simulator: Simulator,
+    stack: Provisioned,
+    load_handler: Callable[..., ModuleType],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a held send, and DynamoDB applying the release but its answer lost (botocore's
+    # retry then fails the condition: the release reads False although it was applied)
+    reply = scheduled(api, ["13800138000"])
+    spec = stack.functions["ReconcilerFunction"]
+    module = load_handler(spec.code_dir, spec.environment)
+    release = module.service._store.release_chunk
+
+    def applied_then_lost(*args: Any, **kwargs: Any) -> bool:
+        release(*args, **kwargs)
+        return False
+
+    monkeypatch.setattr(module.service._store, "release_chunk", applied_then_lost)
+    module.service._clock = lambda: time.time() + at_release()
+    module.handler({}, FakeContext("smsgw-reconciler", timeout_ms=60_000))
+    # When the worker drains the queue
+    worker.drain()
+    # Then the chunk went all the same: it was queued, not stranded
+    assert len(simulator.accepted) == 1
+    assert api.get(reply["id"])[1]["recipients"][0]["status"] == "submitted"

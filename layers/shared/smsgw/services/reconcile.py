@@ -30,7 +30,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import partial
 
 from smsgw.adapters.events import Event, EventPublisher
@@ -149,27 +149,22 @@ class ReconcileService:
         request = self._store.get_request(request_id, consistent=True)
         if request is None or self._queue is None:
             return
-        chunks = [
-            c for c in self._store.list_chunks(request_id, consistent=True) if c.number < request.chunk_count
-        ]
-        released: list[Chunk] = []
-        for stored in chunks:
-            chunk = stored
-            if stored.state is ChunkState.HELD:
-                keep, skipped = self._screened(request_id, stored)
-                if not self._store.release_chunk(stored, keep=keep, skipped=skipped):
-                    continue  # cancelled meanwhile
-                chunk = replace(
-                    stored,
-                    mobiles=tuple(keep),
-                    skipped=tuple(skipped),
-                    state=ChunkState.QUEUED if keep else ChunkState.CANCELLED,
-                )
+        for chunk in self._chunks(request_id, request.chunk_count):
+            if chunk.state is not ChunkState.HELD:
+                continue
+            keep, skipped = self._screened(request_id, chunk)
+            if self._store.release_chunk(chunk, keep=keep, skipped=skipped):
                 swept.recipients_released += len(keep)
                 swept.recipients_skipped += len(skipped)
-            released.append(chunk)
-        # Released by this run or by one that stopped before queueing them: queued again is
-        # harmless (the worker claims a chunk once), never queued would strand them.
+        # Read again: released by this run (a release whose answer was lost and which
+        # botocore retried reads False, yet was applied) or by one that stopped before
+        # queueing them. Every held chunk is released by now or cancelled; each released
+        # one is queued (again: harmless, the worker claims a chunk once), never stranded.
+        released = [
+            c
+            for c in self._chunks(request_id, request.chunk_count)
+            if c.state is ChunkState.QUEUED or (c.state is ChunkState.CANCELLED and c.skipped)
+        ]
         self._publish([skipped_event(c, c.skipped) for c in released if c.skipped])
         self._queue.enqueue(
             [
@@ -184,6 +179,9 @@ class ReconcileService:
         self._store.clear_due(f"REQ#{request_id}", "META")
         swept.requests_released += 1
         metrics.add_metric(name="RequestsReleased", unit=MetricUnit.Count, value=1)
+
+    def _chunks(self, request_id: str, count: int) -> list[Chunk]:
+        return [c for c in self._store.list_chunks(request_id, consistent=True) if c.number < count]
 
     def _screened(self, request_id: str, chunk: Chunk) -> tuple[list[str], list[tuple[str, str]]]:
         """The chunk's numbers that may still go, and those that may not (with why)."""
