@@ -30,8 +30,8 @@ def submitted(status: Status) -> bool:
 
 
 def final(status: Status) -> bool:
-    """Every recipient is delivered, failed, unknown, expired, rejected or opted out
-    (``status --watch``): delivery reports included."""
+    """Every recipient is delivered, failed, unknown, expired, cancelled, rejected or opted
+    out (``status --watch``): delivery reports included."""
     return status.finished
 
 

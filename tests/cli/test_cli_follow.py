@@ -118,3 +118,17 @@ def test_watch_says_it_is_still_waiting_while_nothing_changes(smsgw: RunCli, gat
     beats = [line for line in run.err.splitlines() if "still waiting" in line]
     assert len(beats) >= 2, run.err
     assert "queued" in beats[0]
+
+
+def test_watch_ends_when_the_server_says_completed(smsgw: RunCli, gateway: FakeGateway) -> None:
+    # A held send whose one number was skipped at release (opted out): counted in total and
+    # in opted_out, and the request is completed; cancelled recipients are final too
+    counts = {"total": 3, "queued": 0, "submitted": 0, "delivered": 1, "failed": 0, "unknown": 0,
+              "expired": 0, "rejected": 0, "opted_out": 1, "cancelled": 1}  # fmt: skip
+    reply = {"id": "r-9", "status": "completed", "reference": None, "category": "marketing",
+             "created_at": None, "send_at": None, "segments": 1, "total_segments": 3, "counts": counts,
+             "recipients": [], "rejected": [], "opted_out": [], "next_cursor": None}  # fmt: skip
+    gateway.answer_next(200, reply)
+    run = smsgw("status", "r-9", "--watch", "--max-time", "5", "--interval", "0.05")
+    assert run.code == 0, run.all
+    assert len(gateway.calls("GET")) == 1

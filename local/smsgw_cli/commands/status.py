@@ -78,7 +78,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--watch",
         action="store_true",
         help="poll until every recipient is in a final state (delivered, failed, unknown, "
-        "expired, rejected, opted_out), printing each change, then show the result",
+        "expired, cancelled, rejected, opted_out), printing each change, then show the result",
     )
     parser.add_argument(
         "--max-time",
@@ -132,7 +132,7 @@ COMMAND = Command(
     run=run,
     epilog=(
         "--watch polls until every recipient is in a final state: delivered, failed, unknown, "
-        "expired (or rejected, opted_out at intake). Submitted is not final: it waits for the "
+        "expired, cancelled (or rejected, opted_out at intake). Submitted is not final: it waits for the "
         "platform's delivery report, which for a scheduled send comes only after its send "
         "time, and may never come; --max-time SECONDS bounds the wait (exit 3), Ctrl-C stops "
         "it (exit 130). Progress lines go to stderr, the final status to stdout."
