@@ -18,10 +18,10 @@ import pytest
 
 from guodu_simulator import Simulator
 from smsgw.domain.callbacks import verify
-from smsgw.services.callbacks import MAX_RECEIVES, RETRY_DELAYS
+from smsgw.services.callbacks import MAX_RECEIVES, RETRY_DELAYS, Skipped
 from smsgw_local.provision import Provisioned
 from tests.callback_receiver import CallbackReceiver
-from tests.conftest import FakeContext
+from tests.conftest import FakeContext, sample_event
 from tests.integration.conftest import Api, Pusher, Worker, make_stack, queued_messages, sqs_event
 
 
@@ -202,3 +202,12 @@ def test_loopback_is_refused_in_the_cloud_even_by_name(
     for url in ("http://127.0.0.1:8080/hook", "http://localhost/hook", "http://[::1]/hook"):
         status, reply = api.post({"to": ["13800138000"], "content": "x", "callback_url": url})
         assert (status, reply["error"]["details"][0]["field"]) == (400, "callback_url")
+
+
+def test_the_sample_event_of_the_callback_sender_is_handled(sender: Sender) -> None:
+    event = sample_event("callback_sender/sqs_event.json")
+    # The sample's body is read as an event of the bus; its request is unknown here
+    outcome = sender.module.service.deliver(event["Records"][0]["body"], receive_count=1)
+    assert outcome == Skipped("no request")
+    # And the handler is done with the message: nothing to deliver, nothing to retry
+    assert sender.module.handler(event, FakeContext()) == {"batchItemFailures": []}
