@@ -40,6 +40,7 @@ import boto3
 from botocore.config import Config
 
 from guodu_simulator import Simulator, SimulatorConfig, config_from_env
+from smsgw.adapters.callers import new_secret, settings_key
 from smsgw_local.apigw import ApiServer, ApiSettings, LocalApiGateway, Route, gateway_responses_of
 from smsgw_local.aws_faults import FaultSpecError, parse_spec
 from smsgw_local.moto_server import MotoServer
@@ -96,6 +97,8 @@ ENV_VARS: dict[str, str] = {
     "SMSGW_AWS_FAULTS_SEED": "seeds the injected faults (default: random, printed at start-up)",
     "SMSGW_SCHEDULE_SECONDS": "run every scheduled function (the reconciler, the balance check) this often"
     " instead of at its template rate",
+    "SMSGW_CALLBACK_SECRET": "the first API key's callback signing secret (default: generated at start-up;"
+    " GET /v1/callback shows it)",
 }
 
 
@@ -222,6 +225,8 @@ class LocalStack:
         self._oper_pass = env_.get("GUODU_OPER_PASS") or _random_text(24)
         self.aws_faults, self.aws_faults_seed = _aws_faults(aws_faults, aws_faults_seed, env_)
         self.schedule_seconds = _schedule_seconds(schedule_seconds, env_)
+        # The first caller's callback signing secret (callbacks are delivered locally too).
+        self.callback_secret = env_.get("SMSGW_CALLBACK_SECRET") or new_secret()
 
         self.simulator: Simulator | None = None
         self.provisioned: Provisioned | None = None
@@ -294,6 +299,7 @@ class LocalStack:
             template_path=self._template_path,
         )
         log.debug("provisioned in %.2f s", time.perf_counter() - began)
+        self._seed_callback_secret(self.provisioned)
         self.push_url = self._resolve_push_url(self.provisioned)
         if self.simulator is not None:
             self.simulator.configure({"push": {"url": self.push_url}})
@@ -343,6 +349,20 @@ class LocalStack:
             return None
         return f"{self.api_url}/{self.stage_name}{PUSH_PATH_PREFIX}{self.push_token}"
 
+    def _seed_callback_secret(self, provisioned: Provisioned) -> None:
+        """The first API key's callbacks are signed with ``callback_secret``."""
+        if "MessagesTable" not in provisioned.context.refs or self._session is None:
+            return
+        session: Any = self._session
+        session.client("dynamodb", endpoint_url=self.moto_url).put_item(
+            TableName=provisioned.ref("MessagesTable"),
+            Item={
+                **settings_key(api_key_id(0)),
+                "secret": {"S": self.callback_secret},
+                "caller": {"S": api_key_id(0)},
+            },
+        )
+
     def _start_simulator(self) -> str:
         """Start the embedded simulator if wanted; the URL the worker submits to."""
         setting = self._simulator_setting
@@ -373,6 +393,9 @@ class LocalStack:
         values: dict[str, Any] = {}
         if "GuoduSubmitUrl" in declared and self.submit_url:
             values["GuoduSubmitUrl"] = self.submit_url
+        if "CallbackAllowLoopback" in declared:
+            # Callback receivers of a local run are on this machine.
+            values["CallbackAllowLoopback"] = "true"
         rate = self._env.get("GUODU_MAX_SUBMITS_PER_SECOND", "").strip()
         if rate and "GuoduMaxSubmitsPerSecond" in declared:
             values["GuoduMaxSubmitsPerSecond"] = rate
@@ -542,6 +565,7 @@ class LocalStack:
             lines.append(f"  Push URL   {self.push_url}")
         if self.aws_faults:
             lines.append(f"  AWS faults {self.aws_faults}   (SMSGW_AWS_FAULTS_SEED={self.aws_faults_seed})")
+        lines.append("  Callbacks  signed with SMSGW_CALLBACK_SECRET (GET /v1/callback shows it)")
         lines.append("")
         routes = [route for spec in self.functions.values() for route in spec.api_routes]
         for route in routes:

@@ -50,10 +50,10 @@ from smsgw.adapters.throttle import LanePause, SubmitRateLimiter, Throttled
 from smsgw.domain.model import (
     CLAIMABLE_STATES,
     SETTLED_STATES,
+    STALE_CLAIM,
     Category,
     Chunk,
     ChunkState,
-    RequestStatus,
     Settlement,
 )
 from smsgw.domain.numbers import mask_mobile
@@ -62,7 +62,8 @@ from smsgw.observability import MetricUnit, logger, metrics
 from smsgw.provider.client import GuoduClient, PreparedSubmit, SubmitResult
 from smsgw.provider.guodu import BEIJING, Credentials, Outcome, ProtocolError, SubmitRequest, format_send_time
 from smsgw.provider.push import Report
-from smsgw.services.announce import report_events, request_submitted_event
+from smsgw.services.announce import dead_lettered_event, report_events
+from smsgw.services.finality import count_settled
 
 
 @dataclass(frozen=True)
@@ -362,6 +363,8 @@ class SubmitService:
             logger.warning("the chunk was settled meanwhile by another worker", extra=_ids(chunk))
         elif decision.settlement.settles and not self._after_settle(chunk, decision.settlement):
             return self._retry_after(message, 1)  # settled; its next delivery counts it
+        elif decision.then is Then.PARK:
+            self._announce_parked(chunk, decision.settlement)
         return self._then(message, order, decision)
 
     def _write(self, chunk: Chunk, settlement: Settlement, ends_at: float) -> bool | None:
@@ -417,6 +420,8 @@ class SubmitService:
             written = self._store.settle(chunk, settle.settlement)
             if written and settle.settlement.settles and not self._after_settle(chunk, settle.settlement):
                 raise RuntimeError("the settled chunk could not be counted")
+            if written and settle.then is Then.PARK:
+                self._announce_parked(chunk, settle.settlement)
         except Exception:
             logger.exception("a settle order could not be written yet", extra=_ref_ids(order))
             return self._retry_after(message, self._retry.delay(message.receive_count, self._rng))
@@ -447,7 +452,18 @@ class SubmitService:
         )
         if settlement.msg_id:
             self._announce_early_reports(chunk, settlement.msg_id)
-        return self._count_settled(chunk)
+        settled = replace(
+            chunk,
+            state=settlement.state,
+            result_code=settlement.code,
+            detail=settlement.detail,
+            msg_id=settlement.msg_id,
+        )
+        return self._count_settled(settled)
+
+    def _announce_parked(self, chunk: Chunk, settlement: Settlement) -> None:
+        """A chunk went to the dead-letter queue: its recipients wait for a person."""
+        self._publish([dead_lettered_event(chunk, settlement.code, settlement.detail)])
 
     # -- not now ----------------------------------------------------------------------------
 
@@ -538,7 +554,10 @@ class SubmitService:
         if self._store.mark_stale(chunk):
             metrics.add_metric(name="SubmitsAmbiguous", unit=MetricUnit.Count, value=1)
             metrics.add_metric(name="RecipientsUnknown", unit=MetricUnit.Count, value=len(chunk.mobiles))
-            if not self._count_settled(chunk):
+            stale = replace(
+                chunk, state=ChunkState.UNKNOWN, result_code=STALE_CLAIM, detail="worker stopped mid-submit"
+            )
+            if not self._count_settled(stale):
                 return self._retry_after(message, 1)
         return Done("stale claim")
 
@@ -603,29 +622,15 @@ class SubmitService:
         )
 
     def _count_settled(self, chunk: Chunk) -> bool:
-        """Count the chunk in its request; announce the request once every chunk has settled.
-        False when DynamoDB failed: the message's next delivery counts again (idempotent)."""
+        """Announce the chunk's final state (once: only while it is not yet counted), count
+        it in its request, and announce the request once every chunk has settled. False
+        when DynamoDB failed: the message's next delivery does it again (idempotent), and
+        the event, published before the count, goes out again under the same id."""
         try:
-            request = self._store.count_settled_chunk(chunk)
-            if (
-                request.settled_chunks >= request.chunk_count
-                and request.status is not RequestStatus.SUBMITTED
-            ):
-                logger.info("request fully submitted", extra={"request_id": chunk.request_id})
-                # Announced before it is marked: a worker stopping in between leaves the mark
-                # to the next delivery, which announces again (the same event id).
-                self._publish(
-                    [
-                        request_submitted_event(
-                            request.id, request.reference, request.recipients, request.chunk_count
-                        )
-                    ]
-                )
-                self._store.mark_submitted(chunk.request_id)
+            return count_settled(self._store, self._publish, chunk)
         except Exception:
             logger.warning("could not count the settled chunk", extra=_ids(chunk), exc_info=True)
             return False
-        return True
 
     def _announce_early_reports(self, chunk: Chunk, msg_id: str) -> None:
         """Reports that beat the submit's answer were stored unannounced (their MsgId had
