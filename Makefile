@@ -12,10 +12,10 @@ export SAM_CLI_TELEMETRY := 0
 # sam build needs the runtime's interpreter (python3.13) on PATH; pyenv shims resolve it with this.
 SAM_PYENV := PYENV_VERSION=$${PYENV_VERSION:-3.13.0:3.11.7}
 
-.PHONY: help run test unit integration e2e lint typecheck validate build deploy bench bench-quick clean
+.PHONY: help run test unit integration e2e faults fuzz lint typecheck validate build deploy bench bench-quick clean
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: pyproject.toml requirements-dev.txt requirements-bench.txt layers/shared/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -49,6 +49,12 @@ integration: $(VENV)/.installed  ## handlers against moto
 
 e2e: $(VENV)/.installed  ## the local stack and the simulator over real HTTP
 	$(PY) -m pytest tests/e2e
+
+faults: $(VENV)/.installed  ## the fault mixes: the platform's faults, then AWS's, ledgers printed
+	$(PY) -m pytest tests/faults
+
+fuzz: $(VENV)/.installed  ## the property and contract fuzzers (seeded)
+	$(PY) -m pytest tests/fuzz
 
 lint: $(VENV)/.installed  ## ruff
 	$(VENV)/bin/ruff check .

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from bench import finding
 from bench.costs import PRICES
 from smsgw.adapters.throttle import MARGIN_SECONDS, SLACK_SECONDS
 from smsgw_local.template import load_template
@@ -413,6 +414,7 @@ def markdown(measured: dict[str, Any], cap: dict[str, Any]) -> str:
         _row("SQS: the event source's long polls of an idle queue (5 pollers, 20 s polls)", "about 0.26"),
         "",
         *_levers(cost, params),
+        *finding.markdown_lines(int(params.get("RetentionDays", 30))),
         "## 10 million recipients a day",
         "",
         f"Marketing waits out the quiet hours (`QuietHours` = `{params.get('QuietHours')}`), so the day's",

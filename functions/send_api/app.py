@@ -1,6 +1,7 @@
 """Lambda: the gateway's authenticated API.
 
-``POST /v1/messages``, ``GET /v1/messages/{id}`` and ``GET|PUT|DELETE /v1/opt-outs/{mobile}``.
+``POST|GET /v1/messages``, ``GET|DELETE /v1/messages/{id}``, ``GET /v1/inbound``,
+``GET|PUT /v1/callback`` and ``GET|PUT|DELETE /v1/opt-outs/{mobile}``.
 Routes translate HTTP into calls of the services; every error is turned into the
 contract's JSON error by ``smsgw.api.errors``.
 """
@@ -8,7 +9,7 @@ contract's JSON error by ``smsgw.api.errors``.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote
 
@@ -18,25 +19,32 @@ from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from smsgw.adapters.aws import client
+from smsgw.adapters.callers import CallerStore
+from smsgw.adapters.events import EventPublisher
 from smsgw.adapters.frequency import FrequencyStore
 from smsgw.adapters.inbound import InboundStore
 from smsgw.adapters.queue import LaneQueues
+from smsgw.adapters.search import SearchStore
 from smsgw.adapters.secrets import RequestIdKey
 from smsgw.adapters.store import MessageStore
 from smsgw.api.errors import register_error_handlers
-from smsgw.api.models import SendBody, to_command
+from smsgw.api.models import CallbackBody, InboundQuery, MessagesQuery, SendBody, to_command
 from smsgw.domain import jsontext
+from smsgw.domain.callbacks import SIGNATURE_HEADER, CallbackUrlError, check_url
 from smsgw.domain.callers import CallerUnknown, RequestIds, caller_of
 from smsgw.domain.caps import FrequencyCaps
 from smsgw.domain.errors import Forbidden, InputError
 from smsgw.observability import logger, metrics
+from smsgw.services.announce import SOURCE
+from smsgw.services.cancel import CancelService
 from smsgw.services.optouts import OptOutService
+from smsgw.services.search import SearchService
 from smsgw.services.send import SendService, fingerprint
 from smsgw.services.status import DEFAULT_PAGE, MAX_PAGE, StatusService
 from smsgw.settings import Settings
 
 settings = Settings.from_env()
-settings.require("send_queue_url", "request_id_secret_name")
+settings.require("send_queue_url", "request_id_secret_name", "event_bus_name")
 dynamodb = client("dynamodb", settings.aws_limits)
 sqs = client("sqs", settings.aws_limits)
 request_ids = RequestIds(
@@ -45,8 +53,14 @@ request_ids = RequestIds(
         settings.request_id_secret_name,
     )
 )
-store = MessageStore(dynamodb, settings.messages_table, retention_days=settings.retention_days)
+store = MessageStore(
+    dynamodb,
+    settings.messages_table,
+    retention_days=settings.retention_days,
+    accepting_grace_seconds=settings.intake_grace_seconds,
+)
 inbound = InboundStore(dynamodb, settings.messages_table, retention_days=settings.retention_days)
+search = SearchStore(dynamodb, settings.messages_table)
 caps = FrequencyCaps.parse(
     verification=settings.frequency_caps_verification,
     transactional=settings.frequency_caps_transactional,
@@ -60,9 +74,21 @@ sender = SendService(
     caps=caps,
     per_submit=settings.numbers_per_submit,
     default_validity_seconds=settings.default_validity_seconds,
+    search=search,
+    hold_after_seconds=settings.scheduled_hold_seconds,
+    release_lead_seconds=settings.scheduled_release_lead_seconds,
 )
 statuses = StatusService(store)
 opt_outs = OptOutService(inbound)
+finder = SearchService(store, search)
+cancels = CancelService(
+    store, EventPublisher(client("events", settings.aws_limits), settings.event_bus_name, source=SOURCE)
+)
+callers = CallerStore(dynamodb, settings.messages_table)
+# How far back a search reaches by default: as far as records are kept. Replies: a week,
+# and at most a month at once (one index partition a day).
+INBOUND_DEFAULT_DAYS = 7
+INBOUND_MAX_DAYS = 31
 
 app = APIGatewayRestResolver()
 register_error_handlers(app)
@@ -136,6 +162,7 @@ def send_messages() -> Response[str]:
         max_messages=settings.max_messages,
         max_capped_recipients=settings.max_capped_recipients,
         capped=caps.categories,
+        allow_loopback_callbacks=settings.callback_allow_loopback,
     )
     reply = sender.accept(
         command, request_id=request_id, body_fingerprint=body_fingerprint, keyed=key is not None
@@ -148,6 +175,80 @@ def get_message(request_id: str) -> Response[str]:
     cursor = _int_param("cursor", 0, 0, 99_999)
     limit = _int_param("limit", DEFAULT_PAGE, 1, MAX_PAGE)
     return _json(200, statuses.status(request_id, caller=_caller(), cursor=cursor, limit=limit))
+
+
+def _query() -> dict[str, str]:
+    return dict(app.current_event.query_string_parameters or {})
+
+
+def _range(since: datetime | None, until: datetime | None, default_days: int) -> tuple[datetime, datetime]:
+    end = until or datetime.now(UTC)
+    start = since or end - timedelta(days=default_days)
+    if start > end:
+        raise InputError.of("from", "is after until")
+    return start, end
+
+
+@app.get("/v1/messages")
+def search_messages() -> Response[str]:
+    query = MessagesQuery.model_validate(_query())
+    if (query.reference is None) == (query.to is None):
+        raise InputError.of("reference", "give either reference or to (not both)")
+    since, until = _range(query.from_, query.until, settings.retention_days)
+    return _json(
+        200,
+        finder.messages(
+            _caller(),
+            reference=query.reference,
+            to=query.to,
+            since=since,
+            until=until,
+            limit=query.limit,
+            cursor=query.cursor,
+        ),
+    )
+
+
+@app.delete("/v1/messages/<request_id>")
+def cancel_message(request_id: str) -> Response[str]:
+    return _json(200, cancels.cancel(request_id, caller=_caller()))
+
+
+@app.get("/v1/inbound")
+def search_inbound() -> Response[str]:
+    query = InboundQuery.model_validate(_query())
+    since, until = _range(query.from_, query.until, INBOUND_DEFAULT_DAYS)
+    if until - since > timedelta(days=INBOUND_MAX_DAYS):
+        raise InputError.of("from", f"reaches more than {INBOUND_MAX_DAYS} days before until")
+    reply = finder.inbound(
+        _caller(), mobile=query.mobile, since=since, until=until, limit=query.limit, cursor=query.cursor
+    )
+    return _json(200, reply)
+
+
+def _callback_view(url: str | None, secret: str) -> dict[str, Any]:
+    return {"url": url, "secret": secret, "signature_header": SIGNATURE_HEADER}
+
+
+@app.get("/v1/callback")
+def get_callback() -> Response[str]:
+    found = callers.ensure(_caller())
+    return _json(200, _callback_view(found.url, found.secret))
+
+
+@app.put("/v1/callback")
+def put_callback() -> Response[str]:
+    raw = _json_body()
+    if not isinstance(raw, dict):
+        raise InputError.of("body", "must be a JSON object", code="invalid_json")
+    body = CallbackBody.model_validate(raw)
+    if body.url is not None:
+        try:
+            check_url(body.url, allow_loopback=settings.callback_allow_loopback)
+        except CallbackUrlError as err:
+            raise InputError.of("url", str(err)) from err
+    found = callers.set_url(_caller(), body.url)
+    return _json(200, _callback_view(found.url, found.secret))
 
 
 # API Gateway (REST) hands the path over as the client wrote it, percent-encoding included:

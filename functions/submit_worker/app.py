@@ -9,6 +9,7 @@ Reports partial batch failures: a message that must be retried is left on the qu
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -45,6 +46,7 @@ store = MessageStore(
     settings.messages_table,
     retention_days=settings.retention_days,
     report_timeout_seconds=settings.report_timeout_hours * 3600,
+    claims=client("dynamodb", replace(limits, max_attempts=1)),
 )
 reports = ReportStore(dynamodb, settings.messages_table, retention_days=settings.retention_days)
 events = EventPublisher(client("events", limits), settings.event_bus_name, source=SOURCE)
@@ -113,8 +115,12 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 LEASE_MARGIN_SECONDS = 5
 # After the platform's answer: time to record it (retried in place), else to queue it.
 SETTLE_BUDGET_SECONDS = 10
+# The latest start of a submit: every address may cost a connect timeout before the one
+# that answers, and then the read timeout.
 SUBMIT_BUDGET_SECONDS = (
-    settings.provider_connect_timeout + settings.provider_read_timeout + SETTLE_BUDGET_SECONDS
+    settings.provider_connect_timeout * max(len(a.submit_urls) for a in settings.accounts().values())
+    + settings.provider_read_timeout
+    + SETTLE_BUDGET_SECONDS
 )
 
 

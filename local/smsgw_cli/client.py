@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import requests
+import requests.auth
 
 USER_AGENT = "smsgw-cli/0.1"
 MESSAGES_PATH = "/v1/messages"
@@ -120,15 +121,58 @@ class Unreachable(Exception):
 
 @dataclass(frozen=True)
 class Endpoint:
-    """Where the API is and how to call it. ``api_key`` stays out of ``repr``."""
+    """Where the API is and how to call it. ``api_key`` stays out of ``repr``. ``sigv4``:
+    sign each request with AWS SigV4 (``ApiAuth=IAM``) instead of sending the key."""
 
     base_url: str
     api_key: str = field(repr=False)
     timeout: float = 10.0
+    sigv4: bool = False
+    region: str | None = None
 
     @classmethod
-    def of(cls, url: str, api_key: str, timeout: float) -> Endpoint:
-        return cls(normalise_base_url(url), api_key, timeout)
+    def of(
+        cls, url: str, api_key: str, timeout: float, *, sigv4: bool = False, region: str | None = None
+    ) -> Endpoint:
+        return cls(normalise_base_url(url), api_key, timeout, sigv4, region)
+
+
+_EXECUTE_API_HOST = re.compile(r"^[a-z0-9]+\.execute-api\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?$")
+
+
+def region_of(url: str) -> str | None:
+    """The region in an API Gateway URL (``abc123.execute-api.cn-north-1.amazonaws.com.cn``)."""
+    match = _EXECUTE_API_HOST.match(urlsplit(url).hostname or "")
+    return match.group(1) if match else None
+
+
+class SigV4(requests.auth.AuthBase):
+    """Signs a request for API Gateway (``execute-api``) with the credentials of the AWS
+    default chain (environment, profile, SSO, instance role), as ``aws`` itself would."""
+
+    def __init__(self, region: str) -> None:
+        import boto3  # noqa: PLC0415 - only with --sigv4
+        from botocore.auth import SigV4Auth  # noqa: PLC0415
+
+        credentials = boto3.session.Session().get_credentials()
+        if credentials is None:
+            raise Unreachable("aws", Failure.NO_CONNECTION, "--sigv4: no AWS credentials found")
+        self._signer = SigV4Auth(credentials.get_frozen_credentials(), "execute-api", region)
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        from botocore.awsrequest import AWSRequest  # noqa: PLC0415
+
+        body = request.body if request.body is not None else b""
+        signed = AWSRequest(
+            method=request.method, url=request.url, data=body, headers={"Content-Type": "application/json"}
+        )
+        if "Content-Type" in request.headers:
+            signed.headers["Content-Type"] = request.headers["Content-Type"]
+        self._signer.add_auth(signed)
+        for name in ("Authorization", "X-Amz-Date", "X-Amz-Security-Token", "Content-Type"):
+            if name in signed.headers:
+                request.headers[name] = signed.headers[name]
+        return request
 
 
 def is_local_url(url: str) -> bool:
@@ -225,9 +269,18 @@ class GatewayClient:
     def __init__(self, endpoint: Endpoint, session: requests.Session | None = None) -> None:
         self._endpoint = endpoint
         self._session = session or requests.Session()
-        self._session.headers.update(
-            {"x-api-key": endpoint.api_key, "Accept": "application/json", "User-Agent": USER_AGENT}
-        )
+        self._session.headers.update({"Accept": "application/json", "User-Agent": USER_AGENT})
+        if endpoint.sigv4:
+            region = region_of(endpoint.base_url) or endpoint.region
+            if not region:
+                raise Unreachable(
+                    display_url(endpoint.base_url),
+                    Failure.NO_CONNECTION,
+                    "--sigv4: no region in the URL: set AWS_REGION",
+                )
+            self._session.auth = SigV4(region)
+        else:
+            self._session.headers["x-api-key"] = endpoint.api_key
 
     @property
     def base_url(self) -> str:
@@ -264,6 +317,29 @@ class GatewayClient:
             cursor = str(next_cursor)
             seen.add(cursor)
 
+    def messages(self, **query: str) -> dict[str, Any]:
+        """``GET /v1/messages``: one page of the caller's requests found by ``reference`` or ``to``."""
+        return self._call("GET", MESSAGES_PATH, params=query)
+
+    def message_pages(self, **query: str) -> Iterator[dict[str, Any]]:
+        seen: set[str] = set()
+        while True:
+            page = self.messages(**query)
+            yield page
+            cursor = page.get("next_cursor")
+            if not cursor or str(cursor) in seen:
+                return
+            query = {**query, "cursor": str(cursor)}
+            seen.add(str(cursor))
+
+    def cancel(self, request_id: str) -> dict[str, Any]:
+        """``DELETE /v1/messages/{id}``."""
+        return self._call("DELETE", f"{MESSAGES_PATH}/{quote(request_id, safe='')}")
+
+    def opt_out(self, method: str, mobile: str) -> dict[str, Any]:
+        """``GET|PUT|DELETE /v1/opt-outs/{mobile}`` (DELETE answers nothing: ``{}``)."""
+        return self._call(method, f"/v1/opt-outs/{quote(mobile, safe='')}", empty_ok=method == "DELETE")
+
     def _call(
         self,
         method: str,
@@ -272,6 +348,7 @@ class GatewayClient:
         json: dict[str, Any] | None = None,
         params: dict[str, str] | None = None,
         headers: dict[str, str] | None = None,
+        empty_ok: bool = False,
     ) -> dict[str, Any]:
         url = self._endpoint.base_url + path
         shown = display_url(url)
@@ -303,6 +380,8 @@ class GatewayClient:
             raise Unreachable(
                 shown, Failure.REDIRECTED, f"answered {response.status_code}, redirecting to {target}"
             )
+        if empty_ok and response.status_code == 204:
+            return {}
         try:
             reply = response.json()
         except ValueError:

@@ -36,6 +36,8 @@ class GlobalOptions:
     api_key: str = field(repr=False)
     json: bool = False
     timeout: float = DEFAULT_TIMEOUT
+    sigv4: bool = False
+    region: str | None = None
 
     @classmethod
     def from_args(cls, args: argparse.Namespace, env: Mapping[str, str] | None = None) -> GlobalOptions:
@@ -49,6 +51,8 @@ class GlobalOptions:
             api_key=api_key if api_key is not None else env.get("SMSGW_API_KEY", DEFAULT_API_KEY),
             json=bool(args.json),
             timeout=timeout if timeout is not None else DEFAULT_TIMEOUT,
+            sigv4=bool(getattr(args, "sigv4", False)),
+            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
         )
 
 
@@ -60,7 +64,11 @@ class Context:
     stdin: BinaryIO
 
     def client(self) -> GatewayClient:
-        return GatewayClient(Endpoint.of(self.options.url, self.options.api_key, self.options.timeout))
+        options = self.options
+        endpoint = Endpoint.of(
+            options.url, options.api_key, options.timeout, sigv4=options.sigv4, region=options.region
+        )
+        return GatewayClient(endpoint)
 
     def say(self, *lines: str) -> None:
         """Results, to stdout."""

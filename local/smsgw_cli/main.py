@@ -70,6 +70,13 @@ def add_global_options(parser: argparse.ArgumentParser, *, in_subcommand: bool) 
         default=argparse.SUPPRESS if in_subcommand else False,
     )
     group.add_argument(
+        "--sigv4",
+        action="store_true",
+        help="sign requests with AWS SigV4 (a stack deployed with ApiAuth=IAM) instead of an API key; "
+        "credentials from the AWS default chain, the region from the URL (else AWS_REGION)",
+        default=argparse.SUPPRESS if in_subcommand else False,
+    )
+    group.add_argument(
         "--timeout",
         type=positive_seconds,
         metavar="SECONDS",

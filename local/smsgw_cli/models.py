@@ -23,19 +23,21 @@ COUNT_ORDER = (
     "expired",
     "rejected",
     "opted_out",
+    "cancelled",
 )
 
 # A recipient's public states (the API's ``RecipientStatus``). Queued and submitted still
 # move on: submitted waits for the platform's delivery report. The others are final: the
-# first four are where an accepted recipient ends (counted in ``total``), rejected and
-# opted out are decided at intake (never in ``total``). Listed here rather than derived,
-# so a state added later is not taken for final by mistake.
+# first five are where an accepted recipient ends (counted in ``total``), rejected and
+# opted out are decided at intake (never in ``total``), or when a held send is released.
+# Listed here rather than derived, so a state added later is not taken for final by mistake.
 PENDING_STATES = (RecipientStatus.QUEUED, RecipientStatus.SUBMITTED)
 ENDS_OF_ACCEPTED = (
     RecipientStatus.DELIVERED,
     RecipientStatus.FAILED,
     RecipientStatus.UNKNOWN,
     RecipientStatus.EXPIRED,
+    RecipientStatus.CANCELLED,
 )
 FINAL_STATES = (*ENDS_OF_ACCEPTED, RecipientStatus.REJECTED, RecipientStatus.OPTED_OUT)
 
@@ -163,8 +165,9 @@ class Status:
 
     @property
     def finished(self) -> bool:
-        """Every recipient is in a final state: nothing about this request will change."""
-        return self.status != "accepting" and self.pending == 0
+        """Every recipient is in a final state: nothing about this request will change (the
+        server says ``completed``; an older one only shows it in the counts)."""
+        return self.status == "completed" or (self.status != "accepting" and self.pending == 0)
 
     def pending_text(self) -> str:
         """What is still pending, e.g. ``1 queued, 2 submitted``."""

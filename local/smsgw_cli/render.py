@@ -110,6 +110,45 @@ def progress_line(status: Status, elapsed: float) -> str:
     return f"[{elapsed:5.1f}s] {status.status}: {counts}"
 
 
+def heartbeat_line(status: Status, elapsed: float, quiet: float) -> str:
+    """While nothing changes: what it waits for, and for how long it has not moved."""
+    return f"[{elapsed:5.1f}s] still waiting: {status.pending_text()} (no change for {quiet:.0f}s)"
+
+
+def message_rows(messages: Sequence[Mapping[str, Any]]) -> list[str]:
+    """A table of found requests (newest first), as ``GET /v1/messages`` lists them."""
+    rows = [
+        (
+            str(m.get("id", "")),
+            str(m.get("status", "")),
+            str(m.get("created_at") or "-"),
+            str(m.get("send_at") or "-"),
+            str(m.get("recipients", "")),
+            str(m.get("reference") or "-"),
+        )
+        for m in messages
+    ]
+    return _table(("ID", "STATUS", "CREATED", "SEND AT", "RECIPIENTS", "REFERENCE"), rows)
+
+
+def cancelled_lines(reply: Mapping[str, Any]) -> list[str]:
+    cancelled, left, ended = (int(reply.get(k) or 0) for k in ("cancelled", "already_left", "already_final"))
+    lines = [f"{_plural(cancelled, 'recipient')} cancelled"]
+    if left:
+        lines.append(f"{_plural(left, 'recipient')} had already left for the platform: not cancelled")
+    if ended:
+        lines.append(f"{_plural(ended, 'recipient')} had already failed or expired")
+    return lines
+
+
+def opt_out_lines(reply: Mapping[str, Any]) -> list[str]:
+    return _fields(
+        (name, reply.get(name))
+        for name in ("mobile", "opted_out", "keyword", "source", "created_at", "changed_by")
+        if reply.get(name) not in (None, "")
+    )
+
+
 def _detail(detail: Mapping[str, Any]) -> str:
     if "field" in detail and "message" in detail:
         return f"{detail['field']}: {detail['message']}"

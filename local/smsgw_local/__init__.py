@@ -9,6 +9,8 @@
 - ``apigw``: the local API Gateway (REST API, proxy events, API keys).
 - ``sqs_source``: the SQS event source mapping (poller, partial batch responses).
 - ``schedules``: ``rate(...)`` schedules.
+- ``aws_faults``: injected AWS faults (``SMSGW_AWS_FAULTS``), a botocore event hook that
+  the worker processes install before their handler.
 - ``stack``: :class:`LocalStack`, which starts all of it with the Guodu simulator;
   ``python -m smsgw_local`` runs it until Ctrl-C.
 

@@ -6,7 +6,9 @@ re-importing the parent's ``__main__`` or inheriting its ``sys.path`` tweaks). T
 sets itself up the way Lambda sets up a container, imports the handler once (the cold
 start), then answers invocations over the connection on file descriptor ``FD`` until it
 closes. Only the standard library is imported before the handler, so the cold start
-measures the handler's own imports.
+measures the handler's own imports; with AWS faults on (``SMSGW_AWS_FAULTS``), the fault
+hook (:mod:`smsgw_local.aws_faults`, botocore) is installed first, so that every AWS client
+the handler creates has it, and the cold start includes it.
 
 Protocol (``multiprocessing.connection`` messages):
 
@@ -27,6 +29,7 @@ import dataclasses
 import importlib
 import io
 import json
+import logging
 import os
 import signal
 import sys
@@ -48,6 +51,8 @@ class WorkerConfig:
     code_dir: str
     layer_dirs: tuple[str, ...]
     log_prefix: str
+    aws_faults: str = ""  # a spec for smsgw_local.aws_faults; "" for none
+    aws_faults_seed: int | None = None  # this process's own seed
 
     def to_json(self) -> bytes:
         return json.dumps(dataclasses.asdict(self)).encode("utf-8")
@@ -174,6 +179,22 @@ def _set_up_process(config: WorkerConfig) -> None:
     sys.stderr = PrefixedStream(sys.__stderr__ or sys.stderr, config.log_prefix)
 
 
+def _install_aws_faults(config: WorkerConfig) -> None:
+    """The fault hook on every AWS client this process creates from now on; each injected
+    fault is one ``[WARNING] aws fault injected: ...`` line of the function's output."""
+    if not config.aws_faults:
+        return
+    from smsgw_local import aws_faults  # noqa: PLC0415 - imports botocore: only when wanted
+
+    output = logging.StreamHandler(sys.stderr)
+    output.setFormatter(logging.Formatter("[%(levelname)s] %(message)s"))
+    fault_log = logging.getLogger(aws_faults.__name__)
+    fault_log.addHandler(output)
+    fault_log.setLevel(logging.WARNING)
+    fault_log.propagate = False  # once, whatever logging the handler sets up
+    aws_faults.install(config.aws_faults, config.aws_faults_seed)
+
+
 def _load_handler(spec: str) -> Callable[[Any, Any], Any]:
     module_name, _, function_name = spec.rpartition(".")
     if not module_name:
@@ -215,6 +236,7 @@ def worker_main(config: WorkerConfig, conn: Connection) -> None:
     started = time.perf_counter()
     _set_up_process(config)
     try:
+        _install_aws_faults(config)
         handler = _load_handler(config.handler)
     except Exception as err:
         _log_error(err)

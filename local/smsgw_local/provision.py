@@ -40,7 +40,6 @@ _SKIPPED = {
     "AWS::SQS::QueuePolicy",
     "AWS::SNS::TopicPolicy",
     "AWS::SNS::Subscription",
-    "AWS::Events::Rule",
     "AWS::KMS::Key",
     "AWS::KMS::Alias",
     "AWS::Lambda::Permission",
@@ -187,6 +186,28 @@ class _Provisioner:
         self.ctx.refs[logical] = props["Name"]
         self.ctx.attributes[logical] = {"Arn": arn, "Name": props["Name"]}
 
+    def rule(self, logical: str, props: dict[str, Any]) -> None:
+        """An EventBridge rule with an event pattern and its targets (moto delivers to SQS
+        targets, as EventBridge does). A scheduled rule is the local schedules' business."""
+        name = props.get("Name", f"{self.ctx.stack_name}-{logical}")
+        self.ctx.refs[logical] = name
+        self.ctx.attributes[logical] = {
+            "Arn": f"arn:aws:events:{self.ctx.region}:{self.ctx.account}:rule/{name}"
+        }
+        if "EventPattern" not in props:
+            return
+        events = self.client("events")
+        bus = props.get("EventBusName", "default")
+        events.put_rule(
+            Name=name,
+            EventBusName=bus,
+            EventPattern=json.dumps(props["EventPattern"]),
+            State=props.get("State", "ENABLED"),
+        )
+        targets = [{"Id": t["Id"], "Arn": t["Arn"]} for t in props.get("Targets", [])]
+        if targets:
+            events.put_targets(Rule=name, EventBusName=bus, Targets=targets)
+
     def topic(self, logical: str, props: dict[str, Any]) -> None:
         name = props.get("TopicName", f"{self.ctx.stack_name}-{logical}")
         arn = self.client("sns").create_topic(Name=name)["TopicArn"]
@@ -233,6 +254,7 @@ def provision(
         "AWS::SQS::Queue": worker.queue,
         "AWS::DynamoDB::Table": worker.table,
         "AWS::Events::EventBus": worker.event_bus,
+        "AWS::Events::Rule": worker.rule,
         "AWS::SNS::Topic": worker.topic,
         "AWS::SSM::Parameter": worker.parameter,
     }

@@ -8,13 +8,18 @@ the function's environment plus the variables Lambda sets, the layers and the co
 The timeout is enforced the way Lambda enforces it: when the handler has not answered by
 the deadline, the invocation fails with ``Sandbox.Timedout`` and the process is killed and
 replaced, so whatever it was doing stops. A process that dies mid-invocation
-(``sys.exit``, a crash) is replaced too. An invocation that finds every process busy waits
-for one, as a reserved-concurrency function would queue its event source.
+(``sys.exit``, a crash) fails that invocation and is replaced too. A process that dies
+between invocations (killed, say) is never handed one: like Lambda, which replaces a dead
+execution environment, the pool checks the process before each invocation and starts a
+fresh one in its place, whose cold start that invocation pays. An invocation that finds
+every process busy waits for one, as a reserved-concurrency function would queue its
+event source.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -72,6 +77,7 @@ class InvocationStats:
     timeouts: int = 0
     cold_starts: int = 0
     processes_started: int = 0
+    replaced: int = 0  # processes found dead between invocations, replaced before use
 
 
 def lambda_environment(
@@ -110,6 +116,13 @@ def lambda_environment(
         }
     )
     return env
+
+
+def process_seed(seed: int, function: str, serial: int) -> int:
+    """The fault seed of one worker process: distinct for every process of every function,
+    and the same again for the same stack seed."""
+    digest = hashlib.sha256(f"{seed}/{function}/{serial}".encode()).digest()
+    return int.from_bytes(digest[:8], "big")
 
 
 class _Worker:
@@ -205,7 +218,11 @@ class FunctionPool:
         log_prefix: str,
         invoked_arn: str,
         init_timeout: float = INIT_LIMIT_SECONDS,
+        aws_faults: str = "",
+        aws_faults_seed: int = 0,
     ) -> None:
+        """``aws_faults``: a :mod:`smsgw_local.aws_faults` spec installed in every process
+        before its handler is imported, each process seeded from ``aws_faults_seed``."""
         if size < 1:
             raise ValueError("a function pool needs at least one process")
         self.spec = spec
@@ -215,6 +232,8 @@ class FunctionPool:
         self._log_prefix = log_prefix
         self._arn = invoked_arn
         self._init_timeout = init_timeout
+        self._aws_faults = aws_faults
+        self._aws_faults_seed = aws_faults_seed
         self._idle: queue.Queue[_Worker] = queue.Queue()
         self._workers: set[_Worker] = set()
         self._lock = threading.Lock()
@@ -243,6 +262,11 @@ class FunctionPool:
                 errors.append(worker.init_error)
         return errors
 
+    def pids(self) -> list[int]:
+        """The process ids of the pool's worker processes (to kill one in a test, say)."""
+        with self._lock:
+            return [worker.process.pid for worker in self._workers]
+
     def stop(self) -> None:
         """Stop every process (an invocation under way fails); returns when they are gone."""
         self._stopped.set()
@@ -268,6 +292,8 @@ class FunctionPool:
             code_dir=str(self.spec.code_dir),
             layer_dirs=tuple(str(path) for path in self.spec.layer_dirs),
             log_prefix=self._log_prefix,
+            aws_faults=self._aws_faults,
+            aws_faults_seed=process_seed(self._aws_faults_seed, self.spec.logical_id, serial),
         )
         worker = _Worker(config, environment, f"{self.spec.logical_id}-{serial}")
         with self._lock:
@@ -280,9 +306,25 @@ class FunctionPool:
             if self._stopped.is_set():
                 raise RuntimeStopped(f"{self.name} is stopping")
             try:
-                return self._idle.get(timeout=0.2)
+                worker = self._idle.get(timeout=0.2)
             except queue.Empty:
                 continue
+            # A process that finished its init and has exited since (killed while idle) is
+            # replaced before it gets the invocation. One that died during its init is
+            # left to report its init failure, as Lambda reports one.
+            if worker.process.poll() is None or not worker.wait_ready(0):
+                return worker
+            log.warning(
+                "%s%s exited between invocations (%s): replaced by a fresh process",
+                self._log_prefix,
+                worker.name,
+                worker.exit_detail(),
+            )
+            self._count(replaced=1)
+            fresh = self._discard(worker)
+            if fresh is None:
+                raise RuntimeStopped(f"{self.name} is stopping")
+            return fresh
 
     def _discard(self, worker: _Worker) -> _Worker | None:
         """Kill ``worker``; a fresh process takes its place unless the pool is stopping."""

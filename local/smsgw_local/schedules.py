@@ -70,10 +70,13 @@ class Schedule:
         rule_arn: str,
         account: str,
         region: str,
+        period: float | None = None,
     ) -> None:
+        """``period``: run every ``period`` seconds instead of at the expression's rate
+        (the local stack's ``SMSGW_SCHEDULE_SECONDS``: no waiting a minute locally)."""
         self.function = function
         self.expression = expression
-        self.period = rate_seconds(expression)
+        self.period: float = rate_seconds(expression) if period is None else period
         self._invoke = invoke
         self._rule_arn = rule_arn
         self._account = account

@@ -40,7 +40,9 @@ import boto3
 from botocore.config import Config
 
 from guodu_simulator import Simulator, SimulatorConfig, config_from_env
+from smsgw.adapters.callers import new_secret, settings_key
 from smsgw_local.apigw import ApiServer, ApiSettings, LocalApiGateway, Route, gateway_responses_of
+from smsgw_local.aws_faults import FaultSpecError, parse_spec
 from smsgw_local.moto_server import MotoServer
 from smsgw_local.provision import FunctionSpec, Provisioned, provision
 from smsgw_local.runtime import FunctionPool, Invocation, InvocationStats, lambda_environment
@@ -96,6 +98,15 @@ ENV_VARS: dict[str, str] = {
     "GUODU_MAX_SUBMITS_PER_SECOND": "the template parameter GuoduMaxSubmitsPerSecond, when it has one",
     "SMSGW_PARAM_<Name>": "the value of the template parameter <Name>",
     "SMSGW_LOG_LEVEL": "the stack's own log level (default INFO; DEBUG adds a REPORT line per invocation)",
+    "SMSGW_AWS_FAULTS": (
+        "injected AWS faults in every function's processes: service.Operation=kind:probability,..."
+        " (kinds throttle, error, timeout, lost); the stack's own calls are exempt"
+    ),
+    "SMSGW_AWS_FAULTS_SEED": "seeds the injected faults (default: random, printed at start-up)",
+    "SMSGW_SCHEDULE_SECONDS": "run every scheduled function (the reconciler, the balance check) this often"
+    " instead of at its template rate",
+    "SMSGW_CALLBACK_SECRET": "the first API key's callback signing secret (default: generated at start-up;"
+    " GET /v1/callback shows it)",
 }
 
 
@@ -139,6 +150,29 @@ def api_key_id(position: int) -> str:
     return API_KEY_ID if position == 0 else f"{API_KEY_ID}-{position + 1}"
 
 
+def _submit_urls(env: Mapping[str, str]) -> tuple[str | None, list[str]]:
+    """The platform's addresses set in ``env``: ``GUODU_SUBMIT_URL`` (one) and
+    ``GUODU_SUBMIT_URLS`` (an ordered list; its first is the one when the other is unset)."""
+    one = env.get("GUODU_SUBMIT_URL", "").strip() or None
+    listed = [u.strip() for u in env.get("GUODU_SUBMIT_URLS", "").split(",") if u.strip()]
+    return one or (listed[0] if listed else None), listed
+
+
+def _schedule_seconds(value: float | None, env: Mapping[str, str]) -> float | None:
+    if value is not None:
+        return value
+    raw = env.get("SMSGW_SCHEDULE_SECONDS", "").strip()
+    if not raw:
+        return None
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = 0.0
+    if seconds <= 0:
+        raise StackError(f"SMSGW_SCHEDULE_SECONDS must be a number of seconds above 0, got {raw!r}")
+    return seconds
+
+
 def _short_name(logical_id: str) -> str:
     return logical_id.removesuffix("Function") or logical_id
 
@@ -163,13 +197,21 @@ class LocalStack:
         template_path: Path | None = None,
         host: str = "127.0.0.1",
         stack_name: str = "smsgw-local",
+        aws_faults: str | None = None,
+        aws_faults_seed: int | None = None,
+        schedule_seconds: float | None = None,
     ) -> None:
         """``env`` is where settings are read from (default: ``os.environ``); ``simulator``
         is True/False to force the embedded simulator on or off, or a
         :class:`SimulatorConfig` to start it from (its account and push URL are set by the
         stack); None starts it unless ``GUODU_SUBMIT_URL`` is set. ``push_url`` "" means
         no pushes. ``api_keys``: the keys the API accepts, each its own caller (``api_key``:
-        just one)."""
+        just one). ``aws_faults`` (``SMSGW_AWS_FAULTS``): AWS faults injected in every
+        function's processes (see :mod:`smsgw_local.aws_faults`), seeded from
+        ``aws_faults_seed`` (``SMSGW_AWS_FAULTS_SEED``; default random); provisioning, the
+        SQS pollers and the schedules run here, in the orchestrator, and are exempt.
+        ``schedule_seconds`` (``SMSGW_SCHEDULE_SECONDS``): every scheduled function runs this
+        often instead of at its template rate (default: the template's)."""
         self._env = dict(os.environ if env is None else env)
         env_ = self._env
         self.host = host
@@ -191,11 +233,7 @@ class LocalStack:
         self._api_concurrency = concurrency
         self._parameters = dict(parameters or {})
         self._template_path = template_path or TEMPLATE_PATH
-        self._external_submit_url = env_.get("GUODU_SUBMIT_URL", "").strip() or None
-        listed = [u.strip() for u in env_.get("GUODU_SUBMIT_URLS", "").split(",") if u.strip()]
-        self._external_submit_urls = listed
-        if listed and self._external_submit_url is None:
-            self._external_submit_url = listed[0]
+        self._external_submit_url, self._external_submit_urls = _submit_urls(env_)
         if simulator is None:
             simulator = self._external_submit_url is None
         self._simulator_setting = simulator
@@ -203,6 +241,10 @@ class LocalStack:
         self._oper_pass = env_.get("GUODU_OPER_PASS") or _random_text(24)
         # Lanes with an account of their own (<Lane>Account=own): lane -> (OperID, password).
         self.lane_accounts: dict[str, tuple[str, str]] = {}
+        self.aws_faults, self.aws_faults_seed = _aws_faults(aws_faults, aws_faults_seed, env_)
+        self.schedule_seconds = _schedule_seconds(schedule_seconds, env_)
+        # The first caller's callback signing secret (callbacks are delivered locally too).
+        self.callback_secret = env_.get("SMSGW_CALLBACK_SECRET") or new_secret()
 
         self.simulator: Simulator | None = None
         self.provisioned: Provisioned | None = None
@@ -276,9 +318,16 @@ class LocalStack:
             template_path=self._template_path,
         )
         log.debug("provisioned in %.2f s", time.perf_counter() - began)
+        self._seed_callback_secret(self.provisioned)
         self.push_url = self._resolve_push_url(self.provisioned)
         if self.simulator is not None:
             self.simulator.configure({"push": {"url": self.push_url}})
+        if self.aws_faults:
+            log.warning(
+                "AWS faults in every function's processes: %s (SMSGW_AWS_FAULTS_SEED=%d replays them)",
+                self.aws_faults,
+                self.aws_faults_seed,
+            )
         began = time.perf_counter()
         self._start_functions(template, self.provisioned)
         log.debug("every worker process ready in %.2f s", time.perf_counter() - began)
@@ -319,6 +368,20 @@ class LocalStack:
             return None
         return f"{self.api_url}/{self.stage_name}{PUSH_PATH_PREFIX}{self.push_token}"
 
+    def _seed_callback_secret(self, provisioned: Provisioned) -> None:
+        """The first API key's callbacks are signed with ``callback_secret``."""
+        if "MessagesTable" not in provisioned.context.refs or self._session is None:
+            return
+        session: Any = self._session
+        session.client("dynamodb", endpoint_url=self.moto_url).put_item(
+            TableName=provisioned.ref("MessagesTable"),
+            Item={
+                **settings_key(api_key_id(0)),
+                "secret": {"S": self.callback_secret},
+                "caller": {"S": api_key_id(0)},
+            },
+        )
+
     def _start_simulator(self) -> str:
         """Start the embedded simulator if wanted; the URL the worker submits to."""
         setting = self._simulator_setting
@@ -358,6 +421,9 @@ class LocalStack:
             urls = self._env.get(f"GUODU_{lane.upper()}_SUBMIT_URLS", "").strip()
             if urls and f"{lane.title()}GuoduSubmitUrls" in declared:
                 values[f"{lane.title()}GuoduSubmitUrls"] = urls
+        if "CallbackAllowLoopback" in declared:
+            # Callback receivers of a local run are on this machine.
+            values["CallbackAllowLoopback"] = "true"
         rate = self._env.get("GUODU_MAX_SUBMITS_PER_SECOND", "").strip()
         if rate and "GuoduMaxSubmitsPerSecond" in declared:
             values["GuoduMaxSubmitsPerSecond"] = rate
@@ -423,6 +489,8 @@ class LocalStack:
                 size=max(1, size),
                 log_prefix=f"{_short_name(logical):<{width}} | ",
                 invoked_arn=f"arn:aws:lambda:{self.region}:{self.account}:function:{spec.name}",
+                aws_faults=self.aws_faults,
+                aws_faults_seed=self.aws_faults_seed,
             )
             self.pools[logical] = pool
             pool.start()  # every process of every function imports at the same time
@@ -475,6 +543,7 @@ class LocalStack:
                             rule_arn=f"arn:aws:events:{self.region}:{self.account}:rule/{logical}-{number}",
                             account=self.account,
                             region=self.region,
+                            period=self.schedule_seconds,
                         )
                     )
                 except UnsupportedSchedule as err:
@@ -542,6 +611,9 @@ class LocalStack:
         lines.append(f"  Moto       {self.moto_url}   (aws --endpoint-url {self.moto_url} sqs list-queues)")
         if self.push_url:
             lines.append(f"  Push URL   {self.push_url}")
+        if self.aws_faults:
+            lines.append(f"  AWS faults {self.aws_faults}   (SMSGW_AWS_FAULTS_SEED={self.aws_faults_seed})")
+        lines.append("  Callbacks  signed with SMSGW_CALLBACK_SECRET (GET /v1/callback shows it)")
         lines.append("")
         routes = [route for spec in self.functions.values() for route in spec.api_routes]
         for route in routes:
@@ -559,6 +631,25 @@ class LocalStack:
             "Ctrl-C stops everything.",
         ]
         return "\n".join(lines)
+
+
+def _aws_faults(spec: str | None, seed: int | None, env: Mapping[str, str]) -> tuple[str, int]:
+    """The fault spec (checked now, so that a typo stops the start, not every worker) and
+    the seed: given, else from the environment, else random (printed, to replay a run)."""
+    spec = (spec if spec is not None else env.get("SMSGW_AWS_FAULTS", "")).strip()
+    try:
+        parse_spec(spec)
+    except FaultSpecError as err:
+        raise StackError(f"SMSGW_AWS_FAULTS: {err}") from err
+    if seed is not None:
+        return spec, seed
+    raw = env.get("SMSGW_AWS_FAULTS_SEED", "").strip()
+    if not raw:
+        return spec, secrets.randbelow(2**31)
+    try:
+        return spec, int(raw)
+    except ValueError:
+        raise StackError(f"SMSGW_AWS_FAULTS_SEED must be an integer, got {raw!r}") from None
 
 
 def _env_parameters(env: Mapping[str, str]) -> dict[str, str]:

@@ -83,6 +83,7 @@ class FakeGateway:
         self.outcome = "delivered"
         self.page_size = 1_000
         self.gateway_defaults = False  # True: API Gateway's bare {"message": ...} refusals
+        self.sigv4 = False  # True: a SigV4-signed request is let in (ApiAuth=IAM), not a key
         self._store: dict[str, Request] = {}
         self._keys: dict[str, tuple[Any, dict[str, Any]]] = {}
         self._stalls: list[threading.Event] = []
@@ -95,6 +96,12 @@ class FakeGateway:
 
             def do_POST(self) -> None:
                 self._serve("POST")
+
+            def do_PUT(self) -> None:
+                self._serve("PUT")
+
+            def do_DELETE(self) -> None:
+                self._serve("DELETE")
 
             def _serve(self, method: str) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
@@ -114,7 +121,9 @@ class FakeGateway:
                 answer = gateway.answer(recorded)
                 if answer.delay is not None:
                     answer.delay.wait(5)
-                if isinstance(answer.body, bytes):  # not from the API: some page in front of it
+                if answer.status == 204:
+                    payload, content_type = b"", "application/json"
+                elif isinstance(answer.body, bytes):  # not from the API: some page in front of it
                     payload, content_type = answer.body, "text/html"
                 else:
                     payload = json.dumps(answer.body, ensure_ascii=False).encode("utf-8")
@@ -182,7 +191,10 @@ class FakeGateway:
     def answer(self, request: Recorded) -> Canned:
         with self._lock:
             self.requests.append(request)
-            if request.headers.get("x-api-key") != self.api_key:
+            signed = request.headers.get("authorization", "").startswith("AWS4-HMAC-SHA256 ")
+            if (self.sigv4 and not signed) or (
+                not self.sigv4 and request.headers.get("x-api-key") != self.api_key
+            ):
                 return self._gateway(403, "invalid_api_key", "Forbidden", "ForbiddenException")
             if self.queued:
                 return self.queued.popleft()

@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -384,6 +385,93 @@ def test_a_worker_process_sees_only_its_lambda_environment_and_is_replaced_after
     assert pool.stats.timeouts == 1
 
 
+def _pid_pool(tmp_path: Path, size: int) -> FunctionPool:
+    """A pool of a small function that answers its process id (after ``sleep`` seconds)."""
+    (tmp_path / "app.py").write_text(
+        textwrap.dedent(
+            """
+            import os, time
+
+            def handler(event, context):
+                time.sleep(event.get("sleep", 0))
+                return {"pid": os.getpid()}
+            """
+        ),
+        encoding="utf-8",
+    )
+    spec = FunctionSpec(
+        logical_id="ProbeFunction",
+        name="smsgw-local-probe",
+        code_dir=tmp_path,
+        handler="app.handler",
+        timeout=10,
+        memory=128,
+        environment={},
+        layer_dirs=(),
+    )
+    environment = lambda_environment(spec, region="us-east-1", endpoint_url="http://127.0.0.1:9")
+    return FunctionPool(spec, environment, size=size, log_prefix="Probe | ", invoked_arn="arn:probe")
+
+
+def _gone(pid: int) -> bool:
+    return not _alive(pid)
+
+
+def test_a_worker_process_killed_between_invocations_is_replaced_before_the_next_one(tmp_path: Path) -> None:
+    # Given a function with two warm processes, each invoked once
+    pool = _pid_pool(tmp_path, size=2)
+    pool.start()
+    try:
+        assert pool.wait_ready() == []
+        warm = [pool.invoke({}) for _ in range(2)]
+        pids = {invocation.payload["pid"] for invocation in warm}
+        assert len(pids) == 2
+
+        # When both are killed (SIGKILL) while idle, then the function is invoked again
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
+        assert wait_until(lambda: all(_gone(pid) for pid in pids), timeout=5)
+        after = [pool.invoke({}) for _ in range(4)]
+    finally:
+        pool.stop()
+
+    # Then every invocation succeeded, on fresh processes whose cold start the first two paid,
+    # and the pool counts the two replacements
+    assert all(invocation.ok for invocation in after), [invocation.error for invocation in after]
+    assert not pids & {invocation.payload["pid"] for invocation in after}
+    assert [invocation.init_ms is not None for invocation in after] == [True, True, False, False]
+    assert pool.stats.replaced == 2
+    assert pool.stats.errors == 0
+    assert pool.stats.processes_started == 4
+
+
+def test_a_worker_process_killed_mid_invocation_fails_that_invocation_only(tmp_path: Path) -> None:
+    # Given a function with one warm process
+    pool = _pid_pool(tmp_path, size=1)
+    pool.start()
+    try:
+        pid = pool.invoke({}).payload["pid"]
+
+        # When the process is killed (SIGKILL) while it handles an invocation
+        threading.Timer(0.5, os.kill, (pid, signal.SIGKILL)).start()
+        killed = pool.invoke({"sleep": 5})
+        after = pool.invoke({})
+    finally:
+        pool.stop()
+
+    # Then that invocation failed as Lambda reports a runtime that exited, and the next one
+    # ran on a fresh process
+    assert not killed.ok
+    assert killed.error is not None
+    assert killed.error["errorType"] == "Runtime.ExitError"
+    assert "signal 9" in killed.error["errorMessage"]
+    assert killed.duration_ms < 3000
+    assert after.ok
+    assert after.payload["pid"] != pid
+    assert pool.stats.errors == 1
+    assert pool.stats.replaced == 0
+
+
 # -- the API front ------------------------------------------------------------------------
 
 
@@ -653,7 +741,8 @@ def test_a_message_that_keeps_failing_ends_in_the_dead_letter_queue(
     finally:
         simulator.reset()
     assert refused == ["05"] * FAILING_PARAMETERS["SubmitMaxAttempts"]
-    assert queue_depth(failing_stack, "SendQueue") == (0, 0)
+    # (the parked copy may land before the invocation that parked it has ended)
+    assert wait_until(lambda: queue_depth(failing_stack, "SendQueue") == (0, 0), 10)
     dead = failing_stack.client("sqs").receive_message(
         QueueUrl=failing_stack.provisioned.ref("SendDeadLetterQueue") if failing_stack.provisioned else "",
         MessageSystemAttributeNames=["All"],

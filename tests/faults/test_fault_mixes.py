@@ -79,6 +79,8 @@ class Mix:
     # or fault names, ACCEPTING_FAULTS, and the push faults "duplicate", "shuffled", "early".
     exercised: tuple[str, ...] = ()
     late_reports: bool = False  # afterwards, push contradicting and repeated reports
+    # Workers are killed: an answer the platform gave may die with its worker (stale_claim).
+    workers_killed: bool = False
 
 
 MIXES = [
@@ -423,7 +425,11 @@ def submit_problems(mix: Mix, result: MixResult) -> list[str]:
             problems.append(
                 f"{mobile} is unknown after {recipient['provider_code']}, not an ambiguous submit"
             )
-        elif state == "unknown" and any(r["fault"] not in ACCEPTING_FAULTS for r in platform):
+        elif (
+            state == "unknown"
+            and any(r["fault"] not in ACCEPTING_FAULTS for r in platform)
+            and not (mix.workers_killed and recipient["provider_code"] == "stale_claim")
+        ):
             problems.append(f"{mobile} is unknown, but the platform accepted and answered it")
         elif state not in ("unknown", *SUBMITTED_CLASS, "failed") and platform:
             problems.append(f"{mobile} is {state} at the gateway, but the platform accepted it")

@@ -79,9 +79,28 @@ class Api:
         event["multiValueQueryStringParameters"] = {k: [v] for k, v in query.items()} or None
         return self._call(event)
 
+    def call(
+        self, method: str, path: str, body: Any = None, *, caller: str = "k1a2b3c4d5", **query: str
+    ) -> tuple[int, Any]:
+        """Any route of the API: ``path`` as the client writes it, ``query`` its parameters."""
+        event = copy.deepcopy(sample_event("send_api/get_message.json"))
+        event.update(httpMethod=method, path=path, resource=path, pathParameters=None)
+        event["requestContext"].update(httpMethod=method, path=path, resourcePath=path)
+        event["requestContext"]["identity"]["apiKeyId"] = caller
+        event["queryStringParameters"] = query or None
+        event["multiValueQueryStringParameters"] = {k: [v] for k, v in query.items()} or None
+        event["body"] = None if body is None else json.dumps(body, ensure_ascii=False)
+        return self._call(event)
+
+    def search(self, *, caller: str = "k1a2b3c4d5", **query: str) -> tuple[int, Any]:
+        return self.call("GET", "/v1/messages", caller=caller, **query)
+
+    def inbound(self, *, caller: str = "k1a2b3c4d5", **query: str) -> tuple[int, Any]:
+        return self.call("GET", "/v1/inbound", caller=caller, **query)
+
     def _call(self, event: dict[str, Any]) -> tuple[int, Any]:
         response = self.module.handler(event, FakeContext("smsgw-send-api"))
-        return response["statusCode"], json.loads(response["body"])
+        return response["statusCode"], json.loads(response["body"] or "null")
 
 
 @pytest.fixture
@@ -195,6 +214,25 @@ def simulator() -> Iterator[Simulator]:
         yield sim
 
 
+def sqs_event(messages: list[dict[str, Any]], arn: str) -> dict[str, Any]:
+    """The SQS event source's event for received ``messages`` (as Lambda gets them)."""
+    template = sample_event("submit_worker/sqs_chunk.json")["Records"][0]
+    records = []
+    for message in messages:
+        record = copy.deepcopy(template)
+        record.update(
+            messageId=message["MessageId"],
+            receiptHandle=message["ReceiptHandle"],
+            body=message["Body"],
+            md5OfBody=message["MD5OfBody"],
+            eventSourceARN=arn,
+            awsRegion="us-east-1",
+        )
+        record["attributes"]["ApproximateReceiveCount"] = message["Attributes"]["ApproximateReceiveCount"]
+        records.append(record)
+    return {"Records": records}
+
+
 # Each lane's queue, by category.
 LANE_QUEUES = {
     "verification": "VerificationQueue",
@@ -217,21 +255,7 @@ class Worker:
         self.invocations = 0
 
     def event(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
-        template = sample_event("submit_worker/sqs_chunk.json")["Records"][0]
-        records = []
-        for message in messages:
-            record = copy.deepcopy(template)
-            record.update(
-                messageId=message["MessageId"],
-                receiptHandle=message["ReceiptHandle"],
-                body=message["Body"],
-                md5OfBody=message["MD5OfBody"],
-                eventSourceARN=self.arn,
-                awsRegion="us-east-1",
-            )
-            record["attributes"]["ApproximateReceiveCount"] = message["Attributes"]["ApproximateReceiveCount"]
-            records.append(record)
-        return {"Records": records}
+        return sqs_event(messages, self.arn)
 
     def poll_once(self, batch_size: int = 5) -> int:
         """One invocation; returns how many messages it got."""
@@ -270,7 +294,7 @@ def stopping_before_the_header(api: Api, patch: pytest.MonkeyPatch) -> None:
     store = api.module.sender._store
     create = store.create_request
 
-    def failing_once(record: object) -> bool:
+    def failing_once(record: object, **_: object) -> bool:
         patch.setattr(store, "create_request", create)
         raise ClientError({"Error": {"Code": "InternalServerError", "Message": "x"}}, "PutItem")
 

@@ -10,10 +10,12 @@ no call needs is caught by tests/template/test_transformed.py.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from types import ModuleType
 from typing import Any
 
@@ -24,7 +26,7 @@ import pytest
 from guodu_simulator import Simulator
 from smsgw_local.provision import Provisioned
 from tests.conftest import FakeContext
-from tests.integration.conftest import Api, Pusher, Worker, make_stack
+from tests.integration.conftest import Api, Pusher, Worker, make_stack, sqs_event
 from tests.template.sam import allows, grants, transformed
 
 
@@ -55,6 +57,8 @@ class Recorder:
                 "MarketingQueue",
                 "MarketingDeadLetterQueue",
                 "EventBus",
+                "CallbackQueue",
+                "CallbackDeadLetterQueue",
             )
         }
         for logical in ("ProviderSecret", "PushTokenSecret", "RequestIdSecret"):
@@ -199,6 +203,44 @@ def test_every_call_each_function_makes_is_granted_to_its_role(
         pusher.push([{"SrcMobile": numbers[1], "Content": "TD"}], content_type="application/json")
     with send:
         api.get(plain["id"])
+    # And the finding and following paths: a send with a reference, an extension and a
+    # callback URL, found by reference, by number, its replies; the caller's callback
+    # settings; a send held for later (scheduled), then cancelled; another left held
+    with send:
+        _, found = api.post(
+            {
+                "to": numbers[:2],
+                "content": "【示例】找",
+                "reference": "grants-ref",
+                "extension": "7",
+                "callback_url": "https://callbacks.invalid/hooks",
+            }
+        )
+        assert api.search(reference="grants-ref")[0] == 200
+        assert api.search(to=numbers[0])[0] == 200
+        assert api.inbound()[0] == 200
+        assert api.inbound(mobile=numbers[1])[0] == 200
+        assert api.call("GET", "/v1/callback")[0] == 200
+        assert api.call("PUT", "/v1/callback", {"url": "https://callbacks.invalid/default"})[0] == 200
+        later = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+        _, held = api.post({"to": numbers[:1], "content": "【示例】定时", "send_at": later})
+        assert api.call("DELETE", f"/v1/messages/{held['id']}")[1]["cancelled"] == 1
+        api.post(
+            {"to": numbers[:1], "content": "【示例】定时二", "send_at": later, "category": "verification"}
+        )
+    # And the callback sender: an event of that request (its URL is refused: a retry)
+    spec = stack.functions["CallbackSenderFunction"]
+    sender = load_handler(spec.code_dir, spec.environment)
+    callbacks_url = stack.ref("CallbackQueue")
+    boto3.client("sqs").send_message(
+        QueueUrl=callbacks_url,
+        MessageBody=json.dumps(
+            {"detail-type": "Request Submitted", "detail": {"event_id": "e1", "request_id": found["id"]}}
+        ),
+    )
+    message = boto3.client("sqs").receive_message(QueueUrl=callbacks_url, MessageSystemAttributeNames=["All"])
+    with recorder.running("CallbackSenderFunction"):
+        sender.handler(sqs_event(message["Messages"], stack.attribute("CallbackQueue", "Arn")), FakeContext())
     # And the worker's other paths: a message it cannot read (parked), a platform that
     # does not answer (the lane's pause, a delayed retry)
     boto3.client("sqs").send_message(QueueUrl=stack.ref("SendQueue"), MessageBody="not a chunk")
@@ -229,6 +271,8 @@ def test_every_call_each_function_makes_is_granted_to_its_role(
         swept = reconciler.handler({}, FakeContext("smsgw-reconciler", timeout_ms=60_000))
     assert swept["intakes_finished"] == 1
     assert swept["recipients_unknown"] >= 1
+    assert swept["requests_released"] == 1
+    assert swept["requests_completed"] >= 1
 
     # Then every call was granted to the role of the function that made it
     template = transformed()
@@ -253,6 +297,11 @@ def test_every_call_each_function_makes_is_granted_to_its_role(
         ("ReconcilerFunction", "dynamodb:Query"),
         ("ReconcilerFunction", "sqs:SendMessage"),
         ("ReconcilerFunction", "events:PutEvents"),
+        ("ReconcilerFunction", "dynamodb:BatchGetItem"),
+        ("SendApiFunction", "events:PutEvents"),
+        ("SendApiFunction", "dynamodb:Query"),
+        ("CallbackSenderFunction", "dynamodb:GetItem"),
+        ("CallbackSenderFunction", "sqs:ChangeMessageVisibility"),
     ]:
         assert expected in made, expected
     # And every lane's queue was polled and written to by the worker
@@ -262,3 +311,6 @@ def test_every_call_each_function_makes_is_granted_to_its_role(
     assert ("SubmitWorkerFunction", "RATE") in keys  # the lane: rate limit and pause
     assert ("SendApiFunction", "FREQ") in keys  # the frequency caps
     assert ("PushReceiverFunction", "MO") in keys
+    for family in ("TO", "EXT", "CALLER", "REF", "IN", "MO"):
+        assert ("SendApiFunction", family) in keys, family
+    assert ("ReconcilerFunction", "FREQ") in keys  # a held verification send, counted at release

@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 from guodu_simulator import Simulator
 from smsgw.provider.guodu import BEIJING
 from smsgw_local.provision import Provisioned
+from tests.conftest import wait_until
 from tests.integration.conftest import Api, EventSink, Worker, make_stack, queued_messages
 
 
@@ -65,8 +66,14 @@ def test_content_reaches_the_platform_url_encoded_and_decodes_to_the_original(
 
 
 def test_send_at_and_extension_become_send_time_and_append_id(
-    api: Api, worker: Worker, simulator: Simulator
+    aws: None,
+    simulator: Simulator,
+    load_api: Callable[[Provisioned], Api],
+    load_worker: Callable[..., Worker],
 ) -> None:
+    # Given a stack that never holds a scheduled send itself (the platform keeps it)
+    stack = make_stack(simulator.submit_url, ScheduledHoldSeconds=0)
+    api, worker = load_api(stack), load_worker(stack)
     _, reply = api.post(
         {"to": ["13800138000"], "content": "x", "send_at": "2026-12-24T01:30:00Z", "extension": "0042"},
     )
@@ -113,7 +120,13 @@ def test_a_failure_before_the_submit_left_gives_the_chunk_back_to_be_sent(
     monkeypatch.setattr(limiter, "_reserve", failing_once)
     _, reply = api.post({"to": ["13800138000"], "content": "x"})
     worker.drain()
-    # Then the chunk is not left claimed (later read as "may have been sent"): it goes out
+    # Then nothing was claimed (a claim would later read "may have been sent"): the
+    # recipient is queued, and the message is held a few seconds (AWS failed, not the chunk)
+    assert simulator.accepted == []
+    assert api.get(reply["id"])[1]["recipients"][0]["status"] == "queued"
+    # And once the hold is over, it goes out
+    wait_until(lambda: worker.poll_once() or simulator.accepted, timeout=15, interval=0.5)
+    worker.drain()
     assert len(simulator.accepted) == 1
     assert api.get(reply["id"])[1]["recipients"][0]["status"] == "submitted"
 
@@ -208,7 +221,7 @@ def test_an_answer_lost_after_the_platform_accepted_is_recorded_unknown_not_rese
     assert len(simulator.accepted) == 1  # the platform did take it, and got it once
     _, view = api.get(reply["id"])
     assert (view["recipients"][0]["status"], view["recipients"][0]["provider_code"]) == ("unknown", code)
-    assert view["status"] == "submitted"
+    assert view["status"] == "completed"  # unknown is final
 
 
 @pytest.mark.parametrize("fault", ["http_500", "accept_then_502"])

@@ -76,17 +76,29 @@ def dynamo(action: str, *keys: str) -> set[Grant]:
     return {Grant(f"dynamodb:{action}", "MessagesTable", k) for k in keys}
 
 
+SWEEPS = ("accepting", "release", "report", "complete")
 EXPECTED: dict[str, set[Grant]] = {
     "SendApiFunction": {
-        *dynamo("GetItem", "REQ#*", "OPTOUT#*"),
-        *dynamo("Query", "REQ#*"),
-        *dynamo("PutItem", "REQ#*", "OPTOUT#*"),
-        *dynamo("UpdateItem", "REQ#*", "FREQ#*"),
-        *dynamo("BatchWriteItem", "REQ#*"),
-        *dynamo("BatchGetItem", "MSG#*", "OPTOUT#*"),
+        *dynamo("GetItem", "REQ#*", "OPTOUT#*", "CALLER#*"),
+        *dynamo("Query", "REQ#*", "TO#*", "EXT#*", "MO#*"),
+        *dynamo("PutItem", "REQ#*", "OPTOUT#*", "EXT#*", "CALLER#*"),
+        *dynamo("UpdateItem", "REQ#*", "FREQ#*", "CALLER#*"),
+        *dynamo("BatchWriteItem", "REQ#*", "TO#*"),
+        *dynamo("BatchGetItem", "REQ#*", "MSG#*", "OPTOUT#*"),
         *dynamo("DeleteItem", "OPTOUT#*"),
+        Grant("dynamodb:Query", "MessagesTable/index/ReferenceIndex", "REF#*"),
+        Grant("dynamodb:Query", "MessagesTable/index/InboundIndex", "IN#*"),
         *{Grant("sqs:SendMessage", q) for q in ("VerificationQueue", "SendQueue", "MarketingQueue")},
         Grant("secretsmanager:GetSecretValue", "RequestIdSecret"),
+        Grant("events:PutEvents", "EventBus"),
+    },
+    "CallbackSenderFunction": {
+        *dynamo("GetItem", "REQ#*", "CALLER#*"),
+        *dynamo("PutItem", "CALLER#*"),
+        Grant("sqs:ReceiveMessage", "CallbackQueue"),
+        Grant("sqs:DeleteMessage", "CallbackQueue"),
+        Grant("sqs:GetQueueAttributes", "CallbackQueue"),
+        Grant("sqs:ChangeMessageVisibility", "CallbackQueue"),
     },
     "SubmitWorkerFunction": {
         *dynamo("GetItem", "REQ#*", "MSG#*", "RATE#*"),
@@ -119,11 +131,12 @@ EXPECTED: dict[str, set[Grant]] = {
     },
     "BalanceCheckFunction": {Grant("secretsmanager:GetSecretValue", "ProviderSecret")},
     "ReconcilerFunction": {
-        Grant("dynamodb:Query", "MessagesTable/index/DueIndex", "accepting#*"),
-        Grant("dynamodb:Query", "MessagesTable/index/DueIndex", "report#*"),
+        *{Grant("dynamodb:Query", "MessagesTable/index/DueIndex", f"{sweep}#*") for sweep in SWEEPS},
         *dynamo("GetItem", "REQ#*", "MSG#*"),
+        *dynamo("BatchGetItem", "MSG#*", "OPTOUT#*"),
         *dynamo("Query", "REQ#*"),
-        *dynamo("UpdateItem", "REQ#*"),
+        *dynamo("PutItem", "REQ#*"),
+        *dynamo("UpdateItem", "REQ#*", "FREQ#*"),
         *{Grant("sqs:SendMessage", q) for q in ("VerificationQueue", "SendQueue", "MarketingQueue")},
         Grant("events:PutEvents", "EventBus"),
     },

@@ -183,6 +183,17 @@ class Settings:
     # What one request may ask for, so that its intake always finishes in seconds.
     max_messages: int = 1_000  # the personalised form's messages (one chunk per content)
     max_capped_recipients: int = 1_000  # recipients of a category with frequency caps
+    # A request still accepting this long after its intake began is finished by the reconciler.
+    intake_grace_seconds: int = 120
+    # A send scheduled further ahead than this is held by the gateway (cancellable), and
+    # released this long before its send time (0: never held).
+    scheduled_hold_seconds: int = 600
+    scheduled_release_lead_seconds: int = 300
+    callback_queue_url: str = ""
+    # Callbacks may go to loopback addresses (the local stack only): never in the cloud.
+    callback_allow_loopback: bool = False
+    # The first retry of a failed callback; later ones are multiples (30: ~34 hours in all).
+    callback_retry_base_seconds: int = 30
 
     @property
     def aws_limits(self) -> ClientLimits:
@@ -330,6 +341,12 @@ class Settings:
             report_timeout_hours=_int(env, "REPORT_TIMEOUT_HOURS", 72, 0, 24 * 90),
             max_messages=_int(env, "MAX_MESSAGES_PER_REQUEST", 1_000, 1, 10_000),
             max_capped_recipients=_int(env, "MAX_CAPPED_RECIPIENTS_PER_REQUEST", 1_000, 1, 100_000),
+            intake_grace_seconds=_int(env, "INTAKE_GRACE_SECONDS", 120, 1, 3_600),
+            scheduled_hold_seconds=_int(env, "SCHEDULED_HOLD_SECONDS", 600, 0, 90 * 86_400),
+            scheduled_release_lead_seconds=_int(env, "SCHEDULED_RELEASE_LEAD_SECONDS", 300, 120, 86_400),
+            callback_queue_url=env.get("CALLBACK_QUEUE_URL", "").strip(),
+            callback_allow_loopback=_bool(env, "CALLBACK_ALLOW_LOOPBACK", False),
+            callback_retry_base_seconds=_int(env, "CALLBACK_RETRY_BASE_SECONDS", 30, 1, 3600),
         )
 
     def require(self, *names: str) -> None:

@@ -9,7 +9,15 @@ public API; a simulator or AWS client for the others).
 
 from __future__ import annotations
 
-from smsgw_cli.commands import redrive, send, simulate_mo, status
+from smsgw_cli.commands import cancel, messages, opt_out, redrive, send, simulate_mo, status
 from smsgw_cli.context import Command
 
-REGISTRY: tuple[Command, ...] = (send.COMMAND, status.COMMAND, redrive.COMMAND, simulate_mo.COMMAND)
+REGISTRY: tuple[Command, ...] = (
+    send.COMMAND,
+    status.COMMAND,
+    messages.COMMAND,
+    cancel.COMMAND,
+    opt_out.COMMAND,
+    redrive.COMMAND,
+    simulate_mo.COMMAND,
+)

@@ -18,7 +18,7 @@ from typing import Any, BinaryIO
 from smsgw.domain.model import Category
 from smsgw_cli import render, watch
 from smsgw_cli.client import ApiError, Unreachable
-from smsgw_cli.commands.status import add_interval, positive_seconds, progress, show
+from smsgw_cli.commands.status import add_interval, heartbeat, positive_seconds, progress, show
 from smsgw_cli.context import Command, Context, Exit
 from smsgw_cli.models import Accepted
 
@@ -149,6 +149,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             interval=args.interval,
             timeout=wait,
             on_change=progress(ctx),
+            on_heartbeat=heartbeat(ctx),
+            heartbeat=args.heartbeat,
         )
         show(ctx, client, outcome.raw, all_pages=False)
     if not outcome.reached:

@@ -30,6 +30,14 @@ def add_interval(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help=f"time between polls (default {watch.DEFAULT_INTERVAL:g})",
     )
+    parser.add_argument(
+        "--heartbeat",
+        type=positive_seconds,
+        default=watch.DEFAULT_HEARTBEAT,
+        metavar="SECONDS",
+        help="while waiting, say so on stderr after SECONDS without a change "
+        f"(default {watch.DEFAULT_HEARTBEAT:g})",
+    )
 
 
 def progress(ctx: Context) -> Callable[[Status, float], None]:
@@ -37,6 +45,15 @@ def progress(ctx: Context) -> Callable[[Status, float], None]:
         ctx.note(render.progress_line(status, elapsed))
 
     return on_change
+
+
+def heartbeat(ctx: Context) -> Callable[[Status, float, float], None]:
+    """A line on stderr while nothing changes, so a long wait never looks hung."""
+
+    def on_heartbeat(status: Status, elapsed: float, quiet: float) -> None:
+        ctx.note(render.heartbeat_line(status, elapsed, quiet))
+
+    return on_heartbeat
 
 
 def show(ctx: Context, client: GatewayClient, first: dict[str, Any], *, all_pages: bool) -> None:
@@ -61,7 +78,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--watch",
         action="store_true",
         help="poll until every recipient is in a final state (delivered, failed, unknown, "
-        "expired, rejected, opted_out), printing each change, then show the result",
+        "expired, cancelled, rejected, opted_out), printing each change, then show the result",
     )
     parser.add_argument(
         "--max-time",
@@ -85,7 +102,14 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         limit = f" for at most {max_time:g}s" if max_time is not None else ""
         ctx.note(f"watching{limit} until every recipient is in a final state; Ctrl-C stops…")
         outcome = watch.until(
-            client, request_id, watch.final, interval=args.interval, timeout=max_time, on_change=progress(ctx)
+            client,
+            request_id,
+            watch.final,
+            interval=args.interval,
+            timeout=max_time,
+            on_change=progress(ctx),
+            on_heartbeat=heartbeat(ctx),
+            heartbeat=args.heartbeat,
         )
         show(ctx, client, outcome.raw, all_pages=args.all)
     if not outcome.reached:
@@ -108,7 +132,7 @@ COMMAND = Command(
     run=run,
     epilog=(
         "--watch polls until every recipient is in a final state: delivered, failed, unknown, "
-        "expired (or rejected, opted_out at intake). Submitted is not final: it waits for the "
+        "expired, cancelled (or rejected, opted_out at intake). Submitted is not final: it waits for the "
         "platform's delivery report, which for a scheduled send comes only after its send "
         "time, and may never come; --max-time SECONDS bounds the wait (exit 3), Ctrl-C stops "
         "it (exit 130). Progress lines go to stderr, the final status to stdout."

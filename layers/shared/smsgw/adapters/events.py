@@ -2,8 +2,8 @@
 
 Every event has the same envelope in ``detail``: ``version``, ``event_id`` (stable: the
 same fact always gets the same id, so consumers can drop the duplicates EventBridge's
-at-least-once delivery allows), ``occurred_at``, then the payload. Entries go out ten per
-PutEvents call (the API's limit); entries the service reports failed in
+at-least-once delivery allows), ``occurred_at`` (ISO 8601 with offset), then the payload.
+Entries go out ten per PutEvents call (the API's limit); entries the service reports failed in
 ``FailedEntryCount`` are retried with growing delays, and what still fails raises.
 """
 
@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from smsgw.domain.times import iso
 
 if TYPE_CHECKING:
     from mypy_boto3_events import EventBridgeClient
@@ -56,7 +58,7 @@ class EventPublisher:
         detail = {
             "version": ENVELOPE_VERSION,
             "event_id": event.event_id,
-            "occurred_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self._clock())),
+            "occurred_at": iso(self._clock()),
             **event.payload,
         }
         body = json.dumps(detail, ensure_ascii=False, separators=(",", ":"))

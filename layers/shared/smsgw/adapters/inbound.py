@@ -14,15 +14,27 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from smsgw.adapters.dynamo import batch_get, from_item, is_condition_failure, iso, key, to_item
+from smsgw.adapters.search import inbound_day
+from smsgw.domain.times import PLATFORM_TIME_FORMAT
+from smsgw.provider.guodu import BEIJING
 from smsgw.provider.push import Inbound
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+
+
+def received_at(text: str) -> datetime | None:
+    """An MO's time as the platform wrote it (Beijing, no zone), if it has that form."""
+    try:
+        return datetime.strptime(text.strip(), PLATFORM_TIME_FORMAT).replace(tzinfo=BEIJING)
+    except ValueError:
+        return None
 
 
 def optout_key(mobile: str) -> dict[str, Any]:
@@ -59,6 +71,9 @@ class InboundStore:
             f"{message.received_time}|{message.append_id}|{message.content}".encode()
         ).hexdigest()[:16]
         stamp = message.received_time or iso(now)
+        # When it came (the platform's time, else ours): the sparse inbound index's keys,
+        # for GET /v1/inbound in a time range (search.InboundIndex).
+        at = received_at(message.received_time) or datetime.fromtimestamp(int(now), UTC)
         try:
             self._db.put_item(
                 TableName=self._table,
@@ -71,6 +86,8 @@ class InboundStore:
                         "received_time": message.received_time,
                         "append_id": message.append_id,
                         "stored_at": iso(now),
+                        "in_day": inbound_day(at),
+                        "in_at": int(at.timestamp()),
                         "expires_at": int(now) + self._retention,
                     }
                 ),

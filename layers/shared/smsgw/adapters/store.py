@@ -32,6 +32,7 @@ from smsgw.adapters.dynamo import (
     to_item,
 )
 from smsgw.adapters.links import Link
+from smsgw.adapters.search import reference_key
 from smsgw.domain.model import (
     STALE_CLAIM,
     Category,
@@ -67,6 +68,7 @@ class MessageStore:
         retention_days: int = 30,
         report_timeout_seconds: int = 0,
         accepting_grace_seconds: int = 120,
+        claims: DynamoDBClient | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -76,12 +78,19 @@ class MessageStore:
         # 0: no report timeout (a recipient waits for its report until its records expire).
         self._report_timeout = report_timeout_seconds
         self._accepting_grace = accepting_grace_seconds
+        # Claims go through a client that does not retry: a claim applied while botocore
+        # waits to retry it would stand, should the worker die then, for a chunk never sent.
+        self._claims = claims or client
         self._clock = clock
         self._sleep = sleep
 
     def _expires_at(self, base: float | None = None) -> int:
         """When an item goes (TTL): ``RetentionDays`` after ``base`` (default: now)."""
         return int(max(self._clock(), base or 0)) + self._retention
+
+    def expires_at_of(self, record: RequestRecord) -> int:
+        """When the request's records go: ``RetentionDays`` after it (or its send time)."""
+        return self._expires_at(self._lifetime_base(record))
 
     def _lifetime_base(self, record: Chunk | RequestRecord) -> int:
         """The moment a request's records must outlive: its send time (a scheduled send's
@@ -91,8 +100,9 @@ class MessageStore:
 
     # ------------------------------------------------------------------ intake
 
-    def create_request(self, request: RequestRecord) -> bool:
-        """Store the request header; False when a request with this id already exists."""
+    def create_request(self, request: RequestRecord, *, release_at: int | None = None) -> bool:
+        """Store the request header; False when a request with this id already exists.
+        ``release_at``: its chunks are held, to be released then (epoch seconds)."""
         values = {
             "pk": f"REQ#{request.id}",
             "sk": "META",
@@ -116,13 +126,26 @@ class MessageStore:
             "opted_out_count": request.opted_out_count,
             "rejected_count": request.rejected_count,
             "valid_until": request.valid_until or None,
+            "callback_url": request.callback_url,
             "expires_at": self._expires_at(self._lifetime_base(request)),
         }
+        if request.reference is not None:
+            # The sparse reference index (GET /v1/messages?reference=): the caller's own. Its
+            # projection holds keys only: the header's later updates write no index entry.
+            values["ref_key"] = reference_key(request.caller, request.reference)
         if request.status is RequestStatus.ACCEPTING:
             # Until its chunks are all on the queue: should the intake stop half-way, the
             # reconciler finds it here and queues them (``accepting_due``).
             values["due_kind"] = due_kind("accepting", request.id)
             values["due_at"] = int(self._clock()) + self._accepting_grace
+        elif release_at is not None:
+            # Held by the gateway: the reconciler releases its chunks shortly before send_at.
+            values["due_kind"] = due_kind("release", request.id)
+            values["due_at"] = release_at
+        elif request.status is RequestStatus.SUBMITTED:
+            # Nothing to send (every number opted out): complete at the next sweep.
+            values["due_kind"] = due_kind("complete", request.id)
+            values["due_at"] = int(self._clock())
         try:
             self._db.put_item(
                 TableName=self._table,
@@ -193,6 +216,7 @@ class MessageStore:
             "valid_until": chunk.valid_until or None,
             "st": chunk.state.value,
             "attempts": chunk.attempts,
+            "skipped": _skipped_text(chunk.skipped) or None,
             "expires_at": expires_at,
         }
 
@@ -208,14 +232,54 @@ class MessageStore:
         )
         return conditional_write(lambda: self._db.update_item(**update.request(self._table)))
 
-    def mark_submitted(self, request_id: str) -> None:
-        """Every chunk has settled (from accepting too: the intake may not have marked it)."""
+    def mark_submitted(self, request_id: str) -> bool:
+        """Every chunk has settled (from accepting too: the intake may not have marked it).
+        The request waits on the due index for its completion check (``complete``): its
+        recipients are final once their reports (or the report timeout) are in. False when
+        it was marked before (or completed)."""
         update = Update(
             request_key(request_id),
-            set={"status": RequestStatus.SUBMITTED.value},
-            remove=("due_kind", "due_at"),
+            set={
+                "status": RequestStatus.SUBMITTED.value,
+                "due_kind": due_kind("complete", request_id),
+                "due_at": int(self._clock()),
+            },
+            condition="#status IN (:accepting, :accepted)",
+            values={":accepting": RequestStatus.ACCEPTING.value, ":accepted": RequestStatus.ACCEPTED.value},
         )
-        self._db.update_item(**update.request(self._table))
+        return conditional_write(lambda: self._db.update_item(**update.request(self._table)))
+
+    def mark_completed(self, request_id: str, completed_at: str) -> bool:
+        """Every recipient is final: the request is completed (and off the due index).
+        False when it was completed before."""
+        update = Update(
+            request_key(request_id),
+            set={"status": RequestStatus.COMPLETED.value, "completed_at": completed_at},
+            remove=("due_kind", "due_at", "due_checks"),
+            condition="#status <> :completed",
+            values={":completed": RequestStatus.COMPLETED.value},
+        )
+        return conditional_write(lambda: self._db.update_item(**update.request(self._table)))
+
+    def reschedule(self, pk: str, sk: str, *, due_at: int) -> None:
+        """Look at a due item again at ``due_at`` (and count how often it was looked at)."""
+        update = Update(
+            key(pk, sk),
+            set={"due_at": due_at},
+            add={"due_checks": 1},
+            condition="attribute_exists(#due_kind)",
+        )
+        conditional_write(lambda: self._db.update_item(**update.request(self._table)))
+
+    def nudge_completion(self, request_id: str) -> None:
+        """Check a request's completion at the next sweep (a fact that may finish it came)."""
+        update = Update(
+            request_key(request_id),
+            set={"due_at": int(self._clock())},
+            condition="begins_with(#due_kind, :complete)",
+            values={":complete": "complete#"},
+        )
+        conditional_write(lambda: self._db.update_item(**update.request(self._table)))
 
     def due(self, kind: str, *, now: int, limit: int = 100) -> list[tuple[str, str]]:
         """Keys (pk, sk) of items whose ``kind`` of sweep is due (the sparse due index)."""
@@ -265,14 +329,24 @@ class MessageStore:
             opted_out_count=data.get("opted_out_count", 0),
             rejected_count=data.get("rejected_count", len(data.get("rejected", []))),
             valid_until=data.get("valid_until", 0),
+            callback_url=data.get("callback_url"),
+            completed_at=data.get("completed_at"),
+            due_checks=data.get("due_checks", 0),
         )
 
-    def list_chunks(self, request_id: str) -> list[Chunk]:
+    def get_requests(self, request_ids: Sequence[str]) -> dict[str, RequestRecord]:
+        """Several requests' headers at once (a page of search results)."""
+        keys = [request_key(r) for r in dict.fromkeys(request_ids)]
+        found = (self._request_from(from_item(item)) for item in batch_get(self._db, self._table, keys))
+        return {record.id: record for record in found}
+
+    def list_chunks(self, request_id: str, *, consistent: bool = False) -> list[Chunk]:
         """Every chunk of a request, in order."""
         kwargs: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :chunk)",
             "ExpressionAttributeValues": {":pk": {"S": f"REQ#{request_id}"}, ":chunk": {"S": "CHUNK#"}},
+            "ConsistentRead": consistent,
         }
         chunks: list[Chunk] = []
         while True:
@@ -303,7 +377,9 @@ class MessageStore:
             detail=data.get("detail"),
             updated_at=data.get("updated_at"),
             claim=data.get("claim", ""),
+            lease_until=data.get("lease_until", 0),
             no_report=bool(data.get("no_report_at")),
+            skipped=_skipped_of(data.get("skipped", "")),
         )
 
     def get_links(self, msg_ids: Sequence[str]) -> dict[str, Link]:
@@ -358,7 +434,7 @@ class MessageStore:
             values={":queued": ChunkState.QUEUED.value, ":retrying": ChunkState.RETRYING.value},
         ).request(self._table)
         try:
-            result = self._db.update_item(
+            result = self._claims.update_item(
                 **request, ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD"
             )
         except ClientError as err:
@@ -470,6 +546,69 @@ class MessageStore:
             Settlement(chunk.claim, ChunkState.UNKNOWN, STALE_CLAIM, "worker stopped mid-submit"),
         )
 
+    def is_counted(self, chunk: Chunk) -> bool:
+        """Whether ``chunk`` was counted settled (``count_settled_chunk``): its final-state
+        event, published before it is counted, went out then."""
+        item = self._db.get_item(
+            TableName=self._table,
+            Key=key(f"REQ#{chunk.request_id}", f"COUNTED#{chunk.number:05d}"),
+            ConsistentRead=True,
+            ProjectionExpression="pk",
+        ).get("Item")
+        return bool(item)
+
+    def cancel_chunk(self, ref: ChunkRef) -> Chunk | None:
+        """Call a chunk off, if nothing of it has left (held, queued, retrying); returns the
+        chunk as it now stands. A worker's claim is one conditional write too, so a chunk is
+        either cancelled or claimed, never both. Applied twice (botocore retried a write whose
+        answer was lost), it finds the chunk cancelled: the same outcome."""
+        update = Update(
+            chunk_key(ref.request_id, ref.number),
+            set={
+                "st": ChunkState.CANCELLED.value,
+                "code": "cancelled",
+                "detail": "cancelled before it was handed to the platform",
+                "updated_at": iso(self._clock()),
+            },
+            remove=("due_kind", "due_at"),
+            condition="#st IN (:held, :queued, :retrying)",
+            values={
+                ":held": ChunkState.HELD.value,
+                ":queued": ChunkState.QUEUED.value,
+                ":retrying": ChunkState.RETRYING.value,
+            },
+        ).request(self._table)
+        try:
+            result = self._db.update_item(
+                **update, ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD"
+            )
+        except ClientError as err:
+            if not is_condition_failure(err):
+                raise
+            data = old_item(err)
+            return self._chunk_from(ref.request_id, data) if data else None
+        return self._chunk_from(ref.request_id, from_item(result["Attributes"]))
+
+    def release_chunk(self, chunk: Chunk, *, keep: Sequence[str], skipped: Sequence[tuple[str, str]]) -> bool:
+        """A held chunk goes to the send queue's worker: its numbers are now ``keep`` (those
+        opted out or over a cap since intake are ``skipped``). With none kept it is over:
+        cancelled. False when it was not held any more (cancelled meanwhile, released by an
+        earlier run)."""
+        state = ChunkState.QUEUED if keep else ChunkState.CANCELLED
+        update = Update(
+            chunk_key(chunk.request_id, chunk.number),
+            set={
+                "st": state.value,
+                "to": ",".join(keep),
+                "skipped": _skipped_text(skipped) or None,
+                "updated_at": iso(self._clock()),
+                **({} if keep else {"code": "skipped", "detail": "every number was skipped at release"}),
+            },
+            condition="#st = :held",
+            values={":held": ChunkState.HELD.value},
+        )
+        return conditional_write(lambda: self._db.update_item(**update.request(self._table)))
+
     def count_settled_chunk(self, chunk: Chunk) -> RequestRecord:
         """Count ``chunk`` settled, once; returns the request as it stands after.
 
@@ -511,3 +650,12 @@ class MessageStore:
         if request is None:
             raise LookupError(f"request {request_id} is gone")
         return request
+
+
+def _skipped_text(skipped: Sequence[tuple[str, str]]) -> str:
+    return ",".join(f"{mobile}:{reason}" for mobile, reason in skipped)
+
+
+def _skipped_of(text: str) -> tuple[tuple[str, str], ...]:
+    pairs = (part.split(":", 1) for part in text.split(",") if ":" in part)
+    return tuple((mobile, reason) for mobile, reason in pairs)

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from smsgw.adapters.dynamo import StoreUnavailable
 from smsgw.adapters.events import EventsUnavailable
 from smsgw.adapters.queue import QueueUnavailable
+from smsgw.adapters.search import BadCursor
 from smsgw.domain.errors import (
     Forbidden,
     FrequencyCapped,
@@ -92,6 +93,12 @@ def _too_large(err: Exception) -> Response[str]:
     return error_response(413, code, str(err) or "payload too large")
 
 
+def _bad_cursor(err: BadCursor) -> Response[str]:
+    return error_response(
+        400, "validation_failed", f"cursor: {err}", [{"field": "cursor", "message": str(err)}]
+    )
+
+
 def _malformed_packet(err: PacketError) -> Response[str]:
     return error_response(400, "malformed_packet", str(err))
 
@@ -124,6 +131,7 @@ HANDLERS: list[tuple[type[Exception], Callable[[Any], Response[str]]]] = [
     (PayloadTooLarge, _too_large),
     (TooManyItems, _too_large),
     (PacketError, _malformed_packet),
+    (BadCursor, _bad_cursor),
     (EventsUnavailable, _aws_unavailable),
     (StoreUnavailable, _aws_unavailable),
     (QueueUnavailable, _aws_unavailable),

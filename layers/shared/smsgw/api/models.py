@@ -10,13 +10,15 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictStr, WithJsonSchema
 
+from smsgw.domain.callbacks import MAX_URL_LENGTH, CallbackUrlError, check_url
 from smsgw.domain.errors import FieldProblem, InputError
 from smsgw.domain.model import Category, MessageGroup, SendCommand
-from smsgw.domain.numbers import Rejection, normalise_recipients, split_recipients
+from smsgw.domain.numbers import Rejection, normalise_mobile, normalise_recipients, split_recipients
 from smsgw.domain.quiet import SEND_AT_ONCE_WITHIN
 from smsgw.domain.segments import MAX_CONTENT_UNITS, count_segments, utf16_units
+from smsgw.domain.times import parse_query_time
 from smsgw.provider.guodu import BEIJING, ProtocolError, check_append_id, format_send_time
 
 # A send_at a little in the past (clock skew) is sent at once, as is one within a minute.
@@ -58,6 +60,8 @@ class SendBody(BaseModel):
     # Seconds (or an ISO 8601 duration such as PT2H) a send may wait to go out; after
     # that it ends "expired" rather than late. Default: the gateway's (10 hours).
     valid_for: ValidFor | None = None
+    # Where the request's events are POSTed, signed (else the caller's default, if any).
+    callback_url: Annotated[StrictStr, Field(min_length=1, max_length=MAX_URL_LENGTH)] | None = None
 
 
 def _content_problem(field: str, content: str) -> FieldProblem | None:
@@ -116,6 +120,7 @@ def to_command(
     max_messages: int = 1_000,
     max_capped_recipients: int = 1_000,
     capped: frozenset[Category] = frozenset(),
+    allow_loopback_callbacks: bool = False,
 ) -> SendCommand:
     """The command for ``body``, or ``InputError`` naming each field that breaks a rule.
 
@@ -160,6 +165,12 @@ def to_command(
         append_id = check_append_id(body.extension or "", account_prefix)
     except ProtocolError as err:
         raise InputError.of("extension", str(err)) from err
+    callback_url = None
+    if body.callback_url is not None:
+        try:
+            callback_url = check_url(body.callback_url, allow_loopback=allow_loopback_callbacks)
+        except CallbackUrlError as err:
+            raise InputError.of("callback_url", str(err)) from err
     return SendCommand(
         groups=tuple(groups),
         rejected=tuple(rejected),
@@ -169,4 +180,76 @@ def to_command(
         category=body.category,
         caller=caller,
         valid_for=int(body.valid_for.total_seconds()) if body.valid_for else 0,
+        callback_url=callback_url,
     )
+
+
+# -- queries and the other bodies ------------------------------------------------------
+
+
+def _query_time(value: object) -> datetime:
+    if not isinstance(value, str) or len(value) > 40:
+        raise ValueError("must be ISO 8601 (no zone = Beijing time), a date, or Unix seconds")
+    try:
+        moment = parse_query_time(value)
+    except (ValueError, OverflowError, OSError) as err:
+        raise ValueError("must be ISO 8601 (no zone = Beijing time), a date, or Unix seconds") from err
+    if not 2000 <= moment.year <= 2100:
+        raise ValueError("must lie between the years 2000 and 2100")
+    return moment
+
+
+def _mobile(text: str) -> str:
+    mobile = normalise_mobile(text)
+    if mobile is None:
+        raise ValueError("is not a Chinese mobile number")
+    return mobile
+
+
+QueryTime = Annotated[
+    datetime,
+    BeforeValidator(_query_time),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "maxLength": 40,
+            "description": "ISO 8601 (no zone = Beijing time), a date, or Unix seconds",
+        }
+    ),
+]
+Mobile = Annotated[str, Field(max_length=64, description="a Chinese mobile number"), AfterValidator(_mobile)]
+Cursor = Annotated[str, Field(min_length=1, max_length=4096, description="next_cursor of the page before")]
+MAX_SEARCH_PAGE = 100
+
+
+class MessagesQuery(BaseModel):
+    """``GET /v1/messages``: the caller's requests with a ``reference``, or sent ``to`` a number."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    reference: Reference | None = None
+    to: Mobile | None = None
+    from_: QueryTime | None = Field(default=None, alias="from")
+    until: QueryTime | None = None
+    limit: int = Field(default=50, ge=1, le=MAX_SEARCH_PAGE)
+    cursor: Cursor | None = None
+
+
+class InboundQuery(BaseModel):
+    """``GET /v1/inbound``: replies in a time range (at most 31 days), of one number or all."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    mobile: Mobile | None = None
+    from_: QueryTime | None = Field(default=None, alias="from")
+    until: QueryTime | None = None
+    limit: int = Field(default=50, ge=1, le=MAX_SEARCH_PAGE)
+    cursor: Cursor | None = None
+
+
+class CallbackBody(BaseModel):
+    """``PUT /v1/callback``: the caller's default callback URL (null removes it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: Annotated[StrictStr, Field(min_length=1, max_length=MAX_URL_LENGTH)] | None

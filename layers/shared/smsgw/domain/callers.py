@@ -84,3 +84,9 @@ class RequestIds:
         digest[6] = (digest[6] & 0x0F) | 0x80  # version 8
         digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 9562 variant
         return str(uuid.UUID(bytes=bytes(digest)))
+
+
+def caller_key(caller: str) -> str:
+    """A short, stable name of a caller for the keys of its search entries (an IAM ARN is
+    long, and may hold any character): the first 16 hex digits of its SHA-256."""
+    return hashlib.sha256(normalise_principal(caller).encode("utf-8")).hexdigest()[:16]

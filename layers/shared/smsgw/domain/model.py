@@ -22,10 +22,18 @@ class ChunkState(StrEnum):
     FAILED = "failed"  # the platform refused it (a request error); never retried
     UNKNOWN = "unknown"  # the request left but no answer came: it may have been sent
     EXPIRED = "expired"  # not submitted within its validity
+    HELD = "held"  # scheduled far ahead: kept by the gateway until shortly before send_at
+    CANCELLED = "cancelled"  # called off (DELETE) before it was handed to the platform
 
 
 CLAIMABLE_STATES = frozenset({ChunkState.QUEUED, ChunkState.RETRYING})
-SETTLED_STATES = frozenset({ChunkState.SUBMITTED, ChunkState.FAILED, ChunkState.UNKNOWN, ChunkState.EXPIRED})
+# What DELETE /v1/messages/{id} may still call off: nothing of it has left.
+CANCELLABLE_STATES = frozenset({ChunkState.HELD, ChunkState.QUEUED, ChunkState.RETRYING})
+SETTLED_STATES = frozenset(
+    {ChunkState.SUBMITTED, ChunkState.FAILED, ChunkState.UNKNOWN, ChunkState.EXPIRED, ChunkState.CANCELLED}
+)
+# A chunk in one of these may have reached the platform (or is on its way there).
+LEFT_STATES = frozenset({ChunkState.SUBMITTING, ChunkState.SUBMITTED, ChunkState.UNKNOWN})
 
 
 class RecipientStatus(StrEnum):
@@ -39,6 +47,21 @@ class RecipientStatus(StrEnum):
     EXPIRED = "expired"
     REJECTED = "rejected"
     OPTED_OUT = "opted_out"
+    CANCELLED = "cancelled"
+
+
+# A recipient in one of these states never changes again.
+FINAL_RECIPIENT_STATES = frozenset(
+    {
+        RecipientStatus.DELIVERED,
+        RecipientStatus.FAILED,
+        RecipientStatus.UNKNOWN,
+        RecipientStatus.EXPIRED,
+        RecipientStatus.REJECTED,
+        RecipientStatus.OPTED_OUT,
+        RecipientStatus.CANCELLED,
+    }
+)
 
 
 # Lists echoed in replies and kept on the request item stop here (an item holds 400 KB).
@@ -53,6 +76,8 @@ CHUNK_TO_RECIPIENT = {
     ChunkState.FAILED: RecipientStatus.FAILED,
     ChunkState.UNKNOWN: RecipientStatus.UNKNOWN,
     ChunkState.EXPIRED: RecipientStatus.EXPIRED,
+    ChunkState.HELD: RecipientStatus.QUEUED,
+    ChunkState.CANCELLED: RecipientStatus.CANCELLED,
 }
 
 
@@ -60,6 +85,7 @@ class RequestStatus(StrEnum):
     ACCEPTING = "accepting"  # stored, not yet wholly on the queue
     ACCEPTED = "accepted"  # every chunk is on the queue
     SUBMITTED = "submitted"  # every chunk has settled
+    COMPLETED = "completed"  # every recipient is final (its report, or no_report, included)
 
 
 class Category(StrEnum):
@@ -90,6 +116,7 @@ class SendCommand:
     caller: str = ""
     opted_out: tuple[str, ...] = ()  # marketing recipients skipped: on the opt-out list
     valid_for: int = 0  # seconds a chunk may wait to be submitted; 0: the default
+    callback_url: str | None = None
 
     @property
     def recipients(self) -> int:
@@ -126,7 +153,11 @@ class Chunk:
     detail: str | None = None
     updated_at: str | None = None
     claim: str = ""  # the token of the attempt that last claimed it
+    lease_until: int = 0  # epoch seconds: while claimed, the claim holds until then
     no_report: bool = False  # submitted, and no report came in time for some of its numbers
+    # Numbers taken out when a held chunk was released: opted out, or over a frequency cap
+    # recorded in between (mobile -> reason).
+    skipped: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -150,6 +181,9 @@ class RequestRecord:
     opted_out_count: int = 0
     rejected_count: int = 0  # all of them, listed or not
     valid_until: int = 0  # epoch seconds: its chunks are not submitted after this
+    callback_url: str | None = None  # where its events are POSTed (else the caller's default)
+    completed_at: str | None = None
+    due_checks: int = 0  # completion checks made so far (they back off)
 
 
 @dataclass(frozen=True)
@@ -187,7 +221,12 @@ STALE_CLAIM = "stale_claim"
 
 
 def plan_chunks(
-    request_id: str, command: SendCommand, per_submit: int, *, valid_until: int = 0
+    request_id: str,
+    command: SendCommand,
+    per_submit: int,
+    *,
+    valid_until: int = 0,
+    state: ChunkState = ChunkState.QUEUED,
 ) -> list[Chunk]:
     """Split every content group into chunks of at most ``per_submit`` numbers."""
     chunks: list[Chunk] = []
@@ -205,6 +244,7 @@ def plan_chunks(
                     reference=command.reference,
                     category=command.category,
                     valid_until=valid_until,
+                    state=state,
                 )
             )
     return chunks

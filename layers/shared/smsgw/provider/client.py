@@ -67,6 +67,13 @@ class SubmitResult:
     tries: tuple[Try, ...] = field(default=())
 
 
+@dataclass(frozen=True)
+class PreparedSubmit:
+    """A submit's body, built (credentials included): nothing left to do but send it."""
+
+    body: bytes = field(repr=False)
+
+
 # What requests raises before anything is sent: the request could not even be built.
 _NOT_SENDABLE = (
     requests.exceptions.InvalidURL,
@@ -307,12 +314,24 @@ class GuoduClient:
         *,
         before_send: Callable[[], None] | None = None,
     ) -> SubmitResult:
-        """Submit ``request``, failing over to the next address while a try provably never
-        left; every way it can end is a ``SubmitResult``. ``before_send`` is called right
-        before each try (the rate limit's slot: a failed-over try needs one of its own
-        when the first has passed). Raises only before anything was sent: the body could
-        not be built, no credentials, or ``before_send`` raised before the first try."""
-        body = request.body(credentials or self._credentials())
+        """Submit ``request`` (see :meth:`send`). Raises only before anything was sent:
+        the body could not be built, no credentials, or ``before_send`` refused."""
+        return self.send(self.prepare(request, credentials or self._credentials()), before_send=before_send)
+
+    def prepare(self, request: SubmitRequest, credentials: Credentials) -> PreparedSubmit:
+        """Everything a submit needs before it leaves, so that :meth:`send` is only the call."""
+        self._drop_stale_connections()
+        return PreparedSubmit(request.body(credentials))
+
+    def send(
+        self, prepared: PreparedSubmit, *, before_send: Callable[[], None] | None = None
+    ) -> SubmitResult:
+        """Send a prepared submit, failing over to the next address while a try provably
+        never left; every way it can end is a ``SubmitResult``. ``before_send`` is called
+        right before each try (the rate limit's slot: a failed-over try needs one of its
+        own when the first has passed). Raises only when ``before_send`` refused before
+        the first try (nothing was sent)."""
+        body = prepared.body
         started = time.perf_counter()
         addresses, skipped = self._addresses.order()
         tries: list[Try] = []

@@ -10,6 +10,7 @@ from typing import Any
 from smsgw.adapters.inbound import InboundStore, OptOut
 from smsgw.domain.errors import InputError, NotFound
 from smsgw.domain.numbers import normalise_mobile
+from smsgw.domain.times import public
 
 
 def _mobile(raw: str) -> str:
@@ -25,7 +26,7 @@ def _view(opt_out: OptOut) -> dict[str, Any]:
         "opted_out": True,
         "keyword": opt_out.keyword,
         "source": opt_out.source,
-        "created_at": opt_out.created_at,
+        "created_at": public(opt_out.created_at),
         "changed_by": opt_out.changed_by,
     }
 

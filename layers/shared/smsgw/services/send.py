@@ -30,6 +30,7 @@ from typing import Any
 from smsgw.adapters.frequency import FrequencyStore
 from smsgw.adapters.inbound import InboundStore
 from smsgw.adapters.queue import ChunkMessage, LaneQueues, SendQueue
+from smsgw.adapters.search import SearchStore
 from smsgw.adapters.store import MessageStore
 from smsgw.domain.caps import FREQUENCY_CAPPED, FrequencyCaps
 from smsgw.domain.errors import FieldProblem, FrequencyCapped, IdempotencyConflict
@@ -38,6 +39,7 @@ from smsgw.domain.model import (
     Category,
     Chunk,
     ChunkRef,
+    ChunkState,
     MessageGroup,
     RequestRecord,
     RequestStatus,
@@ -45,6 +47,7 @@ from smsgw.domain.model import (
     plan_chunks,
 )
 from smsgw.domain.numbers import Rejection
+from smsgw.domain.quiet import send_time_moment
 from smsgw.observability import MetricUnit, logger, metrics
 
 
@@ -119,8 +122,17 @@ class SendService:
         caps: FrequencyCaps,
         per_submit: int,
         default_validity_seconds: int = 36_000,
+        search: SearchStore | None = None,
+        hold_after_seconds: int = 0,
+        release_lead_seconds: int = 300,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        self._search = search
+        # A send scheduled further ahead than this is held by the gateway (0: never), and
+        # released this long before its send time (``reconcile``): until then it can be
+        # cancelled, and opt-outs and caps are applied when it goes.
+        self._hold_after = hold_after_seconds
+        self._release_lead = release_lead_seconds
         self._store = store
         self._intake = IntakeFinisher(store, queue)
         self._opt_outs = opt_outs
@@ -137,10 +149,26 @@ class SendService:
         it may exist already (a replay, or a retry of an attempt that stopped half-way)."""
         if keyed and (reply := self.replay(request_id, body_fingerprint)) is not None:
             return reply
-        command = self._apply_caps(self._without_opted_out(command), holder=request_id if keyed else None)
         now = self._clock()
+        release_at = self._release_at(command, now)
+        command = self._without_opted_out(command)
+        if release_at is None:
+            # A held send is counted against its caps when it is released (when it goes).
+            command = self._apply_caps(command, holder=request_id if keyed else None)
         valid_until = int(now.timestamp()) + (command.valid_for or self._default_validity)
-        chunks = plan_chunks(request_id, command, self._per_submit, valid_until=valid_until)
+        if release_at is not None:
+            # Its validity runs from its send time: it waits for it by design.
+            valid_until = release_at + self._release_lead + (command.valid_for or self._default_validity)
+        chunks = plan_chunks(
+            request_id,
+            command,
+            self._per_submit,
+            valid_until=valid_until,
+            state=ChunkState.HELD if release_at is not None else ChunkState.QUEUED,
+        )
+        status = RequestStatus.SUBMITTED if not chunks else RequestStatus.ACCEPTING
+        if chunks and release_at is not None:
+            status = RequestStatus.ACCEPTED  # nothing to queue now: the release queues it
         record = RequestRecord(
             valid_until=valid_until,
             id=request_id,
@@ -159,7 +187,8 @@ class SendService:
             fingerprint=body_fingerprint,
             opted_out=command.opted_out[:MAX_LISTED],
             opted_out_count=len(command.opted_out),
-            status=RequestStatus.ACCEPTING if chunks else RequestStatus.SUBMITTED,
+            status=status,
+            callback_url=command.callback_url,
         )
         # Chunks first, the request header last: once the header exists, so does every
         # chunk, and a retry only has to queue them. A keyed retry may find chunks of a
@@ -167,12 +196,14 @@ class SendService:
         # one a worker has claimed), another body's mean the key is taken.
         if not self._store.put_chunks(chunks, fingerprint=body_fingerprint, retry=keyed):
             raise IdempotencyConflict("this Idempotency-Key was used with a different request body")
-        if not self._store.create_request(record):
+        self._index(record, command)
+        if not self._store.create_request(record, release_at=release_at):
             existing = self._store.get_request(request_id, consistent=True)
             if existing is None:
                 raise IdempotencyConflict("this request is being changed by another call; retry")
             return self._again(existing, body_fingerprint)
-        self._intake.finish(record, chunks)
+        if release_at is None:
+            self._intake.finish(record, chunks)
         metrics.add_metric(name="RecipientsAccepted", unit=MetricUnit.Count, value=command.recipients)
         metrics.add_metric(name="SegmentsAccepted", unit=MetricUnit.Count, value=command.total_segments)
         if command.rejected:
@@ -182,6 +213,33 @@ class SendService:
             extra={"request_id": request_id, "recipients": command.recipients, "chunks": len(chunks)},
         )
         return accepted_reply(record)
+
+    def _release_at(self, command: SendCommand, now: datetime) -> int | None:
+        """When a held send is released (epoch seconds), or None: it is queued now."""
+        moment = send_time_moment(command.send_time)
+        if not self._hold_after or moment is None:
+            return None
+        if moment.timestamp() - now.timestamp() <= self._hold_after:
+            return None
+        return int(moment.timestamp()) - self._release_lead
+
+    def _index(self, record: RequestRecord, command: SendCommand) -> None:
+        """The request's search entries (by number; its extension for replies), written
+        before its header: once a request exists, it can be found."""
+        if self._search is None:
+            return
+        expires_at = self._store.expires_at_of(record)
+        self._search.index_recipients(
+            caller=record.caller,
+            request_id=record.id,
+            created_at=record.created_at,
+            mobiles=(m for group in command.groups for m in group.mobiles),
+            expires_at=expires_at,
+        )
+        if record.append_id:
+            self._search.register_extension(
+                caller=record.caller, append_id=record.append_id, expires_at=expires_at
+            )
 
     def replay(self, request_id: str, body_fingerprint: str) -> dict[str, Any] | None:
         """A keyed request seen before: its first reply (409 for another body); None if new."""

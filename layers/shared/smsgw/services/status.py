@@ -17,8 +17,16 @@ from smsgw.adapters.links import Link, StoredReport
 from smsgw.adapters.store import MessageStore
 from smsgw.domain.callers import is_request_id, same_caller
 from smsgw.domain.errors import NotFound
-from smsgw.domain.model import CHUNK_TO_RECIPIENT, Chunk, ChunkState, RecipientStatus, RequestStatus
+from smsgw.domain.model import (
+    CHUNK_TO_RECIPIENT,
+    Chunk,
+    ChunkState,
+    RecipientStatus,
+    RequestRecord,
+    RequestStatus,
+)
 from smsgw.domain.quiet import send_time_moment
+from smsgw.domain.times import from_platform, moment_iso, public
 from smsgw.services.announce import NO_REPORT
 
 DEFAULT_PAGE = 1_000
@@ -27,12 +35,17 @@ MAX_PAGE = 5_000
 NO_SUCH_REQUEST = "no such message request"
 
 
-def _request_status(stored: RequestStatus, counts: Counter[RecipientStatus]) -> str:
+def request_status(stored: RequestStatus, counts: Counter[RecipientStatus]) -> str:
+    """What the request's recipients make of it: ``accepting`` (intake under way),
+    ``accepted`` (some still to be submitted), ``submitted`` (some await their report),
+    ``completed`` (every recipient final)."""
     if stored is RequestStatus.ACCEPTING:
         return "accepting"
     if counts[RecipientStatus.QUEUED]:
         return "accepted"
-    return "submitted"
+    if counts[RecipientStatus.SUBMITTED]:
+        return "submitted"
+    return "completed"
 
 
 def _unreported_status(chunk: Chunk) -> RecipientStatus:
@@ -41,6 +54,22 @@ def _unreported_status(chunk: Chunk) -> RecipientStatus:
     if chunk.state is ChunkState.SUBMITTED and chunk.no_report:
         return RecipientStatus.UNKNOWN
     return CHUNK_TO_RECIPIENT[chunk.state]
+
+
+SKIPPED_STATUS = {"opted_out": RecipientStatus.OPTED_OUT}  # any other reason: rejected
+
+
+def _skipped(chunk: Chunk, mobile: str, reason: str) -> dict[str, Any]:
+    return {
+        "to": mobile,
+        "status": SKIPPED_STATUS.get(reason, RecipientStatus.REJECTED).value,
+        "provider_msg_id": None,
+        "provider_code": None,
+        "detail": reason,
+        "reported_at": None,
+        "reported_at_raw": None,
+        "updated_at": public(chunk.updated_at),
+    }
 
 
 def _recipient(mobile: str, chunk: Chunk, report: StoredReport | None) -> dict[str, Any]:
@@ -53,7 +82,8 @@ def _recipient(mobile: str, chunk: Chunk, report: StoredReport | None) -> dict[s
             "provider_code": chunk.result_code,
             "detail": NO_REPORT if status is not CHUNK_TO_RECIPIENT[chunk.state] else chunk.detail,
             "reported_at": None,
-            "updated_at": chunk.updated_at,
+            "reported_at_raw": None,
+            "updated_at": public(chunk.updated_at),
         }
     return {
         "to": mobile,
@@ -61,8 +91,10 @@ def _recipient(mobile: str, chunk: Chunk, report: StoredReport | None) -> dict[s
         "provider_msg_id": chunk.msg_id,
         "provider_code": report.status,
         "detail": report.msg,
-        "reported_at": report.report_time,
-        "updated_at": report.reported_at_utc,
+        # ISO 8601 with offset; the platform's own text (Beijing time, no zone) beside it.
+        "reported_at": from_platform(report.report_time),
+        "reported_at_raw": report.report_time,
+        "updated_at": public(report.reported_at_utc) or public(chunk.updated_at),
     }
 
 
@@ -79,14 +111,8 @@ class StatusService:
         request = self._store.get_request(request_id)
         if request is None or not same_caller(request.caller, caller):
             raise NotFound(NO_SUCH_REQUEST)
-        # Chunks beyond the count are a stopped first attempt's, replanned by its retry.
-        chunks = [c for c in self._store.list_chunks(request_id) if c.number < request.chunk_count]
-        links = self._store.get_links(
-            [c.msg_id for c in chunks if c.state is ChunkState.SUBMITTED and c.msg_id]
-        )
-        counts = _counts(chunks, links)
-        counts[RecipientStatus.REJECTED] = request.rejected_count
-        counts[RecipientStatus.OPTED_OUT] = request.opted_out_count
+        chunks, links = load(self._store, request)
+        counts = recipient_counts(request, chunks, links)
 
         page: list[dict[str, Any]] = []
         next_cursor: int | None = None
@@ -98,18 +124,21 @@ class StatusService:
                 break
             reports = links[chunk.msg_id].reports if chunk.msg_id in links else {}
             page.extend(_recipient(mobile, chunk, reports.get(mobile)) for mobile in chunk.mobiles)
+            page.extend(_skipped(chunk, mobile, reason) for mobile, reason in chunk.skipped)
 
         return {
             "id": request.id,
-            "status": _request_status(request.status, counts),
+            "status": request_status(request.status, counts),
             "reference": request.reference,
             "category": request.category.value,
-            "created_at": request.created_at,
-            # When the platform was asked to send (ISO 8601, Beijing time): the request's send_at.
-            "send_at": moment.isoformat() if (moment := send_time_moment(request.send_time)) else None,
+            "created_at": public(request.created_at),
+            # When the platform is asked to send (ISO 8601, Beijing time): the request's send_at.
+            "send_at": moment_iso(moment) if (moment := send_time_moment(request.send_time)) else None,
+            "completed_at": public(request.completed_at),
+            "callback_url": request.callback_url,
             "segments": request.segments,
             "total_segments": request.total_segments,
-            "counts": {"total": request.recipients, **{s.value: counts[s] for s in RecipientStatus}},
+            "counts": counts_view(request, counts),
             "recipients": page,
             "rejected": [r.as_dict() for r in request.rejected],
             "opted_out": list(request.opted_out),
@@ -117,9 +146,33 @@ class StatusService:
         }
 
 
+def load(store: MessageStore, request: RequestRecord) -> tuple[list[Chunk], dict[str, Link]]:
+    """A request's chunks, and the links (with reports) of those submitted."""
+    # Chunks beyond the count are a stopped first attempt's, replanned by its retry.
+    chunks = [c for c in store.list_chunks(request.id) if c.number < request.chunk_count]
+    links = store.get_links([c.msg_id for c in chunks if c.state is ChunkState.SUBMITTED and c.msg_id])
+    return chunks, links
+
+
+def recipient_counts(
+    request: RequestRecord, chunks: list[Chunk], links: dict[str, Link]
+) -> Counter[RecipientStatus]:
+    """How many of the request's recipients are in each state."""
+    counts = _counts(chunks, links)
+    counts[RecipientStatus.REJECTED] += request.rejected_count
+    counts[RecipientStatus.OPTED_OUT] += request.opted_out_count
+    return counts
+
+
+def counts_view(request: RequestRecord, counts: Counter[RecipientStatus]) -> dict[str, int]:
+    return {"total": request.recipients, **{s.value: counts[s] for s in RecipientStatus}}
+
+
 def _counts(chunks: list[Chunk], links: dict[str, Link]) -> Counter[RecipientStatus]:
     counts: Counter[RecipientStatus] = Counter()
     for chunk in chunks:
+        for _, reason in chunk.skipped:
+            counts[SKIPPED_STATUS.get(reason, RecipientStatus.REJECTED)] += 1
         unreported = _unreported_status(chunk)
         counts[unreported] += len(chunk.mobiles)
         link = links.get(chunk.msg_id or "")

@@ -49,6 +49,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from smsgw.adapters.events import Event, EventPublisher
 from smsgw.adapters.queue import (
     BadMessage,
@@ -64,20 +66,22 @@ from smsgw.adapters.reports import ReportStore
 from smsgw.adapters.store import MessageStore
 from smsgw.adapters.throttle import LanePause, Permit, SubmitRateLimiter, Throttled
 from smsgw.domain.model import (
+    CLAIMABLE_STATES,
     SETTLED_STATES,
+    STALE_CLAIM,
     Category,
     Chunk,
     ChunkState,
-    RequestStatus,
     Settlement,
 )
 from smsgw.domain.numbers import mask_mobile
 from smsgw.domain.quiet import SEND_AT_ONCE_WITHIN, QuietHours, send_time_moment
 from smsgw.observability import MetricUnit, logger, metrics, single_metric
-from smsgw.provider.client import GuoduClient, SubmitResult
+from smsgw.provider.client import GuoduClient, PreparedSubmit, SubmitResult
 from smsgw.provider.guodu import BEIJING, Credentials, Outcome, ProtocolError, SubmitRequest, format_send_time
 from smsgw.provider.push import Report
-from smsgw.services.announce import report_events, request_submitted_event
+from smsgw.services.announce import dead_lettered_event, report_events
+from smsgw.services.finality import count_settled
 
 
 @dataclass(frozen=True)
@@ -154,12 +158,15 @@ class Decision:
 
 # Time kept at the end of an invocation for a settle order, once writing in place failed.
 ORDER_RESERVE_SECONDS = 6.0
-# The worker wakes this much before its slot to claim the chunk: the longest of the last
-# CLAIMS_KEPT claims and a quarter more, within these bounds (a claim that takes longer
-# than that and the slot's slack makes the worker miss its slot and take another).
+# The worker wakes this much before its slot to read, prepare and claim the chunk: the
+# longest of the last CLAIMS_KEPT of those and a quarter more, within these bounds (one
+# that takes longer than that and the slot's slack makes the worker miss its slot and
+# take another).
 CLAIM_LEAD_MIN_SECONDS = 0.005
 CLAIM_LEAD_MAX_SECONDS = 0.3
 CLAIMS_KEPT = 16
+# How long a chunk waits (and as much again, at random) when AWS failed before its submit.
+AWS_HOLD_SECONDS = 5.0
 
 
 class SubmitService:
@@ -237,8 +244,14 @@ class SubmitService:
         except Throttled as err:
             metrics.add_metric(name="SubmitsThrottled", unit=MetricUnit.Count, value=1)
             return self._hold(message, order, err.retry_after)
+        except (ClientError, BotoCoreError):
+            # AWS failed before the submit (nothing is claimed, or the claim was given back):
+            # not the chunk's failure, so waiting it out must not use up its receives.
+            logger.warning("AWS failed before the submit: held", extra=_ref_ids(order), exc_info=True)
+            return self._hold(message, order, AWS_HOLD_SECONDS * (1 + self._rng()))
         except Exception:
-            # Nothing was claimed (or the claim was given back): SQS hands it out again.
+            # A failure of the gateway itself: SQS hands it out again (and, should it never
+            # pass, its maxReceiveCount ends in the dead-letter queue for a person).
             logger.exception("the gateway failed before the submit", extra=_ref_ids(order))
             return self._retry_after(message, self._retry.delay(message.receive_count, self._rng))
 
@@ -257,12 +270,20 @@ class SubmitService:
         if pause:
             metrics.add_metric(name="SubmitsHeldByPause", unit=MetricUnit.Count, value=1)
             return self._hold(message, order, pause)
-        # Everything that may block comes before the claim.
+        # Everything that takes time comes before the claim: the credentials, a slot of the
+        # rate limit, the chunk itself, the request body. The claim is then the last thing
+        # before the request leaves, so that a worker found dead holding a claim is one
+        # whose request may well have left ("unknown" is then the truth).
         credentials = self._client.credentials()
         lead = min(CLAIM_LEAD_MAX_SECONDS, max(CLAIM_LEAD_MIN_SECONDS, 1.25 * max(self._claims)))
         permit = self._lane.limiter.acquire(order.recipients, deadline=deadline, lead=lead)
-        token = self._new_token()
         began = self._clock()
+        read = self._read_claimable(message, order)
+        if not isinstance(read, Chunk):
+            return read
+        token = self._new_token()
+        # Either why it must not go now, or the request ready to leave.
+        plan = self._before_submit(read, token, deadline) or self._prepare(read, token, credentials)
         try:
             claim = self._store.claim_chunk(order.ref, token=token, lease_seconds=lease_seconds)
         except Exception:
@@ -270,24 +291,24 @@ class SubmitService:
             raise
         self._claims.append(max(0.0, self._clock() - began))
         chunk = claim.chunk
-        if chunk is None:
+        if chunk is None or not claim.claimed:
+            return self._not_claimed(message, order, chunk or read, claim.lease_until)
+        # The claim is ours: from here on every path ends in a settlement of it.
+        decision = plan if isinstance(plan, Decision) else self._submit(chunk, token, plan, permit)
+        return self._conclude(message, order, chunk, decision, ends_at)
+
+    def _read_claimable(self, message: QueueMessage, order: ChunkMessage) -> Chunk | Disposition:
+        """The chunk, when this worker may claim it; otherwise what becomes of the message."""
+        read = self._store.get_chunk(order.ref)
+        if read is None:
             logger.error("chunk not found: parked", extra=_ref_ids(order))
             return self._park(message.body, "chunk not found")
-        if not claim.claimed:
-            return self._not_claimed(message, order, chunk, claim.lease_until)
-        # The claim is ours: from here on every path ends in a settlement of it.
-        if self._elsewhere(chunk.category):
-            # Given back at once, and handed to its own lane (another account, maybe).
-            released = Decision(
-                Settlement(token, ChunkState.QUEUED, "other_lane", "queued again", attempt_counted=False),
-                Then.HOLD,
-            )
-            moved = replace(order, category=chunk.category)
-            return self._conclude(message, moved, chunk, released, ends_at)
-        decision = self._before_submit(chunk, token, deadline)
-        if decision is None:
-            decision = self._submit(chunk, token, credentials, permit)
-        return self._conclude(message, order, chunk, decision, ends_at)
+        if read.state not in CLAIMABLE_STATES:
+            return self._not_claimed(message, order, read, read.lease_until)
+        if self._elsewhere(read.category):
+            # On the wrong lane (another account, maybe): handed to its own, unclaimed.
+            return self._move(message, replace(order, category=read.category), read.category)
+        return read
 
     def _elsewhere(self, category: Category | None) -> bool:
         """Whether a chunk of ``category`` belongs on another lane than this one."""
@@ -331,28 +352,31 @@ class SubmitService:
             )
         return None
 
-    def _submit(self, chunk: Chunk, token: str, credentials: Credentials, permit: Permit) -> Decision:
+    def _prepare(self, chunk: Chunk, token: str, credentials: Credentials) -> PreparedSubmit | Decision:
+        """The request, ready to go (or the decision for a chunk the document refuses)."""
         try:
             request = SubmitRequest(chunk.mobiles, chunk.content, self._send_time(chunk), chunk.append_id)
         except ProtocolError as err:
-            result = SubmitResult(Outcome.REJECTED, "invalid", detail=str(err))
-        else:
-            try:
-                result = self._client.submit(request, credentials, before_send=permit.use)
-            except Throttled as err:
-                # Woken too late for the slot, and no other within reach: nothing was sent.
-                metrics.add_metric(name="SubmitsThrottled", unit=MetricUnit.Count, value=1)
-                return Decision(
-                    Settlement(token, ChunkState.QUEUED, "held", "queued again", attempt_counted=False),
-                    Then.HOLD,
-                    int(err.retry_after),
-                )
-            except Exception:  # raised before anything was sent (the client's promise)
-                logger.exception("the submit could not be made", extra=_ids(chunk))
-                return self._failed_attempt(chunk, token, "internal", "internal error before the submit")
-            finally:
-                if permit.missed:
-                    metrics.add_metric(name="RateSlotsMissed", unit=MetricUnit.Count, value=permit.missed)
+            return Decision(Settlement(token, ChunkState.FAILED, "invalid", str(err)))
+        return self._client.prepare(request, credentials)
+
+    def _submit(self, chunk: Chunk, token: str, prepared: PreparedSubmit, permit: Permit) -> Decision:
+        try:
+            result = self._client.send(prepared, before_send=permit.use)
+        except Throttled as err:
+            # Woken too late for the slot, and no other within reach: nothing was sent.
+            metrics.add_metric(name="SubmitsThrottled", unit=MetricUnit.Count, value=1)
+            return Decision(
+                Settlement(token, ChunkState.QUEUED, "held", "queued again", attempt_counted=False),
+                Then.HOLD,
+                int(err.retry_after),
+            )
+        except Exception:  # raised before anything was sent (the client's promise)
+            logger.exception("the submit could not be made", extra=_ids(chunk))
+            return self._failed_attempt(chunk, token, "internal", "internal error before the submit")
+        finally:
+            if permit.missed:
+                metrics.add_metric(name="RateSlotsMissed", unit=MetricUnit.Count, value=permit.missed)
         self._answered(chunk, result)
         decision = self._decide(chunk, token, result)
         self._pace(result.outcome)
@@ -418,6 +442,8 @@ class SubmitService:
             logger.warning("the chunk was settled meanwhile by another worker", extra=_ids(chunk))
         elif decision.settlement.settles and not self._after_settle(chunk, decision.settlement):
             return self._retry_after(message, 1)  # settled; its next delivery counts it
+        elif decision.then is Then.PARK:
+            self._announce_parked(chunk, decision.settlement)
         return self._then(message, order, decision)
 
     def _write(self, chunk: Chunk, settlement: Settlement, ends_at: float) -> bool | None:
@@ -473,6 +499,8 @@ class SubmitService:
             written = self._store.settle(chunk, settle.settlement)
             if written and settle.settlement.settles and not self._after_settle(chunk, settle.settlement):
                 raise RuntimeError("the settled chunk could not be counted")
+            if written and settle.then is Then.PARK:
+                self._announce_parked(chunk, settle.settlement)
         except Exception:
             logger.exception("a settle order could not be written yet", extra=_ref_ids(order))
             return self._retry_after(message, self._retry.delay(message.receive_count, self._rng))
@@ -505,7 +533,18 @@ class SubmitService:
         )
         if settlement.msg_id:
             self._announce_early_reports(chunk, settlement.msg_id)
-        return self._count_settled(chunk)
+        settled = replace(
+            chunk,
+            state=settlement.state,
+            result_code=settlement.code,
+            detail=settlement.detail,
+            msg_id=settlement.msg_id,
+        )
+        return self._count_settled(settled)
+
+    def _announce_parked(self, chunk: Chunk, settlement: Settlement) -> None:
+        """A chunk went to the dead-letter queue: its recipients wait for a person."""
+        self._publish([dead_lettered_event(chunk, settlement.code, settlement.detail)])
 
     # -- not now ----------------------------------------------------------------------------
 
@@ -596,7 +635,10 @@ class SubmitService:
         if self._store.mark_stale(chunk):
             metrics.add_metric(name="SubmitsAmbiguous", unit=MetricUnit.Count, value=1)
             metrics.add_metric(name="RecipientsUnknown", unit=MetricUnit.Count, value=len(chunk.mobiles))
-            if not self._count_settled(chunk):
+            stale = replace(
+                chunk, state=ChunkState.UNKNOWN, result_code=STALE_CLAIM, detail="worker stopped mid-submit"
+            )
+            if not self._count_settled(stale):
                 return self._retry_after(message, 1)
         return Done("stale claim")
 
@@ -681,29 +723,15 @@ class SubmitService:
             metrics.add_metric(name="PrimaryAddressBenched", unit=MetricUnit.Count, value=1)
 
     def _count_settled(self, chunk: Chunk) -> bool:
-        """Count the chunk in its request; announce the request once every chunk has settled.
-        False when DynamoDB failed: the message's next delivery counts again (idempotent)."""
+        """Announce the chunk's final state (once: only while it is not yet counted), count
+        it in its request, and announce the request once every chunk has settled. False
+        when DynamoDB failed: the message's next delivery does it again (idempotent), and
+        the event, published before the count, goes out again under the same id."""
         try:
-            request = self._store.count_settled_chunk(chunk)
-            if (
-                request.settled_chunks >= request.chunk_count
-                and request.status is not RequestStatus.SUBMITTED
-            ):
-                logger.info("request fully submitted", extra={"request_id": chunk.request_id})
-                # Announced before it is marked: a worker stopping in between leaves the mark
-                # to the next delivery, which announces again (the same event id).
-                self._publish(
-                    [
-                        request_submitted_event(
-                            request.id, request.reference, request.recipients, request.chunk_count
-                        )
-                    ]
-                )
-                self._store.mark_submitted(chunk.request_id)
+            return count_settled(self._store, self._publish, chunk)
         except Exception:
             logger.warning("could not count the settled chunk", extra=_ids(chunk), exc_info=True)
             return False
-        return True
 
     def _announce_early_reports(self, chunk: Chunk, msg_id: str) -> None:
         """Reports that beat the submit's answer were stored unannounced (their MsgId had
