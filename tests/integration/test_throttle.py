@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from typing import cast
 
 import boto3
 import pytest
 
 from smsgw.adapters.throttle import (
+    MAX_MISSED_SLOTS,
+    SLACK_SECONDS,
     LanePause,
     PausePolicy,
+    Permit,
     RateLimit,
     SubmitRateLimiter,
     Throttled,
@@ -108,6 +112,41 @@ def test_a_worker_that_wakes_too_late_takes_another_slot_rather_than_overrun(sta
     assert permit.missed == 1
     assert permit.at == pytest.approx(1_002.2, abs=1e-5)
     assert clock.now == pytest.approx(permit.at, abs=1e-5)
+
+
+class LateEveryTime:
+    """A limiter on a host so busy that every slot it hands out is already past its slack
+    by the time the submit could start."""
+
+    slack = SLACK_SECONDS
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+        self.slots = 0
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+    def acquire(self, recipients: int, *, deadline: float) -> Permit:
+        self.slots += 1
+        self.now += 0.2  # the reservation itself answered this late
+        return Permit(cast(SubmitRateLimiter, self), recipients, deadline, self.now - 0.2)
+
+
+def test_a_host_that_misses_slot_after_slot_gives_up_and_sends_nothing() -> None:
+    # Given a submit whose host wakes too late for every slot it reserves
+    host = LateEveryTime()
+    permit = host.acquire(1, deadline=host.now + 30)
+    # When it waits for its slot
+    with pytest.raises(Throttled):
+        permit.use()
+    # Then it gave up after a few missed slots (the chunk waits and tries again), rather
+    # than burning the account's slots for as long as the host stays busy
+    assert permit.missed == MAX_MISSED_SLOTS
+    assert host.slots == MAX_MISSED_SLOTS
 
 
 def test_no_room_within_reach_is_throttled(stack: Provisioned) -> None:

@@ -74,6 +74,8 @@ WRITES_KEPT = 16  # reservation writes whose duration sets how far ahead a slot 
 # this much later again (the way there). Slots are (1 + slack + margin) / N apart.
 SLACK_SECONDS = 0.05
 MARGIN_SECONDS = 0.05
+# Slots a submit may miss (woken too late for each) before it gives up and waits.
+MAX_MISSED_SLOTS = 3
 # A worker that finds every timeline full sleeps until one may have room, plus a random
 # part that doubles with each round it finds no room (from one slot's spacing up to half
 # of max_wait): waiting workers spread out instead of all waking for the same slot, so
@@ -180,6 +182,10 @@ class Permit:
             if limiter.clock() <= self.at + limiter.slack:
                 return
             self.missed += 1
+            if self.missed >= MAX_MISSED_SLOTS or limiter.clock() > self._deadline:
+                # A host this busy misses slot after slot: each one missed is a slot of the
+                # account lost. Nothing was sent: the chunk waits and tries again.
+                raise Throttled(retry_after=1.0)
             self.at = limiter.acquire(self._recipients, deadline=self._deadline).at
 
 
