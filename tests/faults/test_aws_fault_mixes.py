@@ -34,7 +34,7 @@ import requests
 import yaml
 
 from guodu_simulator import SimulatorConfig
-from smsgw_local.stack import LocalStack
+from smsgw_local.stack import LocalGateway
 from smsgw_local.template import load_template
 from tests.faults.conftest import FAULT_PARAMETERS, POLL_SECONDS, PUSH_SETTINGS, Gateway, Ledger
 from tests.faults.test_fault_mixes import (
@@ -128,7 +128,7 @@ def handler_output(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def faulty_stack(aws_mix: AwsMix, tmp_path: Path, handler_output: Path) -> Iterator[LocalStack]:
+def faulty_stack(aws_mix: AwsMix, tmp_path: Path, handler_output: Path) -> Iterator[LocalGateway]:
     config = SimulatorConfig(seed=20_26)
     config.log_submits = False
     if aws_mix.kill_workers:
@@ -138,7 +138,7 @@ def faulty_stack(aws_mix: AwsMix, tmp_path: Path, handler_output: Path) -> Itera
     template = short_visibility_template(tmp_path) if aws_mix.kill_workers else None
     with (
         output_to(handler_output),
-        LocalStack(
+        LocalGateway(
             template_path=template,
             api_port=0,
             simulator_port=0,
@@ -208,7 +208,7 @@ class CarefulClient(Gateway):
 class WorkerKiller:
     """SIGKILLs a random submit-worker process every so often, as a crash would."""
 
-    def __init__(self, stack: LocalStack, every: float = 0.7) -> None:
+    def __init__(self, stack: LocalGateway, every: float = 0.7) -> None:
         self._pool = stack.pools["SubmitWorkerFunction"]
         self._every = every
         self._stop = threading.Event()
@@ -301,7 +301,7 @@ def injected(output: str) -> dict[str, int]:
 
 @pytest.mark.timeout(300)
 def test_every_accepted_recipient_is_accounted_for_under_aws_faults(
-    faulty_stack: LocalStack,
+    faulty_stack: LocalGateway,
     handler_output: Path,
     aws_mix: AwsMix,
     record_ledger: Callable[[Ledger], None],
