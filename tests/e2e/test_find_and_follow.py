@@ -195,7 +195,9 @@ def test_a_scheduled_send_cancelled_before_release_sends_nothing(
     assert len(wait_until(lambda: bus.of("Recipients Cancelled", request_id), timeout=15)) == 1
 
 
-def test_a_scheduled_send_cancelled_after_release_reports_what_had_left(stack: LocalGateway, a: Client) -> None:
+def test_a_scheduled_send_cancelled_after_release_reports_what_had_left(
+    stack: LocalGateway, a: Client
+) -> None:
     assert stack.simulator is not None
     numbers = [mobile(), mobile()]
     request_id = a.send({"to": numbers, "content": "【测试】提醒", "send_at": later(100)})["id"]

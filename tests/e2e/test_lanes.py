@@ -70,7 +70,9 @@ def test_a_code_goes_out_within_seconds_while_a_bulk_backlog_is_worked_off(lanes
     assert len(later) >= 20, len(later)
 
 
-def test_marketing_on_its_own_account_reaches_the_platform_with_that_account(lanes_stack: LocalGateway) -> None:
+def test_marketing_on_its_own_account_reaches_the_platform_with_that_account(
+    lanes_stack: LocalGateway,
+) -> None:
     gateway = Gateway(lanes_stack)
     simulator = lanes_stack.simulator
     assert simulator is not None

@@ -509,7 +509,9 @@ def test_an_unknown_route_or_method_answers_missing_authentication_token(
     _contract_error(response.content, "missing_authentication_token", "Missing Authentication Token")
 
 
-def test_a_body_over_api_gateways_10_mb_limit_is_refused_before_the_function(local_stack: LocalGateway) -> None:
+def test_a_body_over_api_gateways_10_mb_limit_is_refused_before_the_function(
+    local_stack: LocalGateway,
+) -> None:
     # Given the running stack
     before = local_stack.stats(SEND_API).invocations
     port = int(local_stack.api_url.rsplit(":", 1)[1])
@@ -839,7 +841,9 @@ def test_a_schedule_eventbridge_would_refuse_or_a_cron_is_not_run(expression: st
         rate_seconds(expression)
 
 
-def test_the_templates_schedule_invokes_its_function_with_a_scheduled_event(local_stack: LocalGateway) -> None:
+def test_the_templates_schedule_invokes_its_function_with_a_scheduled_event(
+    local_stack: LocalGateway,
+) -> None:
     # Given the stack, with the template's scheduled functions on their rate
     schedules = {schedule.function: schedule for schedule in local_stack.schedules}
     assert "BalanceCheckFunction" in schedules
