@@ -13,6 +13,10 @@
   the worker processes install before their handler.
 - ``stack``: :class:`LocalGateway`, which starts all of it with the Guodu simulator;
   ``python -m smsgw_local`` runs it until Ctrl-C.
+- ``simulate_mo``: the developer command ``smsgw simulate-mo``, plugged into the operator's
+  CLI (``cli/smsgw_cli``) through the ``smsgw.commands`` entry point.
+
+Its tests are in ``tests/twin``; the gateway's own tests are the rest of ``tests/``.
 
 Nothing is imported here, so that a worker process (``python -m smsgw_local._worker``)
 pays only for its handler's imports; ``from smsgw_local import LocalGateway`` still works.
