@@ -12,7 +12,7 @@ export SAM_CLI_TELEMETRY := 0
 # sam build needs the runtime's interpreter (python3.13) on PATH; pyenv shims resolve it with this.
 SAM_PYENV := PYENV_VERSION=$${PYENV_VERSION:-3.13.0:3.11.7}
 
-.PHONY: help run test unit integration e2e faults fuzz lint typecheck validate build deploy bench bench-quick clean
+.PHONY: help run test unit integration e2e twin faults fuzz lint typecheck validate build deploy bench bench-quick clean
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -47,8 +47,11 @@ unit: $(VENV)/.installed  ## unit tests only (no network)
 integration: $(VENV)/.installed  ## handlers against moto
 	$(PY) -m pytest tests/integration
 
-e2e: $(VENV)/.installed  ## the local stack and the simulator over real HTTP
+e2e: $(VENV)/.installed  ## the gateway end to end through the local twin, over real HTTP
 	$(PY) -m pytest tests/e2e
+
+twin: $(VENV)/.installed  ## the local twin's own tests: API Gateway stand-in, SQS poller, runtimes, simulator
+	$(PY) -m pytest tests/twin
 
 faults: $(VENV)/.installed  ## the fault mixes: the platform's faults, then AWS's, ledgers printed
 	$(PY) -m pytest tests/faults
