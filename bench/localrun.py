@@ -1,5 +1,6 @@
-"""The local stack under load: pipeline throughput (4), the naive client, and the full
-run whose AWS requests are counted for the cost model (2, 3).
+"""Why: throughput and cost are measured on the real handlers in the local twin: pipeline
+throughput (4), the naive client, and the full run whose AWS requests are counted for the
+cost model (2, 3).
 
 The stack is ``smsgw_local.LocalGateway`` started from a copy of template.yaml whose only
 difference is two variables in ``Globals``: ``PYTHONPATH`` (``bench/hook``, so that

@@ -1,4 +1,5 @@
-"""Record every AWS request a process makes, one JSON line each, by hooking botocore.
+"""Why: moto reports no consumed capacity, so the cost model records every AWS request a
+process makes (one JSON line each, a botocore event hook) with the sizes DynamoDB bills by.
 
 Installed by ``sitecustomize`` in the local stack's function workers (and by the bench
 in its own process, for the SQS poller), before any botocore session exists: the hook

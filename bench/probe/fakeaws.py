@@ -1,4 +1,5 @@
-"""AWS answered in-process: every botocore request gets a plausible reply, no network.
+"""Why: warm CPU must be the handler's alone, and moto would add its own CPU (and is not in
+the runtime-only interpreter), so AWS is answered in-process: a plausible reply, no network.
 
 Installed on ``before-send``, after botocore has serialised and signed the request, and
 before it would go on the wire; the reply is parsed by botocore as a real one would be.
