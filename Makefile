@@ -15,7 +15,7 @@ SAM_PYENV := PYENV_VERSION=$${PYENV_VERSION:-3.13.0:3.11.7}
 .PHONY: help run test unit integration e2e twin faults fuzz lint typecheck validate build deploy bench bench-quick clean
 
 help:  ## list the targets
-	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: pyproject.toml requirements-dev.txt requirements-bench.txt layers/shared/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,7 +38,7 @@ $(CHECKOV)/.installed: requirements-checkov.txt
 run: $(VENV)/.installed  ## the whole gateway locally: moto, API on :3000, simulator, worker
 	$(VENV)/bin/python -m smsgw_local
 
-test: $(VENV)/.installed $(TOOLS)/.installed lint typecheck validate  ## the whole suite, with lint and template checks
+test: $(VENV)/.installed $(TOOLS)/.installed lint typecheck validate  ## everything CI runs: lint, template checks, every test folder (faults, fuzz, the quick bench too)
 	SMSGW_TOOLS_BIN=$(abspath $(TOOLS))/bin $(PY) -m pytest
 
 unit: $(VENV)/.installed  ## unit tests only (no network)
@@ -83,7 +83,7 @@ deploy: build  ## sam deploy --guided, answers kept in samconfig.local.toml (see
 bench: $(VENV)/.installed  ## benchmarks: writes docs/benchmarks.md, .json, .png and docs/capacity.md
 	$(PY) -m bench
 
-bench-quick: $(VENV)/.installed  ## the benchmarks at tiny sizes, into build/bench-quick (proves they run)
+bench-quick: $(VENV)/.installed  ## the benchmarks at tiny sizes, into build/bench-quick (make test runs them via tests/bench)
 	$(PY) -m bench --quick
 
 clean:  ## remove virtual environments and build output
