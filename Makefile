@@ -12,10 +12,10 @@ export SAM_CLI_TELEMETRY := 0
 # sam build needs the runtime's interpreter (python3.13) on PATH; pyenv shims resolve it with this.
 SAM_PYENV := PYENV_VERSION=$${PYENV_VERSION:-3.13.0:3.11.7}
 
-.PHONY: help run test unit integration e2e faults fuzz lint typecheck validate build deploy bench bench-quick clean
+.PHONY: help run test unit integration e2e twin faults fuzz lint typecheck validate build deploy bench bench-quick clean
 
 help:  ## list the targets
-	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: pyproject.toml requirements-dev.txt requirements-bench.txt layers/shared/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,7 +38,7 @@ $(CHECKOV)/.installed: requirements-checkov.txt
 run: $(VENV)/.installed  ## the whole gateway locally: moto, API on :3000, simulator, worker
 	$(VENV)/bin/python -m smsgw_local
 
-test: $(VENV)/.installed $(TOOLS)/.installed lint typecheck validate  ## the whole suite, with lint and template checks
+test: $(VENV)/.installed $(TOOLS)/.installed lint typecheck validate  ## everything CI runs: lint, template checks, every test folder (faults, fuzz, the quick bench too)
 	SMSGW_TOOLS_BIN=$(abspath $(TOOLS))/bin $(PY) -m pytest
 
 unit: $(VENV)/.installed  ## unit tests only (no network)
@@ -47,8 +47,11 @@ unit: $(VENV)/.installed  ## unit tests only (no network)
 integration: $(VENV)/.installed  ## handlers against moto
 	$(PY) -m pytest tests/integration
 
-e2e: $(VENV)/.installed  ## the local stack and the simulator over real HTTP
+e2e: $(VENV)/.installed  ## the gateway end to end through the local twin, over real HTTP
 	$(PY) -m pytest tests/e2e
+
+twin: $(VENV)/.installed  ## the local twin's own tests: API Gateway stand-in, SQS poller, runtimes, simulator
+	$(PY) -m pytest tests/twin
 
 faults: $(VENV)/.installed  ## the fault mixes: the platform's faults, then AWS's, ledgers printed
 	$(PY) -m pytest tests/faults
@@ -80,7 +83,7 @@ deploy: build  ## sam deploy --guided, answers kept in samconfig.local.toml (see
 bench: $(VENV)/.installed  ## benchmarks: writes docs/benchmarks.md, .json, .png and docs/capacity.md
 	$(PY) -m bench
 
-bench-quick: $(VENV)/.installed  ## the benchmarks at tiny sizes, into build/bench-quick (proves they run)
+bench-quick: $(VENV)/.installed  ## the benchmarks at tiny sizes, into build/bench-quick (make test runs them via tests/bench)
 	$(PY) -m bench --quick
 
 clean:  ## remove virtual environments and build output

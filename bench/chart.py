@@ -1,4 +1,4 @@
-"""``benchmarks.png``: the figures of the report on one page (matplotlib, no display)."""
+"""Why: the figures of the report on one page, ``benchmarks.png`` (matplotlib, no display)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The cost of finding and following, per million recipients: the search indexes, the
+"""Why: capacity.md prices finding and following, which no run measures: per million
+recipients, the search indexes, the
 completion checks and the callbacks (``docs/capacity.md``, section "Finding and following").
 
 Worked out from the item layouts (``layers/shared/smsgw/adapters/search.py``) at the list

@@ -1,7 +1,8 @@
-"""The local stack under load: pipeline throughput (4), the naive client, and the full
-run whose AWS requests are counted for the cost model (2, 3).
+"""Why: throughput and cost are measured on the real handlers in the local twin: pipeline
+throughput (4), the naive client, and the full run whose AWS requests are counted for the
+cost model (2, 3).
 
-The stack is ``smsgw_local.LocalStack`` started from a copy of template.yaml whose only
+The stack is ``smsgw_local.LocalGateway`` started from a copy of template.yaml whose only
 difference is two variables in ``Globals``: ``PYTHONPATH`` (``bench/hook``, so that
 Python loads the bench's ``sitecustomize`` in every function worker) and
 ``SMSGW_BENCH_AWS_LOG_DIR``. That hook records every botocore call the handlers make;
@@ -37,7 +38,7 @@ from guodu_simulator import Simulator, SimulatorConfig
 from smsgw.adapters.throttle import SLACK_SECONDS
 from smsgw.provider.guodu import Credentials, SubmitRequest
 from smsgw_local.provision import Provisioned
-from smsgw_local.stack import LocalStack
+from smsgw_local.stack import LocalGateway
 from smsgw_local.template import load_template
 
 HOOK_DIR = REPO / "bench" / "hook"
@@ -170,7 +171,7 @@ class Window:
 
 
 class StackRun:
-    """A LocalStack from the derived template, with its AWS requests and logs recorded."""
+    """A LocalGateway from the derived template, with its AWS requests and logs recorded."""
 
     def __init__(
         self,
@@ -189,7 +190,7 @@ class StackRun:
         self._parameters = dict(parameters or {})
         self._log = log
         self.reports = _ReportLines()
-        self._stack: LocalStack | None = None
+        self._stack: LocalGateway | None = None
         self._exit = contextlib.ExitStack()
         self.http = requests.Session()
 
@@ -201,7 +202,7 @@ class StackRun:
         self._exit.callback(runtime_log.removeHandler, self.reports)
         self._exit.enter_context(_output_to(self.log_path))
         started = time.perf_counter()
-        stack = LocalStack(
+        stack = LocalGateway(
             api_port=0,
             simulator_port=0,
             moto_port=0,
@@ -223,7 +224,7 @@ class StackRun:
 
     # -- helpers -----------------------------------------------------------------------
     @property
-    def stack(self) -> LocalStack:
+    def stack(self) -> LocalGateway:
         if self._stack is None:
             raise RuntimeError("the local stack is not started")
         return self._stack

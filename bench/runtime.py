@@ -1,4 +1,5 @@
-"""The runtime-only interpreter, the functions' environments and the layer as it ships.
+"""Why: cold start, CPU and memory must be measured as Lambda loads the code: the runtime-only
+interpreter, the functions' environments and the layer as it ships.
 
 - ``.venv-runtime`` (Python 3.13, Lambda's runtime version, when pyenv or the PATH has it)
   holds exactly ``layers/shared/requirements.txt`` plus boto3 at the version pinned in

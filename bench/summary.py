@@ -1,4 +1,4 @@
-"""The summary table: each measurement against its budget, and why a budget is missed."""
+"""Why: the report opens with each measurement against its budget, and why a budget is missed."""
 
 from __future__ import annotations
 

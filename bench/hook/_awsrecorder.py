@@ -1,4 +1,5 @@
-"""Record every AWS request a process makes, one JSON line each, by hooking botocore.
+"""Why: moto reports no consumed capacity, so the cost model records every AWS request a
+process makes (one JSON line each, a botocore event hook) with the sizes DynamoDB bills by.
 
 Installed by ``sitecustomize`` in the local stack's function workers (and by the bench
 in its own process, for the SQS poller), before any botocore session exists: the hook
@@ -117,7 +118,7 @@ def _batch_get(params: dict[str, Any]) -> dict[str, Any]:
 
 
 _CLAUSE = re.compile(r"\b(SET|ADD|REMOVE|DELETE)\b")
-_IF_NOT_EXISTS = re.compile(r"^if_not_exists\(\s*([#\w.]+)\s*,\s*(:\w+)\s*\)$")
+IF_NOT_EXISTS = re.compile(r"^if_not_exists\(\s*([#\w.]+)\s*,\s*(:\w+)\s*\)$")
 _VALUE_NAME = re.compile(r":\w+")
 Plan = list[tuple[str, str, int]]  # (how, attribute name, attribute size with its name)
 
@@ -135,31 +136,43 @@ def _split_top(text: str) -> list[str]:
     return [part for part in parts if part]
 
 
-def update_plan(params: dict[str, Any]) -> Plan:
-    """What an UpdateExpression does to each attribute: ``keep`` (if_not_exists), ``set``,
-    ``add`` or ``remove``, with the size the attribute has once written."""
+def update_actions(params: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """The bench's one reading of an UpdateExpression (``bench.probe.fakeaws`` applies it,
+    ``update_plan`` sizes it): ``(verb, attribute name, operand)`` per action, names
+    resolved; SET's operand is its right-hand side, ADD's its value name, REMOVE's empty."""
     names: dict[str, str] = params.get("ExpressionAttributeNames", {})
-    values: dict[str, Any] = params.get("ExpressionAttributeValues", {})
     pieces = _CLAUSE.split(params.get("UpdateExpression", ""))
-    plan: Plan = []
+    actions: list[tuple[str, str, str]] = []
     for verb, body in zip(pieces[1::2], pieces[2::2], strict=True):
         for action in _split_top(body):
             if verb == "SET" and "=" in action:
-                target, value = (part.strip() for part in action.split("=", 1))
-                name = names.get(target, target)
-                found = _IF_NOT_EXISTS.match(value)
-                if found:
-                    plan.append(("keep", name, _utf8(name) + value_size(values.get(found.group(2)))))
-                else:  # ``:v``, ``a + :v``, ``a = b``: as large as its largest operand
-                    operands = [value_size(values.get(v)) for v in _VALUE_NAME.findall(value)]
-                    plan.append(("set", name, _utf8(name) + max(operands, default=4)))
+                target, operand = action.split("=", 1)
             elif verb == "ADD":
-                target, value = action.split(None, 1)
-                name = names.get(target, target)
-                plan.append(("add", name, _utf8(name) + value_size(values.get(value.strip()))))
+                target, operand = action.split(None, 1)
             elif verb == "REMOVE":
-                name = names.get(action, action)
-                plan.append(("remove", name, 0))
+                target, operand = action, ""
+            else:
+                continue
+            actions.append((verb, names.get(target.strip(), target.strip()), operand.strip()))
+    return actions
+
+
+def update_plan(params: dict[str, Any]) -> Plan:
+    """What an UpdateExpression does to each attribute: ``keep`` (if_not_exists), ``set``,
+    ``add`` or ``remove``, with the size the attribute has once written."""
+    values: dict[str, Any] = params.get("ExpressionAttributeValues", {})
+    plan: Plan = []
+    for verb, name, operand in update_actions(params):
+        found = IF_NOT_EXISTS.match(operand)
+        if verb == "REMOVE":
+            plan.append(("remove", name, 0))
+        elif verb == "ADD":
+            plan.append(("add", name, _utf8(name) + value_size(values.get(operand))))
+        elif found:
+            plan.append(("keep", name, _utf8(name) + value_size(values.get(found.group(2)))))
+        else:  # ``:v``, ``a + :v``, ``a = b``: as large as its largest operand
+            operands = [value_size(values.get(v)) for v in _VALUE_NAME.findall(operand)]
+            plan.append(("set", name, _utf8(name) + max(operands, default=4)))
     return plan
 
 

@@ -1,4 +1,5 @@
-"""AWS answered in-process: every botocore request gets a plausible reply, no network.
+"""Why: warm CPU must be the handler's alone, and moto would add its own CPU (and is not in
+the runtime-only interpreter), so AWS is answered in-process: a plausible reply, no network.
 
 Installed on ``before-send``, after botocore has serialised and signed the request, and
 before it would go on the wire; the reply is parsed by botocore as a real one would be.
@@ -18,12 +19,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import uuid
 from collections import Counter
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
+
+from bench.hook._awsrecorder import IF_NOT_EXISTS, update_actions
 
 Item = dict[str, Any]
 
@@ -36,65 +38,32 @@ class _Raw:
         yield self._body
 
 
-def _split_top(text: str) -> list[str]:
-    """Split on commas outside parentheses."""
-    parts: list[str] = []
-    current: list[str] = []
-    depth = 0
-    for char in text:
-        if char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-        if char == "," and depth == 0:
-            parts.append("".join(current).strip())
-            current = []
-        else:
-            current.append(char)
-    if "".join(current).strip():
-        parts.append("".join(current).strip())
-    return parts
-
-
-_CLAUSE = re.compile(r"\b(SET|ADD|REMOVE|DELETE)\b")
-_IF_NOT_EXISTS = re.compile(r"^if_not_exists\(\s*([#\w.]+)\s*,\s*(:\w+)\s*\)$")
-
-
 def _add_numbers(left: Any, right: Any) -> dict[str, str]:
     total = Decimal(left.get("N", "0") if left else "0") + Decimal(right["N"])
     return {"N": str(total)}
 
 
 def apply_update(item: Item, params: dict[str, Any]) -> Item:
-    """A new item: ``item`` with the simple forms of ``UpdateExpression`` applied."""
+    """A new item: ``item`` with the simple forms of ``UpdateExpression`` applied (read by
+    the recorder's ``update_actions``, the bench's one expression reader)."""
     names: dict[str, str] = params.get("ExpressionAttributeNames", {})
     values: dict[str, Any] = params.get("ExpressionAttributeValues", {})
     new = dict(item)
-    expression = params.get("UpdateExpression", "")
-    pieces = _CLAUSE.split(expression)
-    for verb, body in zip(pieces[1::2], pieces[2::2], strict=True):
-        for action in _split_top(body):
-            if verb == "SET" and "=" in action:
-                target, value = (part.strip() for part in action.split("=", 1))
-                name = names.get(target, target)
-                found = _IF_NOT_EXISTS.match(value)
-                if found:
-                    if name not in new:
-                        new[name] = values[found.group(2)]
-                elif value in values:
-                    new[name] = values[value]
-                elif "+" in value:
-                    left, right = (p.strip() for p in value.split("+", 1))
-                    new[name] = _add_numbers(new.get(names.get(left, left)), values[right])
-            elif verb == "ADD":
-                target, value = action.split()
-                name = names.get(target, target)
-                if "N" in values[value]:
-                    new[name] = _add_numbers(new.get(name), values[value])
-                else:
-                    new[name] = values[value]
-            elif verb == "REMOVE":
-                new.pop(names.get(action, action), None)
+    for verb, name, operand in update_actions(params):
+        found = IF_NOT_EXISTS.match(operand)
+        if verb == "REMOVE":
+            new.pop(name, None)
+        elif verb == "ADD":
+            new[name] = (
+                _add_numbers(new.get(name), values[operand]) if "N" in values[operand] else values[operand]
+            )
+        elif found:
+            new.setdefault(name, values[found.group(2)])
+        elif operand in values:
+            new[name] = values[operand]
+        elif "+" in operand:
+            left, right = (part.strip() for part in operand.split("+", 1))
+            new[name] = _add_numbers(new.get(names.get(left, left)), values[right])
     return new
 
 

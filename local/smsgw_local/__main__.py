@@ -24,7 +24,7 @@ class _Interrupted(Exception):
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    from smsgw_local.stack import ENV_VARS, LocalStack, StackError  # noqa: PLC0415 - keep start-up lean
+    from smsgw_local.stack import ENV_VARS, LocalGateway, StackError  # noqa: PLC0415 - keep start-up lean
 
     if args and args[0] in ("-h", "--help"):
         lines = ["usage: python -m smsgw_local", "", "Environment variables:"]
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     try:
-        stack = LocalStack()
+        stack = LocalGateway()
         stack.start()  # stops what it started if it fails or is interrupted
     except _Interrupted:
         log.info("interrupted during start-up")

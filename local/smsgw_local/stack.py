@@ -1,6 +1,6 @@
 """The whole gateway on one machine: moto, the functions, the API, the pollers, the simulator.
 
-:class:`LocalStack` is what ``make run`` (``python -m smsgw_local``) starts and what the
+:class:`LocalGateway` is what ``make run`` (``python -m smsgw_local``) starts and what the
 end-to-end tests use. Start-up order, chosen so that the slow parts overlap:
 
 1. the moto server process starts (it binds in the background);
@@ -177,7 +177,7 @@ def _short_name(logical_id: str) -> str:
     return logical_id.removesuffix("Function") or logical_id
 
 
-class LocalStack:
+class LocalGateway:
     """The gateway on one machine. Use as a context manager, or ``start()``/``stop()``."""
 
     def __init__(
@@ -266,7 +266,7 @@ class LocalStack:
         self._stopped = False
 
     # -- life cycle -------------------------------------------------------------------
-    def __enter__(self) -> LocalStack:
+    def __enter__(self) -> LocalGateway:
         return self.start()
 
     def __exit__(
@@ -274,11 +274,11 @@ class LocalStack:
     ) -> None:
         self.stop()
 
-    def start(self) -> LocalStack:
+    def start(self) -> LocalGateway:
         if self._started:
             return self
         if self._stopped:
-            raise StackError("a LocalStack starts once; make a new one")
+            raise StackError("a LocalGateway starts once; make a new one")
         began = time.perf_counter()
         try:
             self._start()

@@ -21,7 +21,7 @@ import requests
 import yaml
 
 from guodu_simulator import SimulatorConfig
-from smsgw_local.stack import LocalStack
+from smsgw_local.stack import LocalGateway
 from smsgw_local.template import load_template
 
 FAILING_PARAMETERS = {"SubmitMaxAttempts": 5, "RetryBaseSeconds": 0, "RetryMaxSeconds": 0}
@@ -66,7 +66,7 @@ def fast_simulator() -> SimulatorConfig:
 class Gateway:
     """The local API as a client sees it."""
 
-    def __init__(self, stack: LocalStack) -> None:
+    def __init__(self, stack: LocalGateway) -> None:
         self.stack = stack
         self.http = requests.Session()
 
@@ -99,7 +99,7 @@ class Gateway:
         return {recipient["status"] for recipient in self.status(request_id)["recipients"]}
 
 
-def queue_depth(stack: LocalStack, logical_id: str) -> tuple[int, int]:
+def queue_depth(stack: LocalGateway, logical_id: str) -> tuple[int, int]:
     """(visible, in flight) messages of one of the template's queues."""
     attributes = stack.client("sqs").get_queue_attributes(
         QueueUrl=stack.provisioned.ref(logical_id) if stack.provisioned else "",
@@ -111,10 +111,10 @@ def queue_depth(stack: LocalStack, logical_id: str) -> tuple[int, int]:
 
 
 @pytest.fixture(scope="module")
-def local_stack() -> Iterator[LocalStack]:
+def local_stack() -> Iterator[LocalGateway]:
     """The gateway as ``make run`` starts it, on ephemeral ports, away from the shell's
     environment (a developer's GUODU_SUBMIT_URL must not send test traffic elsewhere)."""
-    with LocalStack(api_port=0, simulator_port=0, moto_port=0, env={}, simulator=fast_simulator()) as stack:
+    with LocalGateway(api_port=0, simulator_port=0, moto_port=0, env={}, simulator=fast_simulator()) as stack:
         yield stack
 
 
@@ -159,7 +159,7 @@ def _with_probe(template: dict[str, Any], code_dir: Path) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def failing_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+def failing_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalGateway]:
     folder = tmp_path_factory.mktemp("failing")
     code_dir = folder / "probe"
     code_dir.mkdir()
@@ -167,7 +167,7 @@ def failing_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSta
     path = folder / "template.yaml"
     template = _with_probe(load_template(), code_dir)
     path.write_text(yaml.safe_dump(template, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    with LocalStack(
+    with LocalGateway(
         api_port=0,
         simulator_port=0,
         moto_port=0,
@@ -180,10 +180,10 @@ def failing_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSta
 
 
 @pytest.fixture(scope="module")
-def gateway(local_stack: LocalStack) -> Gateway:
+def gateway(local_stack: LocalGateway) -> Gateway:
     return Gateway(local_stack)
 
 
 @pytest.fixture(scope="module")
-def failing_gateway(failing_stack: LocalStack) -> Gateway:
+def failing_gateway(failing_stack: LocalGateway) -> Gateway:
     return Gateway(failing_stack)

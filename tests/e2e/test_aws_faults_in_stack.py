@@ -16,7 +16,7 @@ import yaml
 
 from smsgw_local.provision import FunctionSpec
 from smsgw_local.runtime import FunctionPool, lambda_environment, process_seed
-from smsgw_local.stack import LocalStack, StackError
+from smsgw_local.stack import LocalGateway, StackError
 from smsgw_local.template import load_template
 from tests.conftest import wait_until
 from tests.e2e.conftest import Gateway, fast_simulator, mobile
@@ -95,7 +95,7 @@ def test_faults_hit_the_functions_processes_and_spare_the_stacks_own_calls(
 ) -> None:
     # Given the stack started with faults on its own provisioning and poller calls, and on
     # calls only a probe function makes
-    with LocalStack(
+    with LocalGateway(
         api_port=0,
         simulator_port=0,
         moto_port=0,
@@ -149,16 +149,16 @@ def test_faults_hit_the_functions_processes_and_spare_the_stacks_own_calls(
 )
 def test_a_bad_fault_setting_stops_the_stack_before_it_starts(env: dict[str, str], named: str) -> None:
     with pytest.raises(StackError, match="SMSGW_AWS_FAULTS") as raised:
-        LocalStack(env=env)
+        LocalGateway(env=env)
     assert named in str(raised.value)
 
 
 def test_the_settings_come_from_the_environment_and_a_missing_seed_is_chosen() -> None:
-    given = LocalStack(
+    given = LocalGateway(
         env={"SMSGW_AWS_FAULTS": " sqs.SendMessageBatch=error:0.1 ", "SMSGW_AWS_FAULTS_SEED": "12"}
     )
-    chosen = LocalStack(env={"SMSGW_AWS_FAULTS": "sqs.SendMessageBatch=error:0.1"})
-    overridden = LocalStack(env={"SMSGW_AWS_FAULTS": "sqs.SendMessageBatch=error:0.1"}, aws_faults="")
+    chosen = LocalGateway(env={"SMSGW_AWS_FAULTS": "sqs.SendMessageBatch=error:0.1"})
+    overridden = LocalGateway(env={"SMSGW_AWS_FAULTS": "sqs.SendMessageBatch=error:0.1"}, aws_faults="")
 
     assert (given.aws_faults, given.aws_faults_seed) == ("sqs.SendMessageBatch=error:0.1", 12)
     assert chosen.aws_faults_seed >= 0

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from smsgw_local.stack import LocalStack, StackError
+from smsgw_local.stack import LocalGateway, StackError
 from tests.conftest import wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -112,7 +112,7 @@ def test_the_opt_out_list_is_shared_by_both_keys_and_names_who_changed_it(api: s
     ],
 )
 def test_the_keys_come_from_smsgw_api_keys_else_smsgw_api_key(env: dict[str, str], keys: list[str]) -> None:
-    stack = LocalStack(env=env)
+    stack = LocalGateway(env=env)
     assert stack.api_keys == keys
     assert stack.api_key == keys[0]
 
@@ -120,4 +120,4 @@ def test_the_keys_come_from_smsgw_api_keys_else_smsgw_api_key(env: dict[str, str
 @pytest.mark.parametrize("listed", [",", "a,a", "a,k\u00e9y"])
 def test_a_key_list_that_cannot_work_is_refused_at_start(listed: str) -> None:
     with pytest.raises(StackError):
-        LocalStack(env={"SMSGW_API_KEYS": listed})
+        LocalGateway(env={"SMSGW_API_KEYS": listed})

@@ -24,7 +24,7 @@ from schemathesis.checks import (
 )
 
 from smsgw.api.schemas import OPENAPI
-from smsgw_local.stack import LocalStack
+from smsgw_local.stack import LocalGateway
 from tests.e2e.conftest import fast_simulator
 
 pytestmark = pytest.mark.e2e
@@ -34,8 +34,8 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 
 
 @pytest.fixture(scope="module")
-def contract_stack() -> Iterator[LocalStack]:
-    with LocalStack(api_port=0, simulator_port=0, moto_port=0, env={}, simulator=fast_simulator()) as stack:
+def contract_stack() -> Iterator[LocalGateway]:
+    with LocalGateway(api_port=0, simulator_port=0, moto_port=0, env={}, simulator=fast_simulator()) as stack:
         yield stack
 
 
@@ -46,7 +46,7 @@ def operations() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def api_schema(contract_stack: LocalStack) -> Any:
+def api_schema(contract_stack: LocalGateway) -> Any:
     schema = schemathesis.openapi.from_path(str(OPENAPI))
     schema.config.update(base_url=contract_stack.api_url, headers={"x-api-key": contract_stack.api_key})
     return schema

@@ -22,7 +22,7 @@ import requests
 
 from smsgw.domain.callbacks import verify
 from smsgw_local.schedules import scheduled_event
-from smsgw_local.stack import LocalStack
+from smsgw_local.stack import LocalGateway
 from tests.callback_receiver import CallbackReceiver
 from tests.conftest import wait_until
 from tests.e2e.conftest import fast_simulator, mobile
@@ -36,7 +36,7 @@ SECRET = "whsec_local-test-secret-of-key-a"
 class Bus:
     """Every event on the gateway's bus, through a rule with an SQS target."""
 
-    def __init__(self, stack: LocalStack) -> None:
+    def __init__(self, stack: LocalGateway) -> None:
         self.sqs, events = stack.client("sqs"), stack.client("events")
         self.url = self.sqs.create_queue(QueueName="follow-sink")["QueueUrl"]
         arn = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])["Attributes"][
@@ -62,8 +62,8 @@ class Bus:
 
 
 @pytest.fixture(scope="module")
-def stack() -> Iterator[LocalStack]:
-    with LocalStack(
+def stack() -> Iterator[LocalGateway]:
+    with LocalGateway(
         api_port=0,
         simulator_port=0,
         moto_port=0,
@@ -79,12 +79,12 @@ def stack() -> Iterator[LocalStack]:
 
 
 @pytest.fixture(scope="module")
-def bus(stack: LocalStack) -> Bus:
+def bus(stack: LocalGateway) -> Bus:
     return Bus(stack)
 
 
 class Client:
-    def __init__(self, stack: LocalStack, key: str) -> None:
+    def __init__(self, stack: LocalGateway, key: str) -> None:
         self.base = stack.api_url
         self.http = requests.Session()
         self.http.headers["x-api-key"] = key
@@ -109,16 +109,16 @@ class Client:
 
 
 @pytest.fixture(scope="module")
-def a(stack: LocalStack) -> Client:
+def a(stack: LocalGateway) -> Client:
     return Client(stack, KEY_A)
 
 
 @pytest.fixture(scope="module")
-def b(stack: LocalStack) -> Client:
+def b(stack: LocalGateway) -> Client:
     return Client(stack, KEY_B)
 
 
-def reconcile(stack: LocalStack) -> dict[str, int]:
+def reconcile(stack: LocalGateway) -> dict[str, int]:
     invocation = stack.invoke(
         "ReconcilerFunction", scheduled_event("rule", account=stack.account, region=stack.region)
     )
@@ -147,7 +147,7 @@ def test_search_finds_the_callers_own_newest_first_in_pages(a: Client, b: Client
 
 
 def test_a_request_ends_completed_with_counts_and_request_completed_is_published(
-    stack: LocalStack, a: Client, bus: Bus
+    stack: LocalGateway, a: Client, bus: Bus
 ) -> None:
     numbers = [mobile(), mobile()]
     request_id = a.send({"to": numbers, "content": "【测试】您好"})["id"]
@@ -162,7 +162,7 @@ def test_a_request_ends_completed_with_counts_and_request_completed_is_published
     assert event["detail"]["counts"] == view["counts"]
 
 
-def test_a_refusal_at_submit_is_published_once(stack: LocalStack, a: Client, bus: Bus) -> None:
+def test_a_refusal_at_submit_is_published_once(stack: LocalGateway, a: Client, bus: Bus) -> None:
     assert stack.simulator is not None
     stack.simulator.queue_faults("07")
     request_id = a.send({"to": [mobile()], "content": "【测试】您好"})["id"]
@@ -179,7 +179,7 @@ def later(seconds: int) -> str:
 
 
 def test_a_scheduled_send_cancelled_before_release_sends_nothing(
-    stack: LocalStack, a: Client, bus: Bus
+    stack: LocalGateway, a: Client, bus: Bus
 ) -> None:
     assert stack.simulator is not None
     number = mobile()
@@ -195,7 +195,9 @@ def test_a_scheduled_send_cancelled_before_release_sends_nothing(
     assert len(wait_until(lambda: bus.of("Recipients Cancelled", request_id), timeout=15)) == 1
 
 
-def test_a_scheduled_send_cancelled_after_release_reports_what_had_left(stack: LocalStack, a: Client) -> None:
+def test_a_scheduled_send_cancelled_after_release_reports_what_had_left(
+    stack: LocalGateway, a: Client
+) -> None:
     assert stack.simulator is not None
     numbers = [mobile(), mobile()]
     request_id = a.send({"to": numbers, "content": "【测试】提醒", "send_at": later(100)})["id"]
@@ -212,7 +214,7 @@ def test_a_scheduled_send_cancelled_after_release_reports_what_had_left(stack: L
 
 
 def test_a_callback_receiver_gets_every_event_signed_even_after_failing_its_first_calls(
-    stack: LocalStack, a: Client
+    stack: LocalGateway, a: Client
 ) -> None:
     with CallbackReceiver(fail_first=2) as receiver:
         request_id = a.send({"to": [mobile()], "content": "【测试】您好", "callback_url": receiver.url})["id"]

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from guodu_simulator import Simulator, SimulatorConfig
-from smsgw_local.stack import LocalStack
+from smsgw_local.stack import LocalGateway
 from tests.e2e.conftest import Gateway, fast_simulator
 
 
@@ -30,10 +30,10 @@ def wait_until(predicate: object, timeout: float, interval: float = 0.1) -> bool
 
 
 @pytest.fixture(scope="module")
-def lanes_stack() -> Iterator[LocalStack]:
+def lanes_stack() -> Iterator[LocalGateway]:
     """The template's defaults (a limit of 20 submits a second), marketing on an account of
     its own, marketing at any hour."""
-    with LocalStack(
+    with LocalGateway(
         api_port=0,
         simulator_port=0,
         moto_port=0,
@@ -44,7 +44,7 @@ def lanes_stack() -> Iterator[LocalStack]:
         yield stack
 
 
-def test_a_code_goes_out_within_seconds_while_a_bulk_backlog_is_worked_off(lanes_stack: LocalStack) -> None:
+def test_a_code_goes_out_within_seconds_while_a_bulk_backlog_is_worked_off(lanes_stack: LocalGateway) -> None:
     gateway = Gateway(lanes_stack)
     simulator = lanes_stack.simulator
     assert simulator is not None
@@ -70,7 +70,9 @@ def test_a_code_goes_out_within_seconds_while_a_bulk_backlog_is_worked_off(lanes
     assert len(later) >= 20, len(later)
 
 
-def test_marketing_on_its_own_account_reaches_the_platform_with_that_account(lanes_stack: LocalStack) -> None:
+def test_marketing_on_its_own_account_reaches_the_platform_with_that_account(
+    lanes_stack: LocalGateway,
+) -> None:
     gateway = Gateway(lanes_stack)
     simulator = lanes_stack.simulator
     assert simulator is not None
@@ -100,7 +102,7 @@ def test_the_local_stack_fails_over_through_guodu_submit_urls() -> None:
             "GUODU_OPER_ID": "failover-acct",
             "GUODU_OPER_PASS": "failover-pass",
         }
-        with LocalStack(api_port=0, moto_port=0, env=env, push_url="") as stack:
+        with LocalGateway(api_port=0, moto_port=0, env=env, push_url="") as stack:
             assert stack.simulator is None
             # When three sends are made
             http = requests.Session()

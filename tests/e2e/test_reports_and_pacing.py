@@ -10,7 +10,7 @@ from datetime import datetime
 import pytest
 
 from guodu_simulator import SimulatorConfig
-from smsgw_local.stack import LocalStack
+from smsgw_local.stack import LocalGateway
 from tests.conftest import wait_until
 from tests.e2e.conftest import Gateway, mobile
 
@@ -18,14 +18,14 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def paced_stack() -> Iterator[LocalStack]:
+def paced_stack() -> Iterator[LocalGateway]:
     """A platform allowing 4 submits a second, half the messages failing on the handset."""
     config = SimulatorConfig(seed=7)
     config.push.delivery_ratio = 0.5
     config.push.delay_min_seconds = 0.0
     config.push.delay_max_seconds = 0.2
     config.push.batch_window_seconds = 0.05
-    with LocalStack(
+    with LocalGateway(
         api_port=0,
         simulator_port=0,
         moto_port=0,
@@ -37,7 +37,7 @@ def paced_stack() -> Iterator[LocalStack]:
 
 
 def test_recipients_end_delivered_and_failed_exactly_as_the_simulator_reported(
-    paced_stack: LocalStack,
+    paced_stack: LocalGateway,
 ) -> None:
     gateway = Gateway(paced_stack)
     assert paced_stack.simulator is not None
@@ -66,7 +66,7 @@ def test_recipients_end_delivered_and_failed_exactly_as_the_simulator_reported(
     assert 0 < view["counts"]["failed"] < 60
 
 
-def test_the_rate_limit_holds_across_worker_processes(paced_stack: LocalStack) -> None:
+def test_the_rate_limit_holds_across_worker_processes(paced_stack: LocalGateway) -> None:
     gateway = Gateway(paced_stack)
     assert paced_stack.simulator is not None
     before = len(paced_stack.simulator.accepted)

@@ -20,7 +20,7 @@ import pytest
 import requests
 
 from guodu_simulator import SimulatorConfig
-from smsgw_local.stack import LocalStack
+from smsgw_local.stack import LocalGateway
 from tests.conftest import peek_queue
 
 # The worker's read timeout, short so that the timeout mixes stay fast; the simulator
@@ -61,7 +61,7 @@ FINAL = frozenset(state for state, rank in RANK.items() if rank == 2)
 class Gateway:
     """The local stack as its users and its operator see it: the API, the queues, the table."""
 
-    def __init__(self, stack: LocalStack) -> None:
+    def __init__(self, stack: LocalGateway) -> None:
         self.stack = stack
         self.http = requests.Session()
         self.http.headers["x-api-key"] = stack.api_key
@@ -222,17 +222,17 @@ class Ledger:
 
 
 @pytest.fixture(scope="module")
-def fault_stack() -> Iterator[LocalStack]:
+def fault_stack() -> Iterator[LocalGateway]:
     config = SimulatorConfig(seed=20_26)
     config.log_submits = False
-    with LocalStack(
+    with LocalGateway(
         api_port=0, simulator_port=0, moto_port=0, env={}, simulator=config, parameters=FAULT_PARAMETERS
     ) as stack:
         yield stack
 
 
 @pytest.fixture(scope="module")
-def gateway(fault_stack: LocalStack) -> Gateway:
+def gateway(fault_stack: LocalGateway) -> Gateway:
     return Gateway(fault_stack)
 
 

@@ -34,7 +34,7 @@ import requests
 import yaml
 
 from guodu_simulator import SimulatorConfig
-from smsgw_local.stack import LocalStack
+from smsgw_local.stack import LocalGateway
 from smsgw_local.template import load_template
 from tests.faults.conftest import FAULT_PARAMETERS, POLL_SECONDS, PUSH_SETTINGS, Gateway, Ledger
 from tests.faults.test_fault_mixes import (
@@ -128,7 +128,7 @@ def handler_output(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def faulty_stack(aws_mix: AwsMix, tmp_path: Path, handler_output: Path) -> Iterator[LocalStack]:
+def faulty_stack(aws_mix: AwsMix, tmp_path: Path, handler_output: Path) -> Iterator[LocalGateway]:
     config = SimulatorConfig(seed=20_26)
     config.log_submits = False
     if aws_mix.kill_workers:
@@ -138,7 +138,7 @@ def faulty_stack(aws_mix: AwsMix, tmp_path: Path, handler_output: Path) -> Itera
     template = short_visibility_template(tmp_path) if aws_mix.kill_workers else None
     with (
         output_to(handler_output),
-        LocalStack(
+        LocalGateway(
             template_path=template,
             api_port=0,
             simulator_port=0,
@@ -191,13 +191,13 @@ class CarefulClient(Gateway):
         self._retried(lambda: self.http.put(url, timeout=35), ok=(200, 201))
 
     def queue_depth(self) -> int:
-        """Every message on every lane's queue: visible, in flight, or delayed (held)."""
-        total = 0
+        """Every message on the lanes' send queues: visible, in flight, or delayed (held)."""
+        depth = 0
         for queue in self.send_queues:
             attributes = self.stack.client("sqs").get_queue_attributes(
                 QueueUrl=queue, AttributeNames=["All"]
             )["Attributes"]
-            total += sum(
+            depth += sum(
                 int(attributes[name])
                 for name in (
                     "ApproximateNumberOfMessages",
@@ -205,13 +205,13 @@ class CarefulClient(Gateway):
                     "ApproximateNumberOfMessagesDelayed",
                 )
             )
-        return total
+        return depth
 
 
 class WorkerKiller:
     """SIGKILLs a random submit-worker process every so often, as a crash would."""
 
-    def __init__(self, stack: LocalStack, every: float = 0.7) -> None:
+    def __init__(self, stack: LocalGateway, every: float = 0.7) -> None:
         self._pool = stack.pools["SubmitWorkerFunction"]
         self._every = every
         self._stop = threading.Event()
@@ -304,7 +304,7 @@ def injected(output: str) -> dict[str, int]:
 
 @pytest.mark.timeout(300)
 def test_every_accepted_recipient_is_accounted_for_under_aws_faults(
-    faulty_stack: LocalStack,
+    faulty_stack: LocalGateway,
     handler_output: Path,
     aws_mix: AwsMix,
     record_ledger: Callable[[Ledger], None],

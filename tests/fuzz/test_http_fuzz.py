@@ -21,7 +21,7 @@ import pytest
 from hypothesis import event, example, given, settings
 from hypothesis import strategies as st
 
-from smsgw_local.stack import LocalStack
+from smsgw_local.stack import LocalGateway
 from tests.e2e.conftest import fast_simulator
 from tests.fuzz.strategies import (
     any_text,
@@ -40,8 +40,8 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def stack() -> Iterator[LocalStack]:
-    with LocalStack(
+def stack() -> Iterator[LocalGateway]:
+    with LocalGateway(
         api_port=0,
         simulator_port=0,
         moto_port=0,
@@ -137,7 +137,7 @@ def requests_(draw: st.DrawFn) -> Sent:
     return Sent(method, path + draw(queries), headers, body)
 
 
-def send(stack: LocalStack, sent: Sent) -> tuple[int, bytes]:
+def send(stack: LocalGateway, sent: Sent) -> tuple[int, bytes]:
     parts = urlsplit(stack.api_url)
     connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=40)
     try:
@@ -177,7 +177,7 @@ def problems(sent: Sent, status: int, body: bytes) -> list[str]:
 @example(sent=Sent("PUT", "/v1/opt-outs/%EF%BC%8B86%20138-0013-8000", {"x-api-key": KEYS[0]}, b""))
 @example(sent=Sent("POST", f"/live/v1/guodu/push/{PUSH_TOKEN}", {}, b"\xff\xfe not a packet"))
 def test_no_request_gets_a_5xx_and_every_refusal_is_the_contracts_error(
-    stack: LocalStack, sent: Sent
+    stack: LocalGateway, sent: Sent
 ) -> None:
     """Given any request a client (or anyone) can send, when it reaches the local API over
     HTTP, then the answer is never a 5xx and every 4xx is the contract's JSON error."""

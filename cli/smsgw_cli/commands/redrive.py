@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
 # The local stack (`make run`) provisions template.yaml as stack "smsgw-local" in moto's
-# us-east-1 (smsgw_local.stack.LocalStack, smsgw_local.template.LOCAL_REGION); the
+# us-east-1 (smsgw_local.stack.LocalGateway, smsgw_local.template.LOCAL_REGION); the
 # template names the queues "${AWS::StackName}-send" and "${AWS::StackName}-send-dlq".
 LOCAL_STACK_NAME = "smsgw-local"
 LOCAL_REGION = "us-east-1"

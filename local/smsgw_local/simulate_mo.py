@@ -4,6 +4,11 @@ message to the gateway, as if a person had replied to one of our SMS.
 It calls the simulator's admin route ``POST /_sim/mo`` (local/guodu_simulator/README.md);
 the simulator then pushes the item to its push URL, which ``make run`` points at the local
 push route. Only the simulator is involved: a real platform has no such route.
+
+A developer command: it lives with the local twin, not in the operator's ``smsgw_cli``,
+and is plugged into ``smsgw`` through the ``smsgw.commands`` entry point
+(``pyproject.toml``), so ``smsgw simulate-mo`` works wherever the developer tools are
+installed.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``smsgw``: the entry point. Global options, the subcommands of ``commands.REGISTRY``,
+"""``smsgw``: the entry point. Global options, the subcommands of ``commands.registry()``,
 and the exit codes.
 
 The global options are accepted before or after the subcommand
@@ -15,7 +15,7 @@ from typing import NoReturn
 from urllib.parse import urlsplit
 
 from smsgw_cli.client import ApiError, Unreachable, display_url
-from smsgw_cli.commands import REGISTRY
+from smsgw_cli.commands import registry
 from smsgw_cli.commands.status import positive_seconds
 from smsgw_cli.context import DEFAULT_API_KEY, DEFAULT_PORT, DEFAULT_TIMEOUT, Context, Exit, GlobalOptions
 
@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_global_options(parser, in_subcommand=False)
     subcommands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
-    for command in REGISTRY:
+    for command in registry():
         sub = subcommands.add_parser(
             command.name,
             help=command.help,

@@ -1,4 +1,5 @@
-"""The local stack (``make run``) end to end: real sockets, the real handlers, moto server.
+"""The local twin (``make run``, ``smsgw_local.LocalGateway``) end to end: real sockets, the
+real handlers, moto server.
 
 These tests cover the mechanics the local stack adds around the handlers: the API front
 (keys, routes, events, responses), the SQS event source (batches, partial failures,
@@ -48,7 +49,7 @@ from smsgw_local.provision import FunctionSpec
 from smsgw_local.runtime import FunctionPool, Invocation, lambda_environment
 from smsgw_local.schedules import UnsupportedSchedule, rate_seconds
 from smsgw_local.sqs_source import failed_message_ids, sqs_record
-from smsgw_local.stack import LocalStack
+from smsgw_local.stack import LocalGateway
 from smsgw_local.template import REPO_ROOT, Context, load_template
 from tests.conftest import wait_until
 from tests.e2e.conftest import (
@@ -477,7 +478,7 @@ def test_a_worker_process_killed_mid_invocation_fails_that_invocation_only(tmp_p
 
 @pytest.mark.parametrize("api_key", [None, "not-the-key"])
 def test_the_api_refuses_a_missing_or_wrong_key_without_invoking_the_function(
-    local_stack: LocalStack, gateway: Gateway, api_key: str | None
+    local_stack: LocalGateway, gateway: Gateway, api_key: str | None
 ) -> None:
     # Given the running stack
     before = local_stack.stats(SEND_API).invocations
@@ -497,7 +498,7 @@ def test_the_api_refuses_a_missing_or_wrong_key_without_invoking_the_function(
     ("method", "path"), [("GET", "/v1/unknown"), ("DELETE", "/v1/messages"), ("GET", "/")]
 )
 def test_an_unknown_route_or_method_answers_missing_authentication_token(
-    local_stack: LocalStack, method: str, path: str
+    local_stack: LocalGateway, method: str, path: str
 ) -> None:
     # When a path or a method the template does not declare is called, even with the key
     response = requests.request(
@@ -509,7 +510,9 @@ def test_an_unknown_route_or_method_answers_missing_authentication_token(
     _contract_error(response.content, "missing_authentication_token", "Missing Authentication Token")
 
 
-def test_a_body_over_api_gateways_10_mb_limit_is_refused_before_the_function(local_stack: LocalStack) -> None:
+def test_a_body_over_api_gateways_10_mb_limit_is_refused_before_the_function(
+    local_stack: LocalGateway,
+) -> None:
     # Given the running stack
     before = local_stack.stats(SEND_API).invocations
     port = int(local_stack.api_url.rsplit(":", 1)[1])
@@ -534,7 +537,7 @@ def test_a_body_over_api_gateways_10_mb_limit_is_refused_before_the_function(loc
 
 @pytest.mark.parametrize("method", ["TRACE", "PATCH", "CONNECT", "PROPFIND", "FOO"])
 def test_a_method_no_route_declares_answers_as_api_gateway_does_not_501(
-    local_stack: LocalStack, method: str
+    local_stack: LocalGateway, method: str
 ) -> None:
     # When a method the template does not route is sent (http.server itself knows none of them)
     answer = _raw(local_stack, f"{method} /v1/messages HTTP/1.1\r\nHost: localhost\r\n\r\n".encode())
@@ -554,7 +557,7 @@ UNREADABLE = {
 
 @pytest.mark.parametrize("data", UNREADABLE.values(), ids=UNREADABLE.keys())
 def test_a_request_http_server_cannot_read_gets_a_4xx_in_the_contracts_shape(
-    local_stack: LocalStack, data: bytes
+    local_stack: LocalGateway, data: bytes
 ) -> None:
     answer = _raw(local_stack, data)
     head, _, body = answer.partition("\r\n\r\n")
@@ -565,7 +568,7 @@ def test_a_request_http_server_cannot_read_gets_a_4xx_in_the_contracts_shape(
 
 
 def test_a_body_over_lambdas_6_mb_limit_is_a_413_before_the_function(
-    local_stack: LocalStack, gateway: Gateway
+    local_stack: LocalGateway, gateway: Gateway
 ) -> None:
     # Given the running stack
     before = local_stack.stats(SEND_API).invocations
@@ -586,7 +589,7 @@ def test_a_body_over_lambdas_6_mb_limit_is_a_413_before_the_function(
     assert local_stack.stats(SEND_API).invocations == before + 1
 
 
-def _raw(local_stack: LocalStack, data: bytes) -> str:
+def _raw(local_stack: LocalGateway, data: bytes) -> str:
     """What the local API answers to ``data`` sent as is (the connection closed after it)."""
     port = int(local_stack.api_url.rsplit(":", 1)[1])
     with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
@@ -598,7 +601,7 @@ def _raw(local_stack: LocalStack, data: bytes) -> str:
     return answer.decode("utf-8", "replace")
 
 
-def test_a_wrong_push_token_is_refused_by_the_function_not_by_api_gateway(local_stack: LocalStack) -> None:
+def test_a_wrong_push_token_is_refused_by_the_function_not_by_api_gateway(local_stack: LocalGateway) -> None:
     # Given the running stack
     before = local_stack.stats(PUSH_RECEIVER).invocations
 
@@ -615,42 +618,6 @@ def test_a_wrong_push_token_is_refused_by_the_function_not_by_api_gateway(local_
     _contract_error(response.content, "forbidden", "forbidden")
     assert "x-amzn-ErrorType" not in response.headers
     assert local_stack.stats(PUSH_RECEIVER).invocations == before + 1
-
-
-def test_a_message_is_accepted_then_readable_at_the_root_and_under_the_stage(
-    local_stack: LocalStack, gateway: Gateway
-) -> None:
-    # Given a recipient
-    to = mobile()
-
-    # When a message is posted with the right key
-    response = gateway.post_messages({"to": [to, "123"], "content": "【测试】您好", "reference": "e2e-1"})
-
-    # Then it is accepted with an id, and the bad number is reported back
-    assert response.status_code == 202, response.text
-    accepted = response.json()
-    assert accepted["status"] == "accepted"
-    assert accepted["recipients"] == 1
-    assert accepted["rejected"] == [{"to": "123", "reason": "invalid_mobile"}]
-    assert response.headers["Content-Type"].startswith("application/json")
-    # And its status is readable at the root and under the stage name, with the path parameter decoded
-    for base in (local_stack.api_url, f"{local_stack.api_url}/{local_stack.stage_name}"):
-        status = gateway.get_message(accepted["id"], base=base)
-        assert status.status_code == 200
-        assert status.json()["id"] == accepted["id"]
-        assert status.json()["reference"] == "e2e-1"
-
-
-def test_an_unknown_id_gets_the_contracts_404(gateway: Gateway) -> None:
-    # When a request that does not exist is read
-    response = gateway.get_message("no-such-request")
-
-    # Then the contract's error JSON comes back
-    assert response.status_code == 404
-    error = response.json()["error"]
-    assert error["code"] == "not_found"
-    assert isinstance(error["message"], str)
-    assert error["details"] == []
 
 
 def test_headers_and_the_api_key_id_reach_the_handler(gateway: Gateway) -> None:
@@ -671,29 +638,8 @@ def test_headers_and_the_api_key_id_reach_the_handler(gateway: Gateway) -> None:
 # -- the send path, through the poller -----------------------------------------------------
 
 
-def test_a_message_goes_from_queued_to_submitted_on_the_simulator(
-    local_stack: LocalStack, gateway: Gateway
-) -> None:
-    # Given a recipient
-    to = mobile()
-
-    # When a message is sent to it
-    request_id = gateway.send(to)
-
-    # Then the worker submits it to the simulator with the account the stack generated
-    states = wait_until(lambda: gateway.recipient_states(request_id) & {"submitted", "delivered"}, 20)
-    assert states, gateway.status(request_id)
-    assert local_stack.simulator is not None
-    submits = requests.get(f"{local_stack.simulator.base_url}/_sim/submits", timeout=10).json()["accepted"]
-    mine = [submit for submit in submits if to in submit["mobiles"]]
-    assert len(mine) == 1
-    assert mine[0]["oper_id"] == local_stack.oper_id
-    # And the delivery report the simulator pushes back reaches the status
-    assert wait_until(lambda: gateway.recipient_states(request_id) == {"delivered"}, 20)
-
-
 def test_a_partial_batch_failure_leaves_only_the_failed_message_on_the_queue(
-    local_stack: LocalStack, gateway: Gateway
+    local_stack: LocalGateway, gateway: Gateway
 ) -> None:
     # Given two requests waiting on the queue while the event source is paused,
     # and a platform that answers the next submit with -1 (a transient error)
@@ -724,7 +670,7 @@ def test_a_partial_batch_failure_leaves_only_the_failed_message_on_the_queue(
 
 
 def test_a_message_that_keeps_failing_ends_in_the_dead_letter_queue(
-    failing_stack: LocalStack, failing_gateway: Gateway
+    failing_stack: LocalGateway, failing_gateway: Gateway
 ) -> None:
     # Given a platform that refuses the gateway's password (ResultCode 05) on every submit
     simulator = failing_stack.simulator
@@ -754,12 +700,12 @@ def test_a_message_that_keeps_failing_ends_in_the_dead_letter_queue(
     assert recipient["provider_code"] == "05"
 
 
-def _probe(stack: LocalStack, order: dict[str, Any]) -> None:
+def _probe(stack: LocalGateway, order: dict[str, Any]) -> None:
     queue = stack.provisioned.ref("ProbeQueue") if stack.provisioned else ""
     stack.client("sqs").send_message(QueueUrl=queue, MessageBody=json.dumps(order))
 
 
-def _dead_letters(stack: LocalStack, queue: str) -> list[dict[str, Any]]:
+def _dead_letters(stack: LocalGateway, queue: str) -> list[dict[str, Any]]:
     url = stack.provisioned.ref(queue) if stack.provisioned else ""
     response = stack.client("sqs").receive_message(
         QueueUrl=url, MaxNumberOfMessages=10, MessageSystemAttributeNames=["All"], VisibilityTimeout=0
@@ -769,7 +715,7 @@ def _dead_letters(stack: LocalStack, queue: str) -> list[dict[str, Any]]:
 
 
 def test_a_function_that_overruns_its_timeout_fails_and_its_message_comes_back(
-    failing_stack: LocalStack,
+    failing_stack: LocalGateway,
 ) -> None:
     # Given a function with a one-second timeout fed by a queue
     before = failing_stack.stats(PROBE)
@@ -795,7 +741,7 @@ def test_a_function_that_overruns_its_timeout_fails_and_its_message_comes_back(
 
 @pytest.mark.parametrize("order", [{"raise": True}, {"fail": True}], ids=["error", "reported-failure"])
 def test_a_failing_message_is_never_deleted_and_ends_in_the_dead_letter_queue(
-    failing_stack: LocalStack, order: dict[str, Any]
+    failing_stack: LocalGateway, order: dict[str, Any]
 ) -> None:
     # Given a function that fails on a message, by an error or by reporting it
     before = failing_stack.stats(PROBE)
@@ -839,7 +785,9 @@ def test_a_schedule_eventbridge_would_refuse_or_a_cron_is_not_run(expression: st
         rate_seconds(expression)
 
 
-def test_the_templates_schedule_invokes_its_function_with_a_scheduled_event(local_stack: LocalStack) -> None:
+def test_the_templates_schedule_invokes_its_function_with_a_scheduled_event(
+    local_stack: LocalGateway,
+) -> None:
     # Given the stack, with the template's scheduled functions on their rate
     schedules = {schedule.function: schedule for schedule in local_stack.schedules}
     assert "BalanceCheckFunction" in schedules
