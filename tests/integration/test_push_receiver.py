@@ -453,7 +453,7 @@ def test_a_msg_id_linked_between_the_parts_of_its_write_is_known_linked(stack: P
     the MsgId between two parts, the packet must count it linked (so the push announces its
     reports): the worker announces only the reports stored before it looked."""
     from smsgw.adapters.reports import ReportStore
-    from smsgw.provider.push import Report
+    from smsgw.domain.reports import Report
 
     db = boto3.client("dynamodb")
     table = stack.ref("MessagesTable")

@@ -17,7 +17,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from guodu_simulator import Simulator
-from smsgw.provider.guodu import BEIJING
+from smsgw.domain.times import BEIJING
 from smsgw_local.provision import Provisioned
 from tests.conftest import wait_until
 from tests.integration.conftest import Api, EventSink, Worker, make_stack, queued_messages

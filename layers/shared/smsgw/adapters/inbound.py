@@ -13,7 +13,6 @@ import hashlib
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -21,33 +20,15 @@ from botocore.exceptions import ClientError
 
 from smsgw.adapters.dynamo import batch_get, from_item, is_condition_failure, iso, key, to_item
 from smsgw.adapters.search import inbound_day
-from smsgw.domain.times import PLATFORM_TIME_FORMAT
-from smsgw.provider.guodu import BEIJING
-from smsgw.provider.push import Inbound
+from smsgw.domain.inbound import Inbound, OptOut
+from smsgw.domain.times import platform_time
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 
-def received_at(text: str) -> datetime | None:
-    """An MO's time as the platform wrote it (Beijing, no zone), if it has that form."""
-    try:
-        return datetime.strptime(text.strip(), PLATFORM_TIME_FORMAT).replace(tzinfo=BEIJING)
-    except ValueError:
-        return None
-
-
 def optout_key(mobile: str) -> dict[str, Any]:
     return key(f"OPTOUT#{mobile}", "OPTOUT")
-
-
-@dataclass(frozen=True)
-class OptOut:
-    mobile: str
-    keyword: str
-    source: str  # "mo" (the person replied) or "api" (an operator added it)
-    created_at: str
-    changed_by: str | None = None  # the caller that added it through the API
 
 
 class InboundStore:
@@ -73,7 +54,7 @@ class InboundStore:
         stamp = message.received_time or iso(now)
         # When it came (the platform's time, else ours): the sparse inbound index's keys,
         # for GET /v1/inbound in a time range (search.InboundIndex).
-        at = received_at(message.received_time) or datetime.fromtimestamp(int(now), UTC)
+        at = platform_time(message.received_time) or datetime.fromtimestamp(int(now), UTC)
         try:
             self._db.put_item(
                 TableName=self._table,

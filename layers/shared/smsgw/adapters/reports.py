@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from smsgw.adapters.dynamo import link_key, to_item
-from smsgw.adapters.links import Link, StoredReport
-from smsgw.provider.push import Report
+from smsgw.adapters.links import link_from_item, pack_report, unpack_report
+from smsgw.domain.reports import Link, Report, StoredReport
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -37,7 +37,7 @@ WRITE_THREADS = 8
 
 
 def _same(stored: str, report: Report) -> bool:
-    old = StoredReport.decode(report.mobile, stored)
+    old = unpack_report(report.mobile, stored)
     return (old.status, old.msg, old.report_time) == (report.status, report.msg, report.report_time)
 
 
@@ -131,7 +131,7 @@ class ReportStore:
     ) -> tuple[str, list[Report], list[Report], Link]:
         names = {f"#m{i}": r.mobile for i, r in enumerate(reports)}
         values: dict[str, Any] = {
-            f":v{i}": {"S": StoredReport(r.mobile, r.status, r.msg, r.report_time).encode()}
+            f":v{i}": {"S": pack_report(StoredReport(r.mobile, r.status, r.msg, r.report_time))}
             for i, r in enumerate(reports)
         }
         values[":exp"] = {"N": str(now + self._retention)}
@@ -147,11 +147,11 @@ class ReportStore:
         before = result.get("Attributes") or {"pk": {"S": f"MSG#{msg_id}"}}
         newly = [r for r in reports if r.mobile not in before]
         repeated = [r for r in reports if r.mobile in before and _same(before[r.mobile]["S"], r)]
-        return msg_id, newly, repeated, Link.from_item(before)
+        return msg_id, newly, repeated, link_from_item(before)
 
     def link(self, msg_id: str, *, consistent: bool = False) -> Link | None:
         """A MsgId's link and every report stored for it."""
         item = self._db.get_item(TableName=self._table, Key=link_key(msg_id), ConsistentRead=consistent).get(
             "Item"
         )
-        return Link.from_item(item) if item else None
+        return link_from_item(item) if item else None

@@ -31,7 +31,7 @@ from smsgw.adapters.dynamo import (
     request_key,
     to_item,
 )
-from smsgw.adapters.links import Link
+from smsgw.adapters.links import link_from_item
 from smsgw.adapters.search import reference_key
 from smsgw.domain.model import (
     STALE_CLAIM,
@@ -44,7 +44,8 @@ from smsgw.domain.model import (
     Settlement,
 )
 from smsgw.domain.numbers import Rejection
-from smsgw.domain.quiet import send_time_moment
+from smsgw.domain.reports import Link
+from smsgw.provider.guodu import format_send_time, parse_send_time
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -95,7 +96,7 @@ class MessageStore:
     def _lifetime_base(self, record: Chunk | RequestRecord) -> int:
         """The moment a request's records must outlive: its send time (a scheduled send's
         reports arrive after it) or the end of its validity, whichever is later."""
-        due = send_time_moment(record.send_time)
+        due = record.send_time
         return int(max(self._clock(), due.timestamp() if due else 0, record.valid_until))
 
     # ------------------------------------------------------------------ intake
@@ -116,7 +117,7 @@ class MessageStore:
             "rejected": [r.as_dict() for r in request.rejected],
             "reference": request.reference,
             "category": request.category.value,
-            "send_time": request.send_time,
+            "send_time": format_send_time(request.send_time),
             "append_id": request.append_id,
             "caller": request.caller,
             "status": request.status.value,
@@ -209,7 +210,7 @@ class MessageStore:
             "to": ",".join(chunk.mobiles),
             "content": chunk.content,
             "segments": chunk.segments,
-            "send_time": chunk.send_time,
+            "send_time": format_send_time(chunk.send_time),
             "append_id": chunk.append_id,
             "ref": chunk.reference,
             "cat": chunk.category.value,
@@ -319,7 +320,7 @@ class MessageStore:
             ),
             reference=data.get("reference"),
             category=Category(data.get("category", Category.TRANSACTIONAL)),
-            send_time=data.get("send_time", ""),
+            send_time=parse_send_time(data.get("send_time", "")),
             append_id=data.get("append_id", ""),
             caller=data.get("caller", ""),
             status=RequestStatus(data["status"]),
@@ -364,7 +365,7 @@ class MessageStore:
             mobiles=tuple(data["to"].split(",")) if data.get("to") else (),
             content=data.get("content", ""),
             segments=data.get("segments", 0),
-            send_time=data.get("send_time", ""),
+            send_time=parse_send_time(data.get("send_time", "")),
             append_id=data.get("append_id", ""),
             reference=data.get("ref"),
             category=Category(data.get("cat", Category.TRANSACTIONAL)),
@@ -386,7 +387,7 @@ class MessageStore:
         """These MsgIds' links, with their reports; one known only from reports that beat
         the submit's answer has no request yet."""
         keys = [link_key(m) for m in dict.fromkeys(msg_ids)]
-        return {link.msg_id: link for link in map(Link.from_item, batch_get(self._db, self._table, keys))}
+        return {link.msg_id: link for link in map(link_from_item, batch_get(self._db, self._table, keys))}
 
     def get_chunk(self, ref: ChunkRef, *, consistent: bool = True) -> Chunk | None:
         item = self._db.get_item(

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from smsgw.adapters.events import Event, EventPublisher
+from smsgw.adapters.events import EventPublisher
 from smsgw.adapters.store import MessageStore
 from smsgw.domain.callers import is_request_id, same_caller
 from smsgw.domain.errors import NotFound
+from smsgw.domain.events import Event
 from smsgw.domain.model import CANCELLABLE_STATES, LEFT_STATES, Chunk, ChunkRef, ChunkState
 from smsgw.observability import MetricUnit, logger, metrics
 from smsgw.services.finality import count_settled

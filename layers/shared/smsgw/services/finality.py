@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from smsgw.adapters.events import Event
 from smsgw.adapters.store import MessageStore
+from smsgw.domain.events import Event
 from smsgw.domain.model import Chunk, RequestStatus
 from smsgw.observability import logger
 from smsgw.services.announce import chunk_event, request_submitted_event

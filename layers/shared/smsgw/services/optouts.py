@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from smsgw.adapters.inbound import InboundStore, OptOut
+from smsgw.adapters.inbound import InboundStore
 from smsgw.domain.errors import InputError, NotFound
+from smsgw.domain.inbound import OptOut
 from smsgw.domain.numbers import normalise_mobile
 from smsgw.domain.times import public
 

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from smsgw.adapters.events import Event, EventPublisher
+from smsgw.adapters.events import EventPublisher
 from smsgw.adapters.inbound import InboundStore
 from smsgw.adapters.reports import ReportStore
+from smsgw.domain.events import Event
 from smsgw.domain.numbers import mask_mobile
 from smsgw.domain.optout import OptOutKeywords
 from smsgw.observability import MetricUnit, logger, metrics

@@ -33,13 +33,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
-from smsgw.adapters.events import Event, EventPublisher
+from smsgw.adapters.events import EventPublisher
 from smsgw.adapters.frequency import FrequencyStore
 from smsgw.adapters.inbound import InboundStore
 from smsgw.adapters.queue import ChunkMessage, LaneQueues, SendQueue
 from smsgw.adapters.reports import ReportStore
 from smsgw.adapters.store import MessageStore
 from smsgw.domain.caps import FREQUENCY_CAPPED, FrequencyCaps
+from smsgw.domain.events import Event
 from smsgw.domain.model import Category, Chunk, ChunkRef, ChunkState, RecipientStatus, RequestStatus
 from smsgw.domain.times import iso
 from smsgw.observability import MetricUnit, logger, metrics

@@ -20,12 +20,11 @@ from smsgw.adapters.search import Hit, SearchStore
 from smsgw.adapters.store import MessageStore
 from smsgw.domain.callers import same_caller
 from smsgw.domain.model import RequestRecord
-from smsgw.domain.quiet import send_time_moment
 from smsgw.domain.times import from_platform, iso, moment_iso, public
 
 
 def summary(record: RequestRecord) -> dict[str, Any]:
-    moment = send_time_moment(record.send_time)
+    moment = record.send_time
     return {
         "id": record.id,
         "status": record.status.value,

@@ -47,7 +47,6 @@ from smsgw.domain.model import (
     plan_chunks,
 )
 from smsgw.domain.numbers import Rejection
-from smsgw.domain.quiet import send_time_moment
 from smsgw.observability import MetricUnit, logger, metrics
 
 
@@ -216,7 +215,7 @@ class SendService:
 
     def _release_at(self, command: SendCommand, now: datetime) -> int | None:
         """When a held send is released (epoch seconds), or None: it is queued now."""
-        moment = send_time_moment(command.send_time)
+        moment = command.send_time
         if not self._hold_after or moment is None:
             return None
         if moment.timestamp() - now.timestamp() <= self._hold_after:

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from smsgw.adapters.links import Link, StoredReport
 from smsgw.adapters.store import MessageStore
 from smsgw.domain.callers import is_request_id, same_caller
 from smsgw.domain.errors import NotFound
@@ -25,7 +24,7 @@ from smsgw.domain.model import (
     RequestRecord,
     RequestStatus,
 )
-from smsgw.domain.quiet import send_time_moment
+from smsgw.domain.reports import Link, StoredReport
 from smsgw.domain.times import from_platform, moment_iso, public
 from smsgw.services.announce import NO_REPORT
 
@@ -133,7 +132,7 @@ class StatusService:
             "category": request.category.value,
             "created_at": public(request.created_at),
             # When the platform is asked to send (ISO 8601, Beijing time): the request's send_at.
-            "send_at": moment_iso(moment) if (moment := send_time_moment(request.send_time)) else None,
+            "send_at": moment_iso(request.send_time) if request.send_time else None,
             "completed_at": public(request.completed_at),
             "callback_url": request.callback_url,
             "segments": request.segments,

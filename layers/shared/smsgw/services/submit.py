@@ -51,7 +51,7 @@ from datetime import datetime
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from smsgw.adapters.events import Event, EventPublisher
+from smsgw.adapters.events import EventPublisher
 from smsgw.adapters.queue import (
     BadMessage,
     ChunkMessage,
@@ -65,6 +65,7 @@ from smsgw.adapters.queue import (
 from smsgw.adapters.reports import ReportStore
 from smsgw.adapters.store import MessageStore
 from smsgw.adapters.throttle import LanePause, Permit, SubmitRateLimiter, Throttled
+from smsgw.domain.events import Event
 from smsgw.domain.model import (
     CLAIMABLE_STATES,
     SETTLED_STATES,
@@ -73,13 +74,15 @@ from smsgw.domain.model import (
     Chunk,
     ChunkState,
     Settlement,
+    SubmitVerdict,
 )
 from smsgw.domain.numbers import mask_mobile
-from smsgw.domain.quiet import SEND_AT_ONCE_WITHIN, QuietHours, send_time_moment
+from smsgw.domain.quiet import QuietHours
+from smsgw.domain.reports import Report
+from smsgw.domain.times import SEND_AT_ONCE_WITHIN, from_epoch
 from smsgw.observability import MetricUnit, logger, metrics, single_metric
 from smsgw.provider.client import GuoduClient, PreparedSubmit, SubmitResult
-from smsgw.provider.guodu import BEIJING, Credentials, Outcome, ProtocolError, SubmitRequest, format_send_time
-from smsgw.provider.push import Report
+from smsgw.provider.guodu import Credentials, ProtocolError, SubmitRequest, format_send_time
 from smsgw.services.announce import dead_lettered_event, report_events
 from smsgw.services.finality import count_settled
 
@@ -355,7 +358,9 @@ class SubmitService:
     def _prepare(self, chunk: Chunk, token: str, credentials: Credentials) -> PreparedSubmit | Decision:
         """The request, ready to go (or the decision for a chunk the document refuses)."""
         try:
-            request = SubmitRequest(chunk.mobiles, chunk.content, self._send_time(chunk), chunk.append_id)
+            request = SubmitRequest(
+                chunk.mobiles, chunk.content, format_send_time(self._send_time(chunk)), chunk.append_id
+            )
         except ProtocolError as err:
             return Decision(Settlement(token, ChunkState.FAILED, "invalid", str(err)))
         return self._client.prepare(request, credentials)
@@ -379,20 +384,20 @@ class SubmitService:
                 metrics.add_metric(name="RateSlotsMissed", unit=MetricUnit.Count, value=permit.missed)
         self._answered(chunk, result)
         decision = self._decide(chunk, token, result)
-        self._pace(result.outcome)
+        self._pace(result.verdict)
         return decision
 
     def _decide(self, chunk: Chunk, token: str, result: SubmitResult) -> Decision:
         """The classification table, applied: what the answer makes of the chunk."""
-        outcome, code, detail = result.outcome, result.code, result.detail
-        if outcome is Outcome.ACCEPTED:
+        verdict, code, detail = result.verdict, result.code, result.detail
+        if verdict is SubmitVerdict.ACCEPTED:
             return Decision(Settlement(token, ChunkState.SUBMITTED, code, detail, msg_id=result.msg_id))
-        if outcome is Outcome.REJECTED:
+        if verdict is SubmitVerdict.REJECTED:
             return Decision(Settlement(token, ChunkState.FAILED, code, detail))
-        if outcome is Outcome.AMBIGUOUS and not self._resend_ambiguous:
+        if verdict is SubmitVerdict.AMBIGUOUS and not self._resend_ambiguous:
             metrics.add_metric(name="SubmitsAmbiguous", unit=MetricUnit.Count, value=1)
             return Decision(Settlement(token, ChunkState.UNKNOWN, code, detail))
-        if outcome is Outcome.UNKNOWN:
+        if verdict is SubmitVerdict.UNKNOWN:
             metrics.add_metric(name="SubmitsParked", unit=MetricUnit.Count, value=1)
             return Decision(
                 Settlement(token, ChunkState.RETRYING, code, detail, restart_attempts=True),
@@ -400,7 +405,7 @@ class SubmitService:
                 reason=f"unknown ResultCode {code}",
             )
         # transient, account, or ambiguous with resending on
-        if outcome is Outcome.ACCOUNT:
+        if verdict is SubmitVerdict.ACCOUNT:
             metrics.add_metric(name="AccountErrors", unit=MetricUnit.Count, value=1)
         return self._failed_attempt(chunk, token, code, detail)
 
@@ -580,7 +585,7 @@ class SubmitService:
         quiet = self._lane.quiet_hours
         if quiet is None or chunk.category is not Category.MARKETING or self._send_time(chunk):
             return None
-        moment = datetime.fromtimestamp(now, tz=BEIJING)
+        moment = from_epoch(now)
         if not quiet.contains(moment):
             return None
         resume = quiet.end_after(moment)
@@ -601,19 +606,19 @@ class SubmitService:
             wait,
         )
 
-    def _send_time(self, chunk: Chunk) -> str:
-        """The chunk's SendTime while it lies ahead; empty (at once) once it is due. A
+    def _send_time(self, chunk: Chunk) -> datetime | None:
+        """The chunk's send time while it lies ahead; None (at once) once it is due. A
         scheduled chunk that waited past its time (retries, a backlog) goes at once, as
         intake does with a send_at about now: the document provides no past SendTime.
         Scheduled marketing due in quiet hours is rescheduled to their end."""
-        due = send_time_moment(chunk.send_time)
-        now = datetime.fromtimestamp(self._clock(), tz=BEIJING)
+        due = chunk.send_time
+        now = from_epoch(self._clock())
         if due is None or due <= now + SEND_AT_ONCE_WITHIN:
-            return ""
+            return None
         quiet = self._lane.quiet_hours
         if quiet is not None and chunk.category is Category.MARKETING and quiet.contains(due):
-            return format_send_time(quiet.end_after(due))
-        return chunk.send_time
+            return quiet.end_after(due)
+        return due
 
     def _not_claimed(
         self, message: QueueMessage, order: ChunkMessage, chunk: Chunk, lease_until: int
@@ -672,17 +677,17 @@ class SubmitService:
             return RetryAfter(0)
         return Parked(reason)
 
-    def _pace(self, outcome: Outcome) -> None:
+    def _pace(self, verdict: SubmitVerdict) -> None:
         """The lane's pause: a help, never a reason to lose an answer (errors are logged)."""
         try:
-            if outcome in (Outcome.TRANSIENT, Outcome.AMBIGUOUS, Outcome.ACCOUNT):
+            if verdict in (SubmitVerdict.TRANSIENT, SubmitVerdict.AMBIGUOUS, SubmitVerdict.ACCOUNT):
                 pause = self._lane.pause.record_failure()
                 if pause:
                     logger.warning(
                         "the platform keeps failing: the lane pauses", extra={"pause_seconds": pause}
                     )
                     metrics.add_metric(name="LanePaused", unit=MetricUnit.Count, value=1)
-            elif outcome in (Outcome.ACCEPTED, Outcome.REJECTED):
+            elif verdict in (SubmitVerdict.ACCEPTED, SubmitVerdict.REJECTED):
                 self._lane.pause.record_success()
         except Exception:
             logger.warning("could not update the lane's pause", exc_info=True)
@@ -696,7 +701,7 @@ class SubmitService:
             "submit answered",
             extra=_ids(
                 chunk,
-                outcome=result.outcome.value,
+                outcome=result.verdict.value,
                 code=result.code,
                 numbers=len(chunk.mobiles),
                 first=mask_mobile(chunk.mobiles[0]) if chunk.mobiles else None,
