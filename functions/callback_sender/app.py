@@ -47,7 +47,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailure
         outcome = service.deliver(record.body, receive_count=int(record.attributes.approximate_receive_count))
         if isinstance(outcome, Retry):
             try:
-                queue.delay(record.receipt_handle, outcome.seconds)
+                queue.retry(record.receipt_handle, outcome.seconds)
             except Exception:
                 logger.warning("could not set the retry delay: the queue's own applies", exc_info=True)
             raise TryAgainLater(outcome.reason)

@@ -55,7 +55,7 @@ class Retry:
     reason: str
 
 
-Outcome = Delivered | Skipped | Retry
+CallbackDelivery = Delivered | Skipped | Retry
 
 
 class CallbackService:
@@ -75,7 +75,7 @@ class CallbackService:
         self._clock = clock
         self._requests: dict[str, RequestRecord | None] = {}
 
-    def deliver(self, body: str, *, receive_count: int) -> Outcome:
+    def deliver(self, body: str, *, receive_count: int) -> CallbackDelivery:
         try:
             event = json.loads(body)
             detail = event["detail"]

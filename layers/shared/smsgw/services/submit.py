@@ -1,7 +1,23 @@
 """Submit one chunk to the platform: the work behind every message on the send queue.
 
 For each SQS message the worker calls ``SubmitService.handle``, which returns what became
-of the message (``Done``, ``RetryAfter``, ``Parked``). The flow, top to bottom:
+of the message (``Done``, ``RetryAfter``, ``Parked``).
+
+"Not now" has three words here, and only three:
+
+- **hold**: the chunk waits *without* using anything up: a fresh copy of the message is
+  queued, due later, and this one is let go (``_hold``, ``Then.HOLD``; a claim given back
+  is settled ``queued`` with ``attempt_counted=False``). A paused lane, a full rate
+  limit, quiet hours, AWS failing before the submit, too little time left, another
+  worker's live claim: none is the chunk's fault, so none nears the dead-letter queue.
+- **retry**: a counted attempt failed; the *same* message comes back after a backoff
+  (``_retry``, ``RetryAfter``, ``Then.RETRY``, ``RetryPolicy.backoff``,
+  ``SendQueue.retry``). Its receive count grows: the queue's ``maxReceiveCount`` is the
+  safety net behind ``max_attempts``.
+- **park**: to the dead-letter queue, for a person (``_park``, ``Parked``, ``Then.PARK``,
+  ``SendQueue.park``; ``smsgw redrive`` brings it back).
+
+The flow, top to bottom:
 
 Each lane (``verification``, ``transactional``, ``marketing``) has a service of its own:
 its queue and dead-letter queue, the client and rate limit of the account it submits
@@ -131,7 +147,7 @@ class RetryPolicy:
     # not failed and must not use up the chunk's attempts.
     max_attempts: int = 8
 
-    def delay(self, attempt: int, rng: Callable[[], float] = random.random) -> int:
+    def backoff(self, attempt: int, rng: Callable[[], float] = random.random) -> int:
         """Exponential backoff with "equal jitter": between half and all of the step."""
         step = min(self.max_seconds, self.base_seconds * 2 ** max(0, attempt - 1))
         return int(step / 2 + rng() * step / 2)
@@ -155,7 +171,7 @@ class Decision:
 
     settlement: Settlement
     then: Then = Then.DONE
-    delay: int = 0
+    seconds: int = 0  # how long a hold or a retry waits
     reason: str = ""  # why it is parked
 
 
@@ -196,7 +212,7 @@ class SubmitService:
         self._reports = reports
         self._events = events
         self._lane = lane
-        self._retry = retry
+        self._retry_policy = retry
         self._resend_ambiguous = resend_ambiguous
         self._clock = clock
         self._sleep = sleep
@@ -231,7 +247,7 @@ class SubmitService:
                 except Exception:
                     logger.warning("could not queue a chunk of a group again", extra=_ref_ids(order))
                     kept = True
-        return self._retry_after(message, 1) if kept else Done("group")
+        return self._retry(message, 1) if kept else Done("group")
 
     def _handle_one(
         self, message: QueueMessage, order: ChunkMessage, lease_seconds: int, deadline: float, ends_at: float
@@ -256,7 +272,7 @@ class SubmitService:
             # A failure of the gateway itself: SQS hands it out again (and, should it never
             # pass, its maxReceiveCount ends in the dead-letter queue for a person).
             logger.exception("the gateway failed before the submit", extra=_ref_ids(order))
-            return self._retry_after(message, self._retry.delay(message.receive_count, self._rng))
+            return self._retry(message, self._retry_policy.backoff(message.receive_count, self._rng))
 
     def _attempt(
         self,
@@ -332,7 +348,7 @@ class SubmitService:
             self._lanes.of(category).requeue(order, 0, now=self._clock())
         except Exception:
             logger.warning("could not hand a chunk to its lane", extra=_ref_ids(order), exc_info=True)
-            return self._retry_after(message, self._retry.delay(message.receive_count, self._rng))
+            return self._retry(message, self._retry_policy.backoff(message.receive_count, self._rng))
         logger.info("chunk handed to its own lane", extra=_ref_ids(order, lane=str(category)))
         return Done("moved to its lane")
 
@@ -413,12 +429,12 @@ class SubmitService:
         """Retry with a growing delay, or, when the chunk has used its attempts, park it in
         the dead-letter queue for a person (``smsgw redrive``)."""
         attempt = chunk.attempts - chunk.attempt_base
-        if attempt < self._retry.max_attempts:
+        if attempt < self._retry_policy.max_attempts:
             metrics.add_metric(name="SubmitRetries", unit=MetricUnit.Count, value=1)
             return Decision(
                 Settlement(token, ChunkState.RETRYING, code, detail),
                 Then.RETRY,
-                self._retry.delay(attempt, self._rng),
+                self._retry_policy.backoff(attempt, self._rng),
             )
         logger.error("attempts used up: parked in the dead-letter queue", extra=_ids(chunk, code=code))
         metrics.add_metric(name="SubmitsDeadLettered", unit=MetricUnit.Count, value=1)
@@ -446,7 +462,7 @@ class SubmitService:
         if not written:
             logger.warning("the chunk was settled meanwhile by another worker", extra=_ids(chunk))
         elif decision.settlement.settles and not self._after_settle(chunk, decision.settlement):
-            return self._retry_after(message, 1)  # settled; its next delivery counts it
+            return self._retry(message, 1)  # settled; its next delivery counts it
         elif decision.then is Then.PARK:
             self._announce_parked(chunk, decision.settlement)
         return self._then(message, order, decision)
@@ -471,7 +487,7 @@ class SubmitService:
     def _send_order(self, message: QueueMessage, order: ChunkMessage, decision: Decision) -> Disposition:
         """DynamoDB would not take the settlement: keep it on the queue, for a later delivery
         to write. The message carrying it replaces this one."""
-        settle = SettleOrder(decision.settlement, decision.then, decision.delay, decision.reason)
+        settle = SettleOrder(decision.settlement, decision.then, decision.seconds, decision.reason)
         carrier = replace(order, settle=settle, not_before=0)
         metrics.add_metric(name="SettleOrdersQueued", unit=MetricUnit.Count, value=1)
         try:
@@ -493,7 +509,7 @@ class SubmitService:
                     msg_id=decision.settlement.msg_id,
                 ),
             )
-            return self._retry_after(message, 0)
+            return self._retry(message, 0)
 
     def _carry_out(self, message: QueueMessage, order: ChunkMessage, settle: SettleOrder) -> Disposition:
         """A settle order: write what an earlier attempt decided, then do what it said."""
@@ -508,9 +524,9 @@ class SubmitService:
                 self._announce_parked(chunk, settle.settlement)
         except Exception:
             logger.exception("a settle order could not be written yet", extra=_ref_ids(order))
-            return self._retry_after(message, self._retry.delay(message.receive_count, self._rng))
+            return self._retry(message, self._retry_policy.backoff(message.receive_count, self._rng))
         logger.info("settle order written", extra=_ref_ids(order, state=settle.settlement.state.value))
-        decision = Decision(settle.settlement, settle.then, settle.delay, settle.reason)
+        decision = Decision(settle.settlement, settle.then, settle.seconds, settle.reason)
         # The chunk goes on as a plain chunk message of its own; this order is done.
         return self._then(message, replace(order, settle=None), decision, same_message=False)
 
@@ -520,11 +536,11 @@ class SubmitService:
         if decision.then is Then.RETRY and same_message:
             # A failed attempt: the same message comes back (and counts toward the queue's
             # maxReceiveCount, the safety net behind max_attempts).
-            return self._retry_after(message, decision.delay)
+            return self._retry(message, decision.seconds)
         if decision.then in (Then.RETRY, Then.HOLD):
             if self._elsewhere(order.category):
                 return self._move(message, order, order.category)
-            return self._hold(message, order, decision.delay)
+            return self._hold(message, order, decision.seconds)
         if decision.then is Then.PARK:
             return self._park(encode(replace(order, settle=None)), decision.reason)
         return Done()
@@ -562,7 +578,7 @@ class SubmitService:
             logger.warning(
                 "could not queue a fresh copy: keeping this one", extra=_ref_ids(order), exc_info=True
             )
-            return self._retry_after(message, int(delay))
+            return self._retry(message, int(delay))
         return Done(f"held {delay:.0f} s")
 
     def _lane_pause(self, deadline: float) -> float:
@@ -628,7 +644,7 @@ class SubmitService:
             # The delivery that settled it may have stopped before counting it: count
             # again (a no-op if it was), so the request still completes and is announced.
             if chunk.state in SETTLED_STATES and not self._count_settled(chunk):
-                return self._retry_after(message, 1)
+                return self._retry(message, 1)
             return Done("duplicate")
         if lease_until > self._clock():
             # Keep a copy until the claim is due: should the other worker die, this
@@ -644,7 +660,7 @@ class SubmitService:
                 chunk, state=ChunkState.UNKNOWN, result_code=STALE_CLAIM, detail="worker stopped mid-submit"
             )
             if not self._count_settled(stale):
-                return self._retry_after(message, 1)
+                return self._retry(message, 1)
         return Done("stale claim")
 
     def _give_back_unanswered_claim(self, order: ChunkMessage, token: str, ends_at: float) -> None:
@@ -661,10 +677,10 @@ class SubmitService:
 
     # -- bookkeeping ------------------------------------------------------------------------
 
-    def _retry_after(self, message: QueueMessage, seconds: int) -> RetryAfter:
+    def _retry(self, message: QueueMessage, seconds: int) -> RetryAfter:
         try:
             if message.receipt_handle:
-                self._queue.delay(message.receipt_handle, seconds)
+                self._queue.retry(message.receipt_handle, seconds)
         except Exception:
             logger.warning("could not set the retry delay: the queue's own applies", exc_info=True)
         return RetryAfter(seconds)
