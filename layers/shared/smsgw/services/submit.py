@@ -78,8 +78,7 @@ from smsgw.adapters.queue import (
     decode_all,
     encode,
 )
-from smsgw.adapters.reports import ReportStore
-from smsgw.adapters.store import MessageStore
+from smsgw.adapters.table import MessageTable
 from smsgw.adapters.throttle import LanePause, Permit, SubmitRateLimiter, Throttled
 from smsgw.domain.events import Event
 from smsgw.domain.model import (
@@ -191,11 +190,10 @@ AWS_HOLD_SECONDS = 5.0
 class SubmitService:
     def __init__(
         self,
-        store: MessageStore,
+        store: MessageTable,
         queue: SendQueue,
         client: GuoduClient,
         *,
-        reports: ReportStore,
         events: EventPublisher,
         lane: Lane,
         retry: RetryPolicy,
@@ -209,7 +207,6 @@ class SubmitService:
         self._store = store
         self._queue = queue
         self._client = client
-        self._reports = reports
         self._events = events
         self._lane = lane
         self._retry_policy = retry
@@ -304,7 +301,7 @@ class SubmitService:
         # Either why it must not go now, or the request ready to leave.
         plan = self._before_submit(read, token, deadline) or self._prepare(read, token, credentials)
         try:
-            claim = self._store.claim_chunk(order.ref, token=token, lease_seconds=lease_seconds)
+            claim = self._store.chunks.claim_chunk(order.ref, token=token, lease_seconds=lease_seconds)
         except Exception:
             self._give_back_unanswered_claim(order, token, ends_at)
             raise
@@ -318,7 +315,7 @@ class SubmitService:
 
     def _read_claimable(self, message: QueueMessage, order: ChunkMessage) -> Chunk | Disposition:
         """The chunk, when this worker may claim it; otherwise what becomes of the message."""
-        read = self._store.get_chunk(order.ref)
+        read = self._store.chunks.get_chunk(order.ref)
         if read is None:
             logger.error("chunk not found: parked", extra=_ref_ids(order))
             return self._park(message.body, "chunk not found")
@@ -471,7 +468,7 @@ class SubmitService:
         """Settle in place, retrying while time allows; None: it could not be written."""
         for attempt in range(4):
             try:
-                return self._store.settle(chunk, settlement)
+                return self._store.chunks.settle(chunk, settlement)
             except Exception:
                 logger.warning(
                     "could not record the attempt; trying again",
@@ -514,10 +511,10 @@ class SubmitService:
     def _carry_out(self, message: QueueMessage, order: ChunkMessage, settle: SettleOrder) -> Disposition:
         """A settle order: write what an earlier attempt decided, then do what it said."""
         try:
-            chunk = self._store.get_chunk(order.ref)
+            chunk = self._store.chunks.get_chunk(order.ref)
             if chunk is None:
                 return self._park(encode(replace(order, settle=None)), "chunk not found")
-            written = self._store.settle(chunk, settle.settlement)
+            written = self._store.chunks.settle(chunk, settle.settlement)
             if written and settle.settlement.settles and not self._after_settle(chunk, settle.settlement):
                 raise RuntimeError("the settled chunk could not be counted")
             if written and settle.then is Then.PARK:
@@ -653,7 +650,7 @@ class SubmitService:
             return self._hold(message, order, lease_until - self._clock())
         # A worker claimed it and stopped (timeout, crash) while its request may have left.
         logger.warning("stale claim: the earlier attempt may have been sent", extra=_ids(chunk))
-        if self._store.mark_stale(chunk):
+        if self._store.chunks.mark_stale(chunk):
             metrics.add_metric(name="SubmitsAmbiguous", unit=MetricUnit.Count, value=1)
             metrics.add_metric(name="RecipientsUnknown", unit=MetricUnit.Count, value=len(chunk.mobiles))
             stale = replace(
@@ -758,7 +755,7 @@ class SubmitService:
         """Reports that beat the submit's answer were stored unannounced (their MsgId had
         no request yet): now that the link exists, announce them with the request id."""
         try:
-            link = self._reports.link(msg_id, consistent=True)
+            link = self._store.links.link(msg_id, consistent=True)
         except Exception:
             logger.exception("could not read reports that came early", extra=_ids(chunk))
             metrics.add_metric(name="EventsFailed", unit=MetricUnit.Count, value=1)
