@@ -140,7 +140,6 @@ class Settings:
     numbers_per_submit: int = MAX_NUMBERS_PER_CHUNK
     max_recipients: int = 100_000
     retention_days: int = 30
-    idempotency_ttl_seconds: int = 86_400
     submit_max_attempts: int = 8
     retry_base_seconds: int = 10
     retry_max_seconds: int = 900
@@ -306,7 +305,6 @@ class Settings:
             ),
             max_recipients=_int(env, "MAX_RECIPIENTS_PER_REQUEST", 100_000, 10_000, 1_000_000),
             retention_days=_int(env, "RETENTION_DAYS", 30, 1, 3650),
-            idempotency_ttl_seconds=_int(env, "IDEMPOTENCY_TTL_SECONDS", 86_400, 60, 30 * 86_400),
             submit_max_attempts=_int(env, "SUBMIT_MAX_ATTEMPTS", 8, 1, 1000),
             retry_base_seconds=_int(env, "RETRY_BASE_SECONDS", 10, 0, 43_200),
             retry_max_seconds=_int(env, "RETRY_MAX_SECONDS", 900, 0, 43_200),

@@ -261,6 +261,8 @@ class ChunkStore:
         which botocore retried counts as done: the item shows it was this attempt's."""
         update = self._settle_update(chunk, settlement)
         if settlement.state is ChunkState.SUBMITTED and settlement.msg_id:
+            # The early-report handshake (domain/reports.py): the link is an update of the
+            # MsgId's item, which reports may have reached first; they stay.
             link = self._links.link_clause(chunk, settlement.msg_id)
             try:
                 items: list[Any] = [

@@ -753,7 +753,8 @@ class SubmitService:
 
     def _announce_early_reports(self, chunk: Chunk, msg_id: str) -> None:
         """Reports that beat the submit's answer were stored unannounced (their MsgId had
-        no request yet): now that the link exists, announce them with the request id."""
+        no request yet): now that the link exists, announce them with the request id. Step 3
+        of the early-report handshake (``domain/reports.py``)."""
         try:
             link = self._store.links.link(msg_id, consistent=True)
         except Exception:
