@@ -191,18 +191,21 @@ class CarefulClient(Gateway):
         self._retried(lambda: self.http.put(url, timeout=35), ok=(200, 201))
 
     def queue_depth(self) -> int:
-        """Every message on the send queue: visible, in flight, or delayed (held)."""
-        attributes = self.stack.client("sqs").get_queue_attributes(
-            QueueUrl=self.send_queue, AttributeNames=["All"]
-        )["Attributes"]
-        return sum(
-            int(attributes[name])
-            for name in (
-                "ApproximateNumberOfMessages",
-                "ApproximateNumberOfMessagesNotVisible",
-                "ApproximateNumberOfMessagesDelayed",
+        """Every message on the lanes' send queues: visible, in flight, or delayed (held)."""
+        depth = 0
+        for queue in self.send_queues:
+            attributes = self.stack.client("sqs").get_queue_attributes(
+                QueueUrl=queue, AttributeNames=["All"]
+            )["Attributes"]
+            depth += sum(
+                int(attributes[name])
+                for name in (
+                    "ApproximateNumberOfMessages",
+                    "ApproximateNumberOfMessagesNotVisible",
+                    "ApproximateNumberOfMessagesDelayed",
+                )
             )
-        )
+        return depth
 
 
 class WorkerKiller:
