@@ -1,7 +1,8 @@
 """What every DynamoDB store of the gateway shares: one table, ``pk``/``sk``, and these helpers.
 
-The table's items, each with exactly one owner class that writes it (every item also
-carries ``expires_at`` for TTL, except the opt-out itself, kept until removed):
+The table's items, each with exactly one owner class that writes it. Items that expire
+carry ``expires_at`` (TTL); the opt-out itself, a caller's callback settings and an
+account's pause are kept until changed:
 
 ==========================  ==================  =============================================
 pk                          sk                  what (owner)
