@@ -133,7 +133,7 @@ class Failed:
 
 
 @dataclass
-class Outcome:
+class RedriveReport:
     dry_run: bool
     chosen: list[DeadLetter] = field(default_factory=list)  # moved (or, in a dry run, would be)
     skipped: list[Skipped] = field(default_factory=list)
@@ -191,12 +191,12 @@ class Redrive:
         )["Attributes"]
         return int(attributes.get("ApproximateNumberOfMessages", 0))
 
-    def run(self, *, dry_run: bool, limit: int | None = None, request_id: str | None = None) -> Outcome:
+    def run(self, *, dry_run: bool, limit: int | None = None, request_id: str | None = None) -> RedriveReport:
         """Move (or with ``dry_run`` only list) at most ``limit`` messages, of ``request_id``
         only when given. Every message held and not moved is visible again on return."""
         from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415 - keep CLI start lean
 
-        outcome = Outcome(dry_run=dry_run)
+        outcome = RedriveReport(dry_run=dry_run)
         held: dict[str, DeadLetter] = {}  # received and not deleted: released at the end
         try:
             self._scan(outcome, held, limit, request_id)
@@ -208,7 +208,7 @@ class Redrive:
 
     # -- the scan ---------------------------------------------------------------------
     def _scan(
-        self, outcome: Outcome, held: dict[str, DeadLetter], limit: int | None, request_id: str | None
+        self, outcome: RedriveReport, held: dict[str, DeadLetter], limit: int | None, request_id: str | None
     ) -> None:
         seen: set[str] = set()
         chunks: set[tuple[str, int]] = set()
@@ -252,7 +252,7 @@ class Redrive:
     @staticmethod
     def _choose(
         new: list[DeadLetter],
-        outcome: Outcome,
+        outcome: RedriveReport,
         chunks: set[tuple[str, int]],
         room: int | None,
         request_id: str | None,
@@ -275,13 +275,13 @@ class Redrive:
         return chosen
 
     # -- moving: copy, then delete ----------------------------------------------------
-    def _move(self, letters: list[DeadLetter], outcome: Outcome, held: dict[str, DeadLetter]) -> None:
+    def _move(self, letters: list[DeadLetter], outcome: RedriveReport, held: dict[str, DeadLetter]) -> None:
         copied = self._copy(letters, outcome)
         for letter in self._delete(copied, outcome):
             held.pop(letter.message_id, None)
             outcome.chosen.append(letter)
 
-    def _copy(self, letters: list[DeadLetter], outcome: Outcome) -> list[DeadLetter]:
+    def _copy(self, letters: list[DeadLetter], outcome: RedriveReport) -> list[DeadLetter]:
         """SendMessageBatch to the send queue, retrying refused entries; the copied ones."""
 
         def send(pending: dict[str, DeadLetter]) -> Any:
@@ -293,7 +293,7 @@ class Redrive:
 
         return self._batch_call(letters, send, "send", outcome)
 
-    def _delete(self, letters: list[DeadLetter], outcome: Outcome) -> list[DeadLetter]:
+    def _delete(self, letters: list[DeadLetter], outcome: RedriveReport) -> list[DeadLetter]:
         """DeleteMessageBatch from the dead-letter queue, retrying refused entries."""
 
         def delete(pending: dict[str, DeadLetter]) -> Any:
@@ -310,7 +310,7 @@ class Redrive:
         letters: list[DeadLetter],
         call: Callable[[dict[str, DeadLetter]], Any],
         step: str,
-        outcome: Outcome,
+        outcome: RedriveReport,
     ) -> list[DeadLetter]:
         """Call ``call`` with ten entries at a time; retry the entries SQS reports failed
         (unless SQS says the fault is ours: retrying those cannot help). Returns the

@@ -17,7 +17,7 @@ DEFAULT_HEARTBEAT = 10.0
 
 
 @dataclass(frozen=True)
-class Outcome:
+class WatchResult:
     raw: dict[str, Any]  # the last reply, as sent (first page of recipients)
     status: Status
     reached: bool  # the goal was reached (else the time ran out)
@@ -47,7 +47,7 @@ def until(
     heartbeat: float = DEFAULT_HEARTBEAT,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
-) -> Outcome:
+) -> WatchResult:
     """Poll every ``interval`` seconds until ``goal`` holds for the status or ``timeout``
     passes (``None``: no limit). ``on_change`` hears each status whose state or counts
     changed; ``on_heartbeat`` (status, elapsed, seconds without a change) hears that the
@@ -69,7 +69,7 @@ def until(
             on_heartbeat(status, elapsed, now - changed_at)
             beat_at = now
         if goal(status):
-            return Outcome(raw, status, True, elapsed)
+            return WatchResult(raw, status, True, elapsed)
         if timeout is not None and elapsed >= timeout:
-            return Outcome(raw, status, False, elapsed)
+            return WatchResult(raw, status, False, elapsed)
         sleep(interval if timeout is None else max(0.0, min(interval, timeout - elapsed)))

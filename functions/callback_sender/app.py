@@ -17,7 +17,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from smsgw.adapters.aws import client
 from smsgw.adapters.callers import CallerStore
 from smsgw.adapters.queue import SendQueue
-from smsgw.adapters.store import MessageStore
+from smsgw.adapters.table import MessageTable
 from smsgw.adapters.webhook import WebhookPoster
 from smsgw.observability import logger, metrics
 from smsgw.services.callbacks import CallbackService, Retry
@@ -28,7 +28,7 @@ settings.require("callback_queue_url")
 dynamodb = client("dynamodb", settings.aws_limits)
 queue = SendQueue(client("sqs", settings.aws_limits), settings.callback_queue_url)
 service = CallbackService(
-    MessageStore(dynamodb, settings.messages_table, retention_days=settings.retention_days),
+    MessageTable(dynamodb, settings.messages_table, retention_days=settings.retention_days),
     CallerStore(dynamodb, settings.messages_table),
     WebhookPoster(allow_loopback=settings.callback_allow_loopback),
     retry_base_seconds=settings.callback_retry_base_seconds,
@@ -47,7 +47,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailure
         outcome = service.deliver(record.body, receive_count=int(record.attributes.approximate_receive_count))
         if isinstance(outcome, Retry):
             try:
-                queue.delay(record.receipt_handle, outcome.seconds)
+                queue.retry(record.receipt_handle, outcome.seconds)
             except Exception:
                 logger.warning("could not set the retry delay: the queue's own applies", exc_info=True)
             raise TryAgainLater(outcome.reason)

@@ -18,8 +18,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from smsgw.adapters.aws import client
 from smsgw.adapters.events import EventPublisher
 from smsgw.adapters.inbound import InboundStore
-from smsgw.adapters.reports import ReportStore
+from smsgw.adapters.optouts import OptOutStore
+from smsgw.adapters.packets import RawPacketStore
 from smsgw.adapters.secrets import PushTokens
+from smsgw.adapters.table import MessageTable
 from smsgw.api.errors import register_error_handlers
 from smsgw.api.guard import SourceAllowList, TokenGuard
 from smsgw.domain.errors import PayloadTooLarge
@@ -42,13 +44,10 @@ token = TokenGuard(
 )
 sources = SourceAllowList(settings.push_allowed_ips)
 service = PushService(
-    ReportStore(
-        dynamodb,
-        settings.messages_table,
-        retention_days=settings.retention_days,
-        raw_retention_days=settings.raw_packet_retention_days,
-    ),
+    MessageTable(dynamodb, settings.messages_table, retention_days=settings.retention_days).links,
+    RawPacketStore(dynamodb, settings.messages_table, raw_retention_days=settings.raw_packet_retention_days),
     InboundStore(dynamodb, settings.messages_table, retention_days=settings.retention_days),
+    OptOutStore(dynamodb, settings.messages_table, retention_days=settings.retention_days),
     EventPublisher(client("events", settings.aws_limits), settings.event_bus_name, source=SOURCE),
     keywords=OptOutKeywords.parse(settings.opt_out_keywords),
 )

@@ -11,10 +11,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from smsgw.adapters.aws import client
 from smsgw.adapters.events import EventPublisher
 from smsgw.adapters.frequency import FrequencyStore
-from smsgw.adapters.inbound import InboundStore
+from smsgw.adapters.optouts import OptOutStore
 from smsgw.adapters.queue import LaneQueues
-from smsgw.adapters.reports import ReportStore
-from smsgw.adapters.store import MessageStore
+from smsgw.adapters.table import MessageTable
 from smsgw.domain.caps import FrequencyCaps
 from smsgw.observability import logger, metrics
 from smsgw.services.announce import SOURCE
@@ -25,7 +24,7 @@ from smsgw.settings import Settings
 settings = Settings.from_env()
 settings.require("send_queue_url", "event_bus_name")
 dynamodb = client("dynamodb", settings.aws_limits)
-store = MessageStore(dynamodb, settings.messages_table, retention_days=settings.retention_days)
+store = MessageTable(dynamodb, settings.messages_table, retention_days=settings.retention_days)
 # Each chunk goes on the queue of its request's lane.
 queue = LaneQueues.of_urls(
     client("sqs", settings.aws_limits), {c: lane.queue_url for c, lane in settings.lanes().items()}
@@ -33,11 +32,10 @@ queue = LaneQueues.of_urls(
 service = ReconcileService(
     store,
     IntakeFinisher(store, queue),
-    ReportStore(dynamodb, settings.messages_table, retention_days=settings.retention_days),
     EventPublisher(client("events", settings.aws_limits), settings.event_bus_name, source=SOURCE),
     queue=queue,
     screen=Screen(
-        InboundStore(dynamodb, settings.messages_table, retention_days=settings.retention_days),
+        OptOutStore(dynamodb, settings.messages_table, retention_days=settings.retention_days),
         FrequencyStore(dynamodb, settings.messages_table),
         FrequencyCaps.parse(
             verification=settings.frequency_caps_verification,

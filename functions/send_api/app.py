@@ -22,11 +22,11 @@ from smsgw.adapters.aws import client
 from smsgw.adapters.callers import CallerStore
 from smsgw.adapters.events import EventPublisher
 from smsgw.adapters.frequency import FrequencyStore
-from smsgw.adapters.inbound import InboundStore
+from smsgw.adapters.optouts import OptOutStore
 from smsgw.adapters.queue import LaneQueues
 from smsgw.adapters.search import SearchStore
 from smsgw.adapters.secrets import RequestIdKey
-from smsgw.adapters.store import MessageStore
+from smsgw.adapters.table import MessageTable
 from smsgw.api.errors import register_error_handlers
 from smsgw.api.models import CallbackBody, InboundQuery, MessagesQuery, SendBody, to_command
 from smsgw.domain import jsontext
@@ -53,13 +53,13 @@ request_ids = RequestIds(
         settings.request_id_secret_name,
     )
 )
-store = MessageStore(
+store = MessageTable(
     dynamodb,
     settings.messages_table,
     retention_days=settings.retention_days,
     accepting_grace_seconds=settings.intake_grace_seconds,
 )
-inbound = InboundStore(dynamodb, settings.messages_table, retention_days=settings.retention_days)
+opt_out_list = OptOutStore(dynamodb, settings.messages_table, retention_days=settings.retention_days)
 search = SearchStore(dynamodb, settings.messages_table)
 caps = FrequencyCaps.parse(
     verification=settings.frequency_caps_verification,
@@ -69,7 +69,7 @@ caps = FrequencyCaps.parse(
 sender = SendService(
     store,
     LaneQueues.of_urls(sqs, {c: lane.queue_url for c, lane in settings.lanes().items()}),
-    inbound,
+    opt_out_list,
     FrequencyStore(dynamodb, settings.messages_table),
     caps=caps,
     per_submit=settings.numbers_per_submit,
@@ -79,7 +79,7 @@ sender = SendService(
     release_lead_seconds=settings.scheduled_release_lead_seconds,
 )
 statuses = StatusService(store)
-opt_outs = OptOutService(inbound)
+opt_outs = OptOutService(opt_out_list)
 finder = SearchService(store, search)
 cancels = CancelService(
     store, EventPublisher(client("events", settings.aws_limits), settings.event_bus_name, source=SOURCE)

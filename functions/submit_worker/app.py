@@ -21,9 +21,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from smsgw.adapters.aws import client
 from smsgw.adapters.events import EventPublisher
 from smsgw.adapters.queue import LaneQueues, SendQueue
-from smsgw.adapters.reports import ReportStore
 from smsgw.adapters.secrets import ProviderCredentials
-from smsgw.adapters.store import MessageStore
+from smsgw.adapters.table import MessageTable
 from smsgw.adapters.throttle import LanePause, PausePolicy, RateLimit, SubmitRateLimiter, lookahead
 from smsgw.domain.model import Category
 from smsgw.domain.quiet import QuietHours
@@ -41,14 +40,13 @@ limits = settings.aws_limits
 dynamodb = client("dynamodb", limits)
 sqs = client("sqs", limits)
 secrets = SecretsProvider(boto3_client=client("secretsmanager", limits))
-store = MessageStore(
+store = MessageTable(
     dynamodb,
     settings.messages_table,
     retention_days=settings.retention_days,
     report_timeout_seconds=settings.report_timeout_hours * 3600,
     claims=client("dynamodb", replace(limits, max_attempts=1)),
 )
-reports = ReportStore(dynamodb, settings.messages_table, retention_days=settings.retention_days)
 events = EventPublisher(client("events", limits), settings.event_bus_name, source=SOURCE)
 pause_policy = PausePolicy(
     settings.lane_pause_failures,
@@ -93,7 +91,6 @@ for account in settings.accounts().values():
             store,
             queues[category],
             guodu,
-            reports=reports,
             events=events,
             lane=Lane(limiter, pause, QuietHours.parse(settings.quiet_hours), category=category),
             retry=RetryPolicy(

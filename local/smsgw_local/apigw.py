@@ -1,6 +1,7 @@
 """The local API Gateway: a REST API with Lambda proxy integrations (payload format 1.0).
 
-It serves exactly the routes the template declares (``Type: Api`` events), at the root
+It serves exactly the routes the template declares (the ``paths`` of its APIs' OpenAPI
+``DefinitionBody``, read by ``provision.api_routes``), at the root
 (``http://127.0.0.1:3000/v1/messages``) and under the stage name
 (``http://127.0.0.1:3000/live/v1/messages``), and behaves as API Gateway does where a
 client can tell:

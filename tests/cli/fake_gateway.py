@@ -1,6 +1,6 @@
 """A small fake of the gateway's public API, over real HTTP, for the CLI's tests.
 
-It answers like the contract (``/work/shared/DESIGN.md``) and like API Gateway in front
+It answers like the public contract (``docs/openapi.yaml``) and like API Gateway in front
 of it, with the template's gateway responses: 202 with the accepted reply, 400/404/409
 with the error envelope, 403 ``invalid_api_key`` for a wrong key and
 ``missing_authentication_token`` for an unknown route (``gateway_defaults``: API

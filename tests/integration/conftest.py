@@ -291,7 +291,7 @@ class Worker:
 
 def stopping_before_the_header(api: Api, patch: pytest.MonkeyPatch) -> None:
     """The next send stores its chunks, then fails to store its header (DynamoDB down)."""
-    store = api.module.sender._store
+    store = api.module.sender._store.requests
     create = store.create_request
 
     def failing_once(record: object, **_: object) -> bool:

@@ -21,7 +21,8 @@ import botocore.client
 import pytest
 
 from guodu_simulator import Simulator
-from smsgw.adapters.store import MessageStore
+from smsgw.adapters.chunks import ChunkStore
+from smsgw.adapters.table import MessageTable
 from smsgw.domain.model import ChunkRef
 from smsgw_local import aws_faults
 from smsgw_local.aws_faults import AwsFaults, parse_spec
@@ -170,11 +171,11 @@ def test_writes_whose_answers_were_lost_are_known_as_the_attempts_own(
 
 
 def test_a_claim_retried_by_botocore_after_its_answer_was_lost_is_the_claimers_own(
-    api: Api, stack: Provisioned, hooked: Callable[..., tuple[MessageStore, AwsFaults]]
+    api: Api, stack: Provisioned, hooked: Callable[..., tuple[ChunkStore, AwsFaults]]
 ) -> None:
     # Given a store whose client retries (as every client but the worker's claims does)
     _, reply = api.post({"to": ["13800138000"], "content": "【示例】您好"})
-    store, faults = hooked(lambda: MessageStore(boto3.client("dynamodb"), stack.ref("MessagesTable")))
+    store, faults = hooked(lambda: MessageTable(boto3.client("dynamodb"), stack.ref("MessagesTable")).chunks)
     faults.script("dynamodb.UpdateItem", "lost")
     # When a claim is applied, its answer lost, and botocore retries it
     claim = store.claim_chunk(ChunkRef(reply["id"], 0), token="attempt-1", lease_seconds=60)
@@ -204,7 +205,7 @@ def test_a_claim_whose_answer_was_lost_in_the_worker_is_given_back_before_anythi
     # Then nothing was sent, the claim was given back, and the chunk waits to go, held
     assert simulator.accepted == []
     assert recipient(api, reply["id"])["status"] == "queued"
-    chunk = MessageStore(boto3.client("dynamodb"), stack.ref("MessagesTable")).get_chunk(
+    chunk = MessageTable(boto3.client("dynamodb"), stack.ref("MessagesTable")).chunks.get_chunk(
         ChunkRef(reply["id"], 0)
     )
     assert chunk is not None

@@ -45,14 +45,14 @@ class Sender:
         self.arn = stack.attribute("CallbackQueue", "Arn")
         self.sqs = boto3.client("sqs")
         # A retry's delay (30 s and more) is what SQS waits; here the next poll sees it.
-        delay = module.queue.delay
+        delay = module.queue.retry
         self.delays: list[int] = []
 
         def record(receipt: str, seconds: int) -> None:
             self.delays.append(seconds)
             delay(receipt, 0)
 
-        module.queue.delay = record
+        module.queue.retry = record
 
     def drain(self, rounds: int = 40) -> None:
         for _ in range(rounds):

@@ -202,13 +202,13 @@ def test_a_release_whose_answer_was_lost_still_queues_the_chunk(
     reply = scheduled(api, ["13800138000"])
     spec = stack.functions["ReconcilerFunction"]
     module = load_handler(spec.code_dir, spec.environment)
-    release = module.service._store.release_chunk
+    release = module.service._store.chunks.release_chunk
 
     def applied_then_lost(*args: Any, **kwargs: Any) -> bool:
         release(*args, **kwargs)
         return False
 
-    monkeypatch.setattr(module.service._store, "release_chunk", applied_then_lost)
+    monkeypatch.setattr(module.service._store.chunks, "release_chunk", applied_then_lost)
     module.service._clock = lambda: time.time() + at_release()
     module.handler({}, FakeContext("smsgw-reconciler", timeout_ms=60_000))
     # When the worker drains the queue

@@ -17,8 +17,9 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from guodu_simulator import Simulator, SimulatorConfig
+from smsgw.domain.model import SubmitVerdict
 from smsgw.provider.client import Addresses, FailoverPolicy, GuoduClient
-from smsgw.provider.guodu import Credentials, Outcome, SubmitRequest
+from smsgw.provider.guodu import Credentials, SubmitRequest
 from smsgw_local.provision import Provisioned
 from tests.integration.conftest import PROVIDER_PASSWORD, Api, Worker, make_stack
 
@@ -183,5 +184,5 @@ def test_a_benched_address_is_tried_again_first_once_its_time_is_over() -> None:
 def test_every_address_failing_is_a_transient_failure_never_sent(simulator: Simulator) -> None:
     client = GuoduClient([closed_port_url(), closed_port_url()], lambda: Credentials("acct", "x"))
     result = client.submit(SubmitRequest(("13800138000",), "x"))
-    assert (result.outcome, result.code) == (Outcome.TRANSIENT, "connect_error")
+    assert (result.verdict, result.code) == (SubmitVerdict.TRANSIENT, "connect_error")
     assert [t.reached for t in result.tries] == [False, False]

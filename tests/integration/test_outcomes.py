@@ -119,7 +119,7 @@ def test_a_refusal_written_by_a_settle_order_is_announced_once(
     api: Api, worker: Worker, simulator: Simulator, event_sink: EventSink, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given DynamoDB refusing the settle in place (the answer goes on the queue as a settle order)
-    store = worker.service._store
+    store = worker.service._store.chunks
     settle = store.settle
     failures = {"left": 4}
 

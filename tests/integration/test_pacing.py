@@ -12,7 +12,7 @@ import boto3
 import pytest
 
 from guodu_simulator import Simulator
-from smsgw.provider.guodu import BEIJING
+from smsgw.domain.times import BEIJING
 from smsgw_local.provision import Provisioned
 from tests.integration.conftest import Api, Worker, make_stack, queued_messages
 

@@ -452,12 +452,12 @@ def test_a_msg_id_linked_between_the_parts_of_its_write_is_known_linked(stack: P
     """Over 50 reports of one MsgId are written in parts, in parallel. When the worker links
     the MsgId between two parts, the packet must count it linked (so the push announces its
     reports): the worker announces only the reports stored before it looked."""
-    from smsgw.adapters.reports import ReportStore
-    from smsgw.provider.push import Report
+    from smsgw.adapters.table import MessageTable
+    from smsgw.domain.reports import Report
 
     db = boto3.client("dynamodb")
     table = stack.ref("MessagesTable")
-    store = ReportStore(db, table)
+    store = MessageTable(db, table).links
     update, calls = store._db.update_item, []
 
     def link_after_the_first_part(**kwargs: Any) -> Any:
@@ -482,6 +482,6 @@ def test_a_msg_id_linked_between_the_parts_of_its_write_is_known_linked(stack: P
     store._db.update_item = link_after_the_first_part  # type: ignore[method-assign]
     store._pool = LastPartFirst()  # type: ignore[assignment]
     reports = [Report("m-1", f"138{i:08d}", "0", "发送成功", "2026-11-24 12:00:05") for i in range(60)]
-    recorded = store.record(reports)
+    recorded = store.record_reports(reports)
     assert len(recorded.newly) == 60
     assert recorded.links["m-1"].request_id == "req-1"

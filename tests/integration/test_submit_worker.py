@@ -17,7 +17,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from guodu_simulator import Simulator
-from smsgw.provider.guodu import BEIJING
+from smsgw.domain.times import BEIJING
 from smsgw_local.provision import Provisioned
 from tests.conftest import wait_until
 from tests.integration.conftest import Api, EventSink, Worker, make_stack, queued_messages
@@ -303,7 +303,7 @@ def test_a_worker_stopping_between_settling_and_counting_still_completes_the_req
     api: Api, worker: Worker, simulator: Simulator, event_sink: EventSink, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given the worker fails right after the platform accepted and the chunk was settled
-    store = worker.service._store
+    store = worker.service._store.requests
     count, calls = store.count_settled_chunk, []
 
     def failing_once(chunk: object) -> object:
@@ -342,7 +342,7 @@ def test_a_worker_quicker_than_the_api_is_not_undone_by_it(
     monkeypatch.setattr(queue, "enqueue", enqueue_then_work)
     _, reply = api.post({"to": ["13800138000"], "content": "x"})
     # Then the request stays submitted, and a duplicate delivery announces nothing again
-    stored = api.module.sender._store.get_request(reply["id"], consistent=True)
+    stored = api.module.sender._store.requests.get_request(reply["id"], consistent=True)
     assert stored.status.value == "submitted"
     worker.redeliver(reply["id"], 0)
     assert len(event_sink.of_type("Request Submitted")) == 1
@@ -381,10 +381,10 @@ def test_a_chunk_claimed_by_a_live_worker_is_left_to_it(
 ) -> None:
     # Given a chunk another worker claimed a moment ago
     _, reply = api.post({"to": ["13800138000"], "content": "x"})
-    from smsgw.adapters.store import MessageStore
+    from smsgw.adapters.table import MessageTable
     from smsgw.domain.model import ChunkRef
 
-    store = MessageStore(boto3.client("dynamodb"), stack.ref("MessagesTable"))
+    store = MessageTable(boto3.client("dynamodb"), stack.ref("MessagesTable")).chunks
     assert store.claim_chunk(ChunkRef(reply["id"], 0), token="another-worker", lease_seconds=60).claimed
     # When a duplicate of its message arrives
     worker.drain()
@@ -397,10 +397,10 @@ def test_a_claim_left_by_a_crashed_worker_becomes_unknown(
     api: Api, worker: Worker, simulator: Simulator, stack: Provisioned, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _, reply = api.post({"to": ["13800138000", "13900139000"], "content": "x"})
-    from smsgw.adapters.store import MessageStore
+    from smsgw.adapters.table import MessageTable
     from smsgw.domain.model import ChunkRef
 
-    store = MessageStore(boto3.client("dynamodb"), stack.ref("MessagesTable"))
+    store = MessageTable(boto3.client("dynamodb"), stack.ref("MessagesTable")).chunks
     assert store.claim_chunk(
         ChunkRef(reply["id"], 0), token="a-dead-worker", lease_seconds=-1
     ).claimed  # lease already over

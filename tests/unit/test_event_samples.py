@@ -16,11 +16,11 @@ import jsonschema
 import pytest
 
 from smsgw.adapters.events import EventPublisher
-from smsgw.adapters.links import Link
 from smsgw.api.events import EVENT_TYPES
 from smsgw.api.schemas import SCHEMAS, event_schema, rendered_event_schemas, schema_name
+from smsgw.domain.inbound import Inbound
 from smsgw.domain.model import Chunk, ChunkState
-from smsgw.provider.push import Inbound, Report
+from smsgw.domain.reports import Link, Report
 from smsgw.services import announce
 from tests.conftest import EVENTS
 

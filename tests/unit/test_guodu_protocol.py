@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from smsgw.domain.model import SubmitVerdict
 from smsgw.provider.guodu import (
     RESULT_CODES,
     Credentials,
-    Outcome,
     ProtocolError,
     ReplyError,
     SubmitRequest,
@@ -126,25 +126,25 @@ def test_append_id_is_digits_within_the_20_digit_sender_limit() -> None:
 @pytest.mark.parametrize(
     ("code", "outcome"),
     [
-        ("00", Outcome.ACCEPTED),
-        ("01", Outcome.ACCEPTED),
-        ("03", Outcome.ACCEPTED),
-        ("02", Outcome.ACCOUNT),
-        ("04", Outcome.ACCOUNT),
-        ("05", Outcome.ACCOUNT),
-        ("11", Outcome.ACCOUNT),
-        ("06", Outcome.REJECTED),
-        ("07", Outcome.REJECTED),
-        ("08", Outcome.REJECTED),
-        ("09", Outcome.REJECTED),
-        ("10", Outcome.REJECTED),
-        ("-1", Outcome.TRANSIENT),
-        ("99", Outcome.UNKNOWN),
-        ("", Outcome.UNKNOWN),
+        ("00", SubmitVerdict.ACCEPTED),
+        ("01", SubmitVerdict.ACCEPTED),
+        ("03", SubmitVerdict.ACCEPTED),
+        ("02", SubmitVerdict.ACCOUNT),
+        ("04", SubmitVerdict.ACCOUNT),
+        ("05", SubmitVerdict.ACCOUNT),
+        ("11", SubmitVerdict.ACCOUNT),
+        ("06", SubmitVerdict.REJECTED),
+        ("07", SubmitVerdict.REJECTED),
+        ("08", SubmitVerdict.REJECTED),
+        ("09", SubmitVerdict.REJECTED),
+        ("10", SubmitVerdict.REJECTED),
+        ("-1", SubmitVerdict.TRANSIENT),
+        ("99", SubmitVerdict.UNKNOWN),
+        ("", SubmitVerdict.UNKNOWN),
     ],
 )
-def test_every_result_code_has_one_treatment(code: str, outcome: Outcome) -> None:
-    assert classify(code).outcome is outcome
+def test_every_result_code_has_one_treatment(code: str, outcome: SubmitVerdict) -> None:
+    assert classify(code).verdict is outcome
 
 
 def test_the_table_holds_every_code_of_the_document() -> None:

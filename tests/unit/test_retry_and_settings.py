@@ -10,14 +10,14 @@ from smsgw.settings import Settings, SettingsError
 
 def test_retry_delays_grow_with_jitter_and_stop_at_the_cap() -> None:
     policy = RetryPolicy(base_seconds=10, max_seconds=900, max_attempts=8)
-    lowest = [policy.delay(n, rng=lambda: 0.0) for n in range(1, 10)]
-    highest = [policy.delay(n, rng=lambda: 0.999999) for n in range(1, 10)]
+    lowest = [policy.backoff(n, rng=lambda: 0.0) for n in range(1, 10)]
+    highest = [policy.backoff(n, rng=lambda: 0.999999) for n in range(1, 10)]
     assert lowest == [5, 10, 20, 40, 80, 160, 320, 450, 450]
     assert highest == [9, 19, 39, 79, 159, 319, 639, 899, 899]
 
 
 def test_zero_base_means_retry_at_once() -> None:
-    assert RetryPolicy(base_seconds=0).delay(5) == 0
+    assert RetryPolicy(base_seconds=0).backoff(5) == 0
 
 
 def test_settings_come_from_the_environment() -> None:

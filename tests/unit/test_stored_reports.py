@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from smsgw.adapters.links import StoredReport
+from smsgw.adapters.links import pack_report, unpack_report
+from smsgw.domain.reports import StoredReport
 
 
 @pytest.mark.parametrize(
@@ -18,15 +19,15 @@ from smsgw.adapters.links import StoredReport
 )
 def test_a_report_is_packed_and_read_back(report_time: str, stored: str) -> None:
     report = StoredReport("13800138000", "0", "发送成功", report_time)
-    assert report.encode() == stored
-    back = StoredReport.decode("13800138000", stored)
+    assert pack_report(report) == stored
+    back = unpack_report("13800138000", stored)
     assert (back.status, back.msg) == ("0", "发送成功")
     assert back.report_time == report_time.replace("|", " ")
 
 
 def test_the_carriers_words_may_hold_the_separator() -> None:
     report = StoredReport("13800138000", "2", "MK:0001|retry", "2026-11-24 12:00:05")
-    assert StoredReport.decode("13800138000", report.encode()).msg == "MK:0001|retry"
+    assert unpack_report("13800138000", pack_report(report)).msg == "MK:0001|retry"
 
 
 def test_the_report_time_is_beijing_time() -> None:

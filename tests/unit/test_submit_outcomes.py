@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from smsgw.domain.model import SubmitVerdict
 from smsgw.provider.client import GuoduClient
-from smsgw.provider.guodu import Credentials, Outcome, SubmitRequest
+from smsgw.provider.guodu import Credentials, SubmitRequest
 
 
 @pytest.mark.parametrize("url", ["http://", "http://127.0.0.1:99999/submitJson", "http://[::1/submitJson"])
@@ -14,4 +15,4 @@ def test_a_url_requests_cannot_even_use_is_for_a_person_never_unknown(url: str) 
     # (unknown, never resent) nor worth a quick retry: an account-level error, alarmed on
     client = GuoduClient(url, lambda: Credentials("acct", "secret"))
     result = client.submit(SubmitRequest(("13800138000",), "x"))
-    assert (result.outcome, result.code) == (Outcome.ACCOUNT, "bad_request_setup")
+    assert (result.verdict, result.code) == (SubmitVerdict.ACCOUNT, "bad_request_setup")

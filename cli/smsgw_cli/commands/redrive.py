@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from smsgw_cli.context import Command, Context, Exit
-from smsgw_cli.dlq import HOLD_SECONDS, WAIT_SECONDS, DeadLetter, Outcome, Redrive
+from smsgw_cli.dlq import HOLD_SECONDS, WAIT_SECONDS, DeadLetter, Redrive, RedriveReport
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -328,7 +328,7 @@ def letters_table(letters: Sequence[DeadLetter]) -> list[str]:
     return _table(("MESSAGE ID", "REQUEST ID", "CHUNK", "RECEIVES", "FIRST RECEIVED", "REASON"), rows)
 
 
-def outcome_json(outcome: Outcome, queues: Queues) -> dict[str, Any]:
+def outcome_json(outcome: RedriveReport, queues: Queues) -> dict[str, Any]:
     chosen = "would_move" if outcome.dry_run else "moved"
     return {
         **({"lane": queues.lane} if queues.lane else {}),
@@ -348,14 +348,14 @@ def outcome_json(outcome: Outcome, queues: Queues) -> dict[str, Any]:
     }
 
 
-def summary_line(outcome: Outcome) -> str:
+def summary_line(outcome: RedriveReport) -> str:
     counts = f"skipped {len(outcome.skipped)}, failed {len(outcome.failed)}"
     if outcome.dry_run:
         return f"would move {len(outcome.chosen)}, {counts} (dry run: nothing was moved)"
     return f"moved {len(outcome.chosen)}, {counts}"
 
 
-def outcome_lines(outcome: Outcome) -> list[str]:
+def outcome_lines(outcome: RedriveReport) -> list[str]:
     lines: list[str] = []
     if outcome.chosen:
         lines += ["would move:" if outcome.dry_run else "moved:", *letters_table(outcome.chosen), ""]
@@ -374,7 +374,7 @@ def outcome_lines(outcome: Outcome) -> list[str]:
     return [*lines, summary_line(outcome)]
 
 
-def outcome_notes(outcome: Outcome) -> list[str]:
+def outcome_notes(outcome: RedriveReport) -> list[str]:
     notes: list[str] = []
     if outcome.aborted:
         notes.append(f"error: the run stopped early: {outcome.aborted}")
@@ -454,7 +454,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         return ctx.usage_error(str(err))
     except (BotoCoreError, ClientError) as err:
         return aws_failure(ctx, err, "cannot find or read the queues")
-    outcomes: list[tuple[Queues, Outcome]] = []
+    outcomes: list[tuple[Queues, RedriveReport]] = []
     left = args.max
     for queues, mover in movers:
         if left is not None and left <= 0:
@@ -467,7 +467,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     return Exit.OK if all(outcome.ok for _, outcome in outcomes) else Exit.UNAVAILABLE
 
 
-def report(ctx: Context, outcomes: list[tuple[Queues, Outcome]], *, several: bool) -> None:
+def report(ctx: Context, outcomes: list[tuple[Queues, RedriveReport]], *, several: bool) -> None:
     """Each lane's outcome (in JSON: one object, or ``{"lanes": [...]}`` for several)."""
     if ctx.options.json:
         replies = [outcome_json(outcome, queues) for queues, outcome in outcomes]

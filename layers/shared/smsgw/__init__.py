@@ -1,10 +1,16 @@
 """Shared library of the Guodu SMS gateway, shipped to Lambda as a layer.
 
-Packages, from the inside out:
+Packages, from the inside out (a package imports only its own layer and those above it
+in this list; ``tests/unit/test_layers.py`` holds them to it):
 
-- ``domain``: the rules of the gateway (numbers, segments, states, records). No I/O.
-- ``provider``: the Guodu 企信通 wire protocol and its HTTP client. No AWS.
-- ``adapters``: DynamoDB, SQS and Secrets Manager access. No business rules.
+- ``domain``: the records and rules of the gateway (numbers, segments, states, Beijing
+  time, reports, events). No I/O, and nothing from the packages below.
+- ``provider``: the Guodu 企信通 wire protocol and its HTTP client. No AWS. The only
+  place that writes the platform's text forms (``SendTime``, the request body).
+- ``adapters``: DynamoDB, SQS, EventBridge and Secrets Manager access, one owner class
+  per stored item kind. No business rules. ``observability`` (logger, metrics) stands
+  beside them.
 - ``services``: one use case each (accept a send, submit a chunk, show a status).
 - ``api``: the public HTTP contract: request models and the one error-to-HTTP mapping.
+- ``settings``: the environment, read once per container by the functions' wiring.
 """

@@ -12,8 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
 from smsgw.adapters.aws import ClientLimits
-from smsgw.domain.model import Category
-from smsgw.provider.guodu import MAX_NUMBERS_PER_SUBMIT
+from smsgw.domain.model import MAX_NUMBERS_PER_CHUNK, Category
 
 # The account every lane uses unless it has one of its own (also its rate-limit and pause
 # items in the table: RATE#guodu...).
@@ -138,10 +137,9 @@ class Settings:
     lane_accounts: tuple[LaneAccount, ...] = ()
     # Percent of an account's limit reserved by a lane (lane -> percent).
     lane_reserved_shares: tuple[tuple[str, int], ...] = ()
-    numbers_per_submit: int = MAX_NUMBERS_PER_SUBMIT
+    numbers_per_submit: int = MAX_NUMBERS_PER_CHUNK
     max_recipients: int = 100_000
     retention_days: int = 30
-    idempotency_ttl_seconds: int = 86_400
     submit_max_attempts: int = 8
     retry_base_seconds: int = 10
     retry_max_seconds: int = 900
@@ -303,11 +301,10 @@ class Settings:
             lane_accounts=tuple(lane_accounts),
             lane_reserved_shares=tuple(_shares(env.get("LANE_RESERVED_SHARES", "")).items()),
             numbers_per_submit=_int(
-                env, "GUODU_NUMBERS_PER_SUBMIT", MAX_NUMBERS_PER_SUBMIT, 1, MAX_NUMBERS_PER_SUBMIT
+                env, "GUODU_NUMBERS_PER_SUBMIT", MAX_NUMBERS_PER_CHUNK, 1, MAX_NUMBERS_PER_CHUNK
             ),
             max_recipients=_int(env, "MAX_RECIPIENTS_PER_REQUEST", 100_000, 10_000, 1_000_000),
             retention_days=_int(env, "RETENTION_DAYS", 30, 1, 3650),
-            idempotency_ttl_seconds=_int(env, "IDEMPOTENCY_TTL_SECONDS", 86_400, 60, 30 * 86_400),
             submit_max_attempts=_int(env, "SUBMIT_MAX_ATTEMPTS", 8, 1, 1000),
             retry_base_seconds=_int(env, "RETRY_BASE_SECONDS", 10, 0, 43_200),
             retry_max_seconds=_int(env, "RETRY_MAX_SECONDS", 900, 0, 43_200),

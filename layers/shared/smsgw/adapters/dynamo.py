@@ -1,31 +1,45 @@
 """What every DynamoDB store of the gateway shares: one table, ``pk``/``sk``, and these helpers.
 
-Key layout of the table (every item also carries ``expires_at`` for TTL):
+The table's items, each with exactly one owner class that writes it. Items that expire
+carry ``expires_at`` (TTL); the opt-out itself, a caller's callback settings and an
+account's pause are kept until changed:
 
-==========================  ==================  ============================================
-pk                          sk                  what (store)
-==========================  ==================  ============================================
-``REQ#<request id>``        ``META``            a request (``store.MessageStore``)
-``REQ#<request id>``        ``CHUNK#00007``     up to 200 numbers of one content, one submit
-``REQ#<request id>``        ``COUNTED#00007``   chunk 7 is counted in the request's settled
-                                                chunks (``store.count_settled_chunk``)
-``MSG#<provider MsgId>``    ``LINK``            MsgId -> request and chunk; report counters
-``MSG#<provider MsgId>``    ``R#07``            reports of the MsgId's numbers ending in
-                                                07, 27, ... (``reports.ReportStore``)
+==========================  ==================  =============================================
+pk                          sk                  what (owner)
+==========================  ==================  =============================================
+``REQ#<request id>``        ``META``            a request's header (``requests.RequestStore``)
+``REQ#<request id>``        ``CHUNK#00007``     up to 200 numbers of one content: one submit
+                                                (``chunks.ChunkStore``)
+``REQ#<request id>``        ``COUNTED#00007``   chunk 7 is counted in the header's settled
+                                                chunks (``requests.RequestStore``)
+``MSG#<provider MsgId>``    ``LINK``            MsgId -> request and chunk, and one attribute
+                                                per number with its report
+                                                (``links.LinkStore``)
 ``RAW#<yyyymmdd>``          ``<time>#<hash>``   a push packet exactly as it arrived
+                                                (``packets.RawPacketStore``)
 ``MO#<mobile>``             ``<time>#<hash>``   an inbound message (``inbound.InboundStore``)
-``OPTOUT#<mobile>``         ``OPTOUT``          a number that opted out of marketing
+``OPTOUT#<mobile>``         ``OPTOUT``          a number that opted out of marketing, and
 ``OPTOUT#<mobile>``         ``CHANGE#<t>#<id>`` who added or removed it through the API
+                                                (``optouts.OptOutStore``)
 ``FREQ#<mobile>``           ``<category>#<d>``  frequency-cap counters of one Beijing day (and
                                                 the keyed requests they counted)
                                                 (``frequency.FrequencyStore``)
+``TO#<caller>#<bucket>``    ``<time>#<id>``     search: a caller's requests by number
+``EXT#<caller>``            ``<append id>``     search: a caller's extensions (replies)
+                                                (both ``search.SearchStore``)
+``CALLER#<caller digest>``  ``CALLBACK``        a caller's callback URL and signing secret
+                                                (``callers.CallerStore``)
 ``RATE#<acct>#<tl>#<k>``    ``GCRA``            item k of a rate-limit timeline of an account:
                                                 its next free slot (``tat``); ``tl`` the pool
                                                 or a lane's reserved share
                                                 (``throttle.SubmitRateLimiter``)
 ``RATE#<account>``          ``PAUSE``           the account's pause (``throttle.LanePause``);
                                                 the shared account is ``guodu``
-==========================  ==================  ============================================
+==========================  ==================  =============================================
+
+Request and chunk items waiting for a reconciler sweep also carry ``due_kind``/``due_at``
+(the sparse ``DueIndex``): their owner sets them; ``DueIndex`` reads the index and moves
+or clears them once a sweep has looked.
 """
 
 from __future__ import annotations
@@ -40,6 +54,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
+
+from smsgw.domain.model import Chunk, RequestRecord
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -149,13 +165,43 @@ class Update:
 _NAME = re.compile(r"#(\w+)")
 
 
+@dataclass(frozen=True)
+class Written:
+    """What one conditional write came to: ``ok`` and the call's ``answer``, or, when its
+    condition did not hold, the item as it stood (``old``, raw attribute-value form, when
+    the call asked for ``ReturnValuesOnConditionCheckFailure="ALL_OLD"``; else empty)."""
+
+    ok: bool
+    answer: dict[str, Any] = field(default_factory=dict)
+    old: dict[str, Any] = field(default_factory=dict)
+
+
+def attempt_write(write: Callable[[], Any]) -> Written:
+    """Run one conditional write; a failed condition is an answer, not an error. Any other
+    error (throttling after botocore's retries, a timeout...) is raised."""
+    try:
+        answer = write()
+    except ClientError as err:
+        if is_condition_failure(err):
+            return Written(False, old=cast(dict[str, Any], err.response.get("Item") or {}))
+        raise
+    return Written(True, answer=answer if isinstance(answer, dict) else {})
+
+
 def conditional_write(write: Callable[[], Any]) -> bool:
-    """Run one conditional write; False when its condition did not hold. Any other error
-    (throttling after botocore's retries, a timeout...) is raised."""
+    """Run one conditional write; False when its condition did not hold (see ``attempt_write``)."""
+    return attempt_write(write).ok
+
+
+def attempt_transaction(write: Callable[[], Any]) -> bool:
+    """Run one TransactWriteItems whose *first* item carries the condition that matters;
+    False when that condition failed (the transaction changed nothing). Any other
+    cancellation (a conflict, another item's condition) or error is raised."""
     try:
         write()
     except ClientError as err:
-        if is_condition_failure(err):
+        reasons = err.response.get("CancellationReasons") or [{}]
+        if reasons[0].get("Code") == "ConditionalCheckFailed":
             return False
         raise
     return True
@@ -219,3 +265,65 @@ def batch_get(
             sleep(min(0.05 * 2**attempt, 1.0))
         if pending:
             raise StoreUnavailable("reads left unprocessed by DynamoDB")
+
+
+class Lifetime:
+    """How long a request's items live: ``RetentionDays`` after the moment they must
+    outlive (TTL ``expires_at``). Shared by the owners of a request's items, so its
+    header, chunks, markers and links go together."""
+
+    def __init__(self, retention_days: int, clock: Callable[[], float] = time.time) -> None:
+        self._retention = retention_days * 86_400
+        self._clock = clock
+
+    def expires_at(self, base: float | None = None) -> int:
+        """When an item goes: ``RetentionDays`` after ``base`` (default: now)."""
+        return int(max(self._clock(), base or 0)) + self._retention
+
+    def base_of(self, record: Chunk | RequestRecord) -> int:
+        """The moment a request's records must outlive: its send time (a scheduled send's
+        reports arrive after it) or the end of its validity, whichever is later."""
+        due = record.send_time
+        return int(max(self._clock(), due.timestamp() if due else 0, record.valid_until))
+
+    def of(self, record: Chunk | RequestRecord) -> int:
+        """When the items of ``record``'s request go."""
+        return self.expires_at(self.base_of(record))
+
+
+class DueIndex:
+    """The reconciler's hand on the sparse due index (``due_kind``/``due_at`` on request
+    and chunk items, set by their owners): which items are due, and moving or clearing
+    their due attributes once a sweep has looked. It writes nothing else of an item."""
+
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self._db = client
+        self._table = table_name
+
+    def due(self, kind: str, *, now: int, limit: int = 100) -> list[tuple[str, str]]:
+        """Keys (pk, sk) of items whose ``kind`` of sweep is due."""
+        keys: list[tuple[str, str]] = []
+        for shard in range(DUE_SHARDS):
+            page = self._db.query(
+                TableName=self._table,
+                IndexName=DUE_INDEX,
+                KeyConditionExpression="due_kind = :kind AND due_at <= :now",
+                ExpressionAttributeValues={":kind": {"S": f"{kind}#{shard}"}, ":now": {"N": str(now)}},
+                Limit=limit,
+            )
+            keys.extend((item["pk"]["S"], item["sk"]["S"]) for item in page.get("Items", []))
+        return keys
+
+    def reschedule(self, pk: str, sk: str, *, due_at: int) -> None:
+        """Look at a due item again at ``due_at`` (and count how often it was looked at)."""
+        update = Update(
+            key(pk, sk),
+            set={"due_at": due_at},
+            add={"due_checks": 1},
+            condition="attribute_exists(#due_kind)",
+        )
+        conditional_write(lambda: self._db.update_item(**update.request(self._table)))
+
+    def clear_due(self, pk: str, sk: str) -> None:
+        """Take an item off the due index (its sweep has nothing more to do)."""
+        self._db.update_item(**Update(key(pk, sk), remove=("due_kind", "due_at")).request(self._table))

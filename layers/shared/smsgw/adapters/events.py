@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from smsgw.domain.events import Event
 from smsgw.domain.times import iso
 
 if TYPE_CHECKING:
@@ -27,13 +27,6 @@ ENVELOPE_VERSION = "1"
 
 class EventsUnavailable(RuntimeError):
     """EventBridge refused entries even after retries."""
-
-
-@dataclass(frozen=True)
-class Event:
-    detail_type: str
-    event_id: str
-    payload: dict[str, Any] = field(default_factory=dict)
 
 
 class EventPublisher:

@@ -15,11 +15,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
-from smsgw.adapters.dynamo import is_condition_failure, key
+from smsgw.adapters.dynamo import attempt_write, key
 from smsgw.domain.caps import DAY, Cap
 from smsgw.domain.model import Category
 
@@ -97,8 +95,8 @@ class FrequencyStore:
             values[":holders"] = {"SS": [holder]}
             conditions.insert(0, "NOT contains(#holders, :holder)")
             adds.append("#holders :holders")
-        try:
-            self._db.update_item(
+        written = attempt_write(
+            lambda: self._db.update_item(
                 TableName=self._table,
                 Key=key(f"FREQ#{mobile}", f"{category.value}#{day}"),
                 UpdateExpression="ADD " + ", ".join(adds) + " SET expires_at = :exp",
@@ -107,10 +105,9 @@ class FrequencyStore:
                 ExpressionAttributeValues=values,
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
-        except ClientError as err:
-            if not is_condition_failure(err):
-                raise
-            old = cast(dict[str, Any], err.response.get("Item") or {})
+        )
+        if not written.ok:
+            old = written.old
             if holder and holder in old.get("holders", {}).get("SS", []):
                 return None  # this request took it already: a retry, not another message
             for i, cap in enumerate(caps):

@@ -42,8 +42,8 @@ class Then(StrEnum):
     """What becomes of a chunk once a settle order is written."""
 
     DONE = "done"  # settled: nothing more
-    RETRY = "retry"  # an attempt failed: submitted again after ``delay``
-    HOLD = "hold"  # given back without an attempt: submitted after ``delay``
+    RETRY = "retry"  # an attempt failed: submitted again after ``seconds``
+    HOLD = "hold"  # given back without an attempt: submitted after ``seconds``
     PARK = "park"  # released: to the dead-letter queue, for a person
 
 
@@ -54,7 +54,7 @@ class SettleOrder:
 
     settlement: Settlement
     then: Then = Then.DONE
-    delay: int = 0
+    seconds: int = 0  # how long the hold or retry waits (``delay`` in the message's JSON)
     reason: str = ""  # why it is parked (THEN park)
 
 
@@ -87,7 +87,7 @@ def encode(message: ChunkMessage) -> str:
         settlement = {k: v for k, v in asdict(order.settlement).items() if v is not None}
         data["settle"] = {
             "then": order.then.value,
-            "delay": order.delay,
+            "delay": order.seconds,
             "reason": order.reason,
             **settlement,
         }
@@ -258,8 +258,9 @@ class SendQueue:
             DelaySeconds=min(delay, MAX_DELAY_SECONDS),
         )
 
-    def delay(self, receipt_handle: str, seconds: int) -> None:
-        """Hide a message we failed on for ``seconds`` before SQS hands it out again."""
+    def retry(self, receipt_handle: str, seconds: int) -> None:
+        """Hide a message we failed on for ``seconds`` before SQS hands the same message
+        out again (its receive count grows: a retry, not a hold)."""
         self._sqs.change_message_visibility(
             QueueUrl=self._url,
             ReceiptHandle=receipt_handle,

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 from smsgw.adapters.dynamo import batch_write, to_item
 from smsgw.domain.callers import caller_key
-from smsgw.provider.guodu import BEIJING
+from smsgw.domain.times import BEIJING
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

@@ -52,11 +52,9 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
-from smsgw.adapters.dynamo import from_item, is_condition_failure, key
+from smsgw.adapters.dynamo import attempt_write, from_item, key
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -362,16 +360,13 @@ class SubmitRateLimiter:
                 "ReturnValues": "UPDATED_NEW",
             }
         began = self.clock()
-        try:
-            answer = self._db.update_item(**request)
-        except ClientError as err:
-            self._writes.append(max(0.0, self.clock() - began))
-            if not is_condition_failure(err):
-                raise
-            old = cast(dict[str, Any], err.response.get("Item") or {})
-            self._hints[item] = max(self._hints.get(item, 0), int(old.get("tat", {}).get("N", "0")))
-            return None
+        written = attempt_write(lambda: self._db.update_item(**request))
         self._writes.append(max(0.0, self.clock() - began))
+        if not written.ok:
+            tat = int(written.old.get("tat", {}).get("N", "0"))
+            self._hints[item] = max(self._hints.get(item, 0), tat)
+            return None
+        answer = written.answer
         if idle:
             self._hints[item] = now_us + cost
             return now_us
@@ -428,8 +423,8 @@ class LanePause:
         """Count a failure of the platform; returns the pause it started (0 if none)."""
         now = self._clock()
         cutoff = now - self._policy.window_seconds
-        try:
-            result = self._db.update_item(
+        written = attempt_write(
+            lambda: self._db.update_item(
                 TableName=self._table,
                 Key=self._key,
                 UpdateExpression="ADD failures :one",
@@ -437,10 +432,10 @@ class LanePause:
                 ExpressionAttributeValues={":one": {"N": "1"}, ":cutoff": {"N": f"{cutoff:.3f}"}},
                 ReturnValues="ALL_NEW",
             )
-            data = from_item(result["Attributes"])
-        except ClientError as err:
-            if not is_condition_failure(err):
-                raise
+        )
+        if written.ok:
+            data = from_item(written.answer["Attributes"])
+        else:
             # A new window: start counting again.
             self._db.update_item(
                 TableName=self._table,
@@ -461,9 +456,9 @@ class LanePause:
             ":zero": {"N": "0"},
             ":one": {"N": "1"},
         }
-        try:
-            # Only one worker trips it: the others see a pause already running.
-            self._db.update_item(
+        # Only one worker trips it: the others see a pause already running.
+        written = attempt_write(
+            lambda: self._db.update_item(
                 TableName=self._table,
                 Key=self._key,
                 UpdateExpression="SET #until = :until, failures = :zero, window_start = :now ADD step :one",
@@ -472,11 +467,10 @@ class LanePause:
                 ExpressionAttributeValues=values,
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
-        except ClientError as err:
-            if not is_condition_failure(err):
-                raise
+        )
+        if not written.ok:
             # Someone else paused the lane: hold to it now, not at the next read.
-            running = cast(dict[str, Any], err.response.get("Item") or {})
+            running = written.old
             until = float(running.get("until", {}).get("N", "0"))
             self._cached = (now, until, int(running.get("step", {}).get("N", "0")))
             return 0.0

@@ -16,10 +16,9 @@ from smsgw.domain.callbacks import MAX_URL_LENGTH, CallbackUrlError, check_url
 from smsgw.domain.errors import FieldProblem, InputError
 from smsgw.domain.model import Category, MessageGroup, SendCommand
 from smsgw.domain.numbers import Rejection, normalise_mobile, normalise_recipients, split_recipients
-from smsgw.domain.quiet import SEND_AT_ONCE_WITHIN
 from smsgw.domain.segments import MAX_CONTENT_UNITS, count_segments, utf16_units
-from smsgw.domain.times import parse_query_time
-from smsgw.provider.guodu import BEIJING, ProtocolError, check_append_id, format_send_time
+from smsgw.domain.times import SEND_AT_ONCE_WITHIN, in_beijing, parse_query_time
+from smsgw.provider.guodu import ProtocolError, check_append_id
 
 # A send_at a little in the past (clock skew) is sent at once, as is one within a minute.
 PAST_TOLERANCE = timedelta(minutes=5)
@@ -75,15 +74,16 @@ def _content_problem(field: str, content: str) -> FieldProblem | None:
     return None
 
 
-def _send_time(send_at: datetime | None, now: datetime) -> str:
+def _send_time(send_at: datetime | None, now: datetime) -> datetime | None:
+    """When the platform is to send it (Beijing time, to the second); None: at once."""
     if send_at is None:
-        return ""
-    moment = send_at if send_at.tzinfo else send_at.replace(tzinfo=BEIJING)
+        return None
+    moment = in_beijing(send_at)
     if moment < now - PAST_TOLERANCE:
         raise InputError.of("send_at", "is in the past")
     if moment > now + MAX_SCHEDULE_AHEAD:
         raise InputError.of("send_at", f"is more than {MAX_SCHEDULE_AHEAD.days} days ahead")
-    return "" if moment <= now + SEND_AT_ONCE_WITHIN else format_send_time(moment)
+    return None if moment <= now + SEND_AT_ONCE_WITHIN else moment
 
 
 def _groups(body: SendBody) -> tuple[list[tuple[str, list[str]]], list[FieldProblem]]:

@@ -182,7 +182,7 @@ def _operation(op: Operation, refs: Refs) -> dict[str, Any]:
     elif op.operation_id == "guoduPush":
         out["requestBody"] = {
             "required": True,
-            "description": "a packet of status reports or MO messages (spec/PROVIDER_NOTES.md)",
+            "description": "a packet of status reports or MO messages (the platform's document, section 3.2)",
             "content": {
                 JSON: {"schema": {}},
                 "application/x-www-form-urlencoded": {"schema": {"type": "object"}},

@@ -9,9 +9,15 @@ delivery report the platform pushes for it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 from smsgw.domain.numbers import Rejection
+
+# A chunk holds at most this many numbers: one submit's worth. The platform's document says
+# 500 in one place and 200 in another; 200 is the safe reading
+# (``provider.guodu.MAX_NUMBERS_PER_SUBMIT`` says the same, and a test keeps them equal).
+MAX_NUMBERS_PER_CHUNK = 200
 
 
 class ChunkState(StrEnum):
@@ -109,7 +115,7 @@ class SendCommand:
 
     groups: tuple[MessageGroup, ...]
     rejected: tuple[Rejection, ...] = ()
-    send_time: str = ""  # provider format YYYYMMDDHHMMSS, Beijing time; empty = now
+    send_time: datetime | None = None  # when the platform is to send it (Beijing); None: now
     append_id: str = ""
     reference: str | None = None
     category: Category = Category.TRANSACTIONAL
@@ -140,7 +146,7 @@ class Chunk:
     mobiles: tuple[str, ...]
     content: str
     segments: int
-    send_time: str = ""
+    send_time: datetime | None = None  # as the request's
     append_id: str = ""
     reference: str | None = None
     category: Category = Category.TRANSACTIONAL
@@ -171,7 +177,7 @@ class RequestRecord:
     rejected: tuple[Rejection, ...] = ()  # the first MAX_LISTED of them
     reference: str | None = None
     category: Category = Category.TRANSACTIONAL
-    send_time: str = ""
+    send_time: datetime | None = None  # when the platform is to send it (Beijing); None: now
     append_id: str = ""
     caller: str = ""
     status: RequestStatus = RequestStatus.ACCEPTING
@@ -192,6 +198,18 @@ class ChunkRef:
 
     request_id: str
     number: int
+
+
+class SubmitVerdict(StrEnum):
+    """What the platform's answer to one submit means for the chunk (the one table that
+    maps every ResultCode to a verdict is ``provider.guodu.RESULT_CODES``)."""
+
+    ACCEPTED = "accepted"  # the platform took it; keep the MsgId
+    REJECTED = "rejected"  # this request is wrong: fail it, never retry
+    TRANSIENT = "transient"  # the platform had a problem: retry with growing delays
+    ACCOUNT = "account"  # our account has a problem: retry, alarm, then dead-letter
+    UNKNOWN = "unknown"  # a code we do not know: keep it, fail safe, alarm
+    AMBIGUOUS = "ambiguous"  # the request left and no answer came: it may have been sent
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
-from smsgw.provider.guodu import BEIJING, SEND_TIME_FORMAT
+from smsgw.domain.times import BEIJING
 
 
 class QuietHoursError(ValueError):
@@ -50,14 +50,3 @@ class QuietHours:
         if end <= local:
             end += timedelta(days=1)
         return end
-
-
-# A SendTime this close to now is no schedule: the submit goes at once (empty SendTime).
-SEND_AT_ONCE_WITHIN = timedelta(minutes=1)
-
-
-def send_time_moment(send_time: str) -> datetime | None:
-    """The provider's ``SendTime`` (Beijing, ``YYYYMMDDHHMMSS``) as an aware datetime."""
-    if not send_time:
-        return None
-    return datetime.strptime(send_time, SEND_TIME_FORMAT).replace(tzinfo=BEIJING)

@@ -1,4 +1,11 @@
-"""The one time format of everything the gateway shows: ISO 8601 with its offset.
+"""Time in the gateway: Beijing time, and the one format of everything it shows.
+
+The platform and its users live in Beijing time (UTC+8; China has had no daylight saving
+time since 1991, so a fixed offset is exact and needs no tz database, which Lambda images
+do not all carry). A send time is an aware ``datetime`` everywhere inside the gateway;
+only ``provider.guodu`` writes it as the platform's ``SendTime`` text (``YYYYMMDDHHMMSS``).
+
+Every timestamp the API answers and the events carry is ISO 8601 with its offset.
 
 Every timestamp the API answers and the events carry is written the same way, in Beijing
 time, where the platform and its users are: ``2026-11-24T20:00:05+08:00``. The platform's
@@ -11,11 +18,36 @@ happens here, at the way out.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
-from smsgw.provider.guodu import BEIJING
-
+BEIJING = timezone(timedelta(hours=8), "CST")
+# The platform's report and MO times: Beijing time without a zone.
 PLATFORM_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+# A send time this close to now is no schedule: the submit goes at once (no SendTime).
+SEND_AT_ONCE_WITHIN = timedelta(minutes=1)
+
+
+def in_beijing(moment: datetime) -> datetime:
+    """``moment`` (naive: Beijing time already) as an aware Beijing time, to the second:
+    the precision of the platform's SendTime, so a send time reads back as it was set."""
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=BEIJING)
+    return aware.astimezone(BEIJING).replace(microsecond=0)
+
+
+def from_epoch(epoch: float) -> datetime:
+    """Epoch seconds as an aware Beijing time."""
+    return datetime.fromtimestamp(epoch, BEIJING)
+
+
+def platform_time(text: str | None) -> datetime | None:
+    """The platform's ``YYYY-MM-DD HH:MM:SS`` (Beijing, no zone) as an aware datetime;
+    None when it is not in that form."""
+    if not text:
+        return None
+    try:
+        return datetime.strptime(text.strip(), PLATFORM_TIME_FORMAT).replace(tzinfo=BEIJING)
+    except ValueError:
+        return None
 
 
 def iso(epoch: float) -> str:
@@ -25,8 +57,7 @@ def iso(epoch: float) -> str:
 
 def moment_iso(moment: datetime) -> str:
     """An aware (or Beijing, when naive) datetime as ISO 8601 with offset, Beijing time."""
-    aware = moment if moment.tzinfo else moment.replace(tzinfo=BEIJING)
-    return aware.astimezone(BEIJING).replace(microsecond=0).isoformat()
+    return in_beijing(moment).isoformat()
 
 
 def public(stored: str | None) -> str | None:
@@ -44,12 +75,8 @@ def public(stored: str | None) -> str | None:
 def from_platform(text: str | None) -> str | None:
     """The platform's ``YYYY-MM-DD HH:MM:SS`` (Beijing, no zone) as ISO 8601 with offset;
     None when it is not in that form (the raw text is shown beside it anyway)."""
-    if not text:
-        return None
-    try:
-        return datetime.strptime(text.strip(), PLATFORM_TIME_FORMAT).replace(tzinfo=BEIJING).isoformat()
-    except ValueError:
-        return None
+    moment = platform_time(text)
+    return moment.isoformat() if moment else None
 
 
 def parse_query_time(text: str) -> datetime:

@@ -1,4 +1,4 @@
-"""The older balance interface (``PROVIDER_NOTES.md``): how many messages the account has left.
+"""The platform's older balance interface: how many messages the account has left.
 
 ``GET http://HOST:PORT/QxtSms_surplus/surplus?OperID=..&OperPass=..`` answers GBK XML
 ``<resRoot><rcode>N</rcode></resRoot>``. A negative N is an error of the call (wrong

@@ -1,7 +1,7 @@
 """The one HTTP client of the Guodu platform.
 
 One ``requests.Session`` per container, reused across invocations, with connect and read
-timeouts. Every way a submit can end is turned into a ``SubmitResult`` whose ``outcome``
+timeouts. Every way a submit can end is turned into a ``SubmitResult`` whose ``verdict``
 tells the worker what to do; nothing here retries on its own, with one exception:
 
 **Failover.** The platform has several addresses for the same interface (the document
@@ -37,7 +37,8 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
-from smsgw.provider.guodu import Credentials, Outcome, ReplyError, SubmitRequest, parse_reply
+from smsgw.domain.model import SubmitVerdict
+from smsgw.provider.guodu import Credentials, ReplyError, SubmitRequest, parse_reply
 
 JSON_UTF8 = "application/json;charset=UTF-8"
 # Statuses that say the request was not taken: 503 (unavailable) and 429 (slow down).
@@ -58,7 +59,7 @@ class Try:
 
 @dataclass(frozen=True)
 class SubmitResult:
-    outcome: Outcome
+    verdict: SubmitVerdict
     # The platform's ResultCode, or what happened on the wire: http_503, read_timeout, ...
     code: str
     msg_id: str | None = None
@@ -178,22 +179,26 @@ def _unanswered(err: requests.RequestException) -> SubmitResult:
     never sent, retry it; sent (the answer timed out, was lost or broke off half-way), it
     may have been accepted, so never resend it blindly."""
     if isinstance(err, _NOT_SENDABLE):  # a malformed URL or header: a person must fix it
-        outcome, code, detail = Outcome.ACCOUNT, "bad_request_setup", f"not sendable: {type(err).__name__}"
+        verdict, code, detail = (
+            SubmitVerdict.ACCOUNT,
+            "bad_request_setup",
+            f"not sendable: {type(err).__name__}",
+        )
     elif isinstance(err, requests.ConnectTimeout):
-        outcome, code, detail = Outcome.TRANSIENT, "connect_timeout", "could not connect in time"
+        verdict, code, detail = SubmitVerdict.TRANSIENT, "connect_timeout", "could not connect in time"
     elif isinstance(err, requests.ReadTimeout):
-        outcome, code, detail = Outcome.AMBIGUOUS, "read_timeout", "sent, no answer in time"
+        verdict, code, detail = SubmitVerdict.AMBIGUOUS, "read_timeout", "sent, no answer in time"
     elif _never_sent(err):
-        outcome, code, detail = Outcome.TRANSIENT, "connect_error", "could not connect"
+        verdict, code, detail = SubmitVerdict.TRANSIENT, "connect_error", "could not connect"
     elif isinstance(err, requests.ConnectionError):
-        outcome, code, detail = Outcome.AMBIGUOUS, "connection_lost", "connection lost after sending"
+        verdict, code, detail = SubmitVerdict.AMBIGUOUS, "connection_lost", "connection lost after sending"
     else:  # ChunkedEncodingError and the like
-        outcome, code, detail = (
-            Outcome.AMBIGUOUS,
+        verdict, code, detail = (
+            SubmitVerdict.AMBIGUOUS,
             "broken_answer",
             f"the answer broke off: {type(err).__name__}",
         )
-    return SubmitResult(outcome, code, detail=detail)
+    return SubmitResult(verdict, code, detail=detail)
 
 
 # The codes of ``_unanswered`` for a request that provably never left.
@@ -335,7 +340,7 @@ class GuoduClient:
         started = time.perf_counter()
         addresses, skipped = self._addresses.order()
         tries: list[Try] = []
-        result = SubmitResult(Outcome.TRANSIENT, "connect_error", detail="no address tried")
+        result = SubmitResult(SubmitVerdict.TRANSIENT, "connect_error", detail="no address tried")
         for position, address in enumerate(addresses):
             try:
                 result = self._post(address.url, body, before_send)
@@ -343,7 +348,7 @@ class GuoduClient:
                 if position == 0:
                     raise refused.reason from None  # nothing was sent at all
                 break  # no slot for the next address: this submit ends as the last try did
-            never_sent = result.code in NEVER_SENT_CODES and result.outcome is Outcome.TRANSIENT
+            never_sent = result.code in NEVER_SENT_CODES and result.verdict is SubmitVerdict.TRANSIENT
             if not never_sent:
                 self._addresses.reached(address)
                 tries.append(Try(address_of(address.url), address.rank, True, skipped_benched=skipped))
@@ -372,7 +377,7 @@ class GuoduClient:
             result = _unanswered(err)
         except Exception as err:  # whatever broke, the request may have left
             result = SubmitResult(
-                Outcome.AMBIGUOUS, "client_error", detail=f"the call broke: {type(err).__name__}"
+                SubmitVerdict.AMBIGUOUS, "client_error", detail=f"the call broke: {type(err).__name__}"
             )
         else:
             result = self._read(response)
@@ -392,21 +397,21 @@ class GuoduClient:
     def _read(response: requests.Response) -> SubmitResult:
         status = response.status_code
         if status in RETRIABLE_HTTP:
-            return SubmitResult(Outcome.TRANSIENT, f"http_{status}", detail="platform unavailable")
+            return SubmitResult(SubmitVerdict.TRANSIENT, f"http_{status}", detail="platform unavailable")
         if status >= 500:
             # 500, 502, 504...: a proxy in front of the platform may answer so *after* the
             # platform took the request. Only ResendAmbiguous may send it again.
             return SubmitResult(
-                Outcome.AMBIGUOUS, f"http_{status}", detail="platform error: may have been sent"
+                SubmitVerdict.AMBIGUOUS, f"http_{status}", detail="platform error: may have been sent"
             )
         if status != 200:
             # 403, 404, 405...: the URL or the network path is wrong, which a person must fix.
-            return SubmitResult(Outcome.ACCOUNT, f"http_{status}", detail="platform refused the call")
+            return SubmitResult(SubmitVerdict.ACCOUNT, f"http_{status}", detail="platform refused the call")
         try:
             reply = parse_reply(response.content)
         except ReplyError as err:
-            return SubmitResult(Outcome.AMBIGUOUS, "bad_reply", detail=str(err))
+            return SubmitResult(SubmitVerdict.AMBIGUOUS, "bad_reply", detail=str(err))
         result = reply.result
-        if result.outcome is Outcome.ACCEPTED and reply.msg_id is None:
-            return SubmitResult(Outcome.ACCEPTED, reply.result_code, None, "accepted without a MsgId")
-        return SubmitResult(result.outcome, reply.result_code, reply.msg_id, result.meaning)
+        if result.verdict is SubmitVerdict.ACCEPTED and reply.msg_id is None:
+            return SubmitResult(SubmitVerdict.ACCEPTED, reply.result_code, None, "accepted without a MsgId")
+        return SubmitResult(result.verdict, reply.result_code, reply.msg_id, result.meaning)

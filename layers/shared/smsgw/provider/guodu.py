@@ -2,24 +2,25 @@
 
 Pure functions and records: building the request body, reading the reply, and the one
 table that says what every ``ResultCode`` means for us. No network, no AWS.
-See ``spec/PROVIDER_NOTES.md`` for the document in English.
+The document is the platform's 企信通 HTTP interface description (``submitJson``,
+section 3.1; pushes, section 3.2); where it is unclear, the choice made is noted here.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from enum import StrEnum
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote_plus
 
-# China has had no daylight saving time since 1991: a fixed offset is exact and needs
-# no tz database (Lambda images do not all carry one).
-BEIJING = timezone(timedelta(hours=8), "CST")
+from smsgw.domain.model import SubmitVerdict
+from smsgw.domain.times import BEIJING, in_beijing
+
 SEND_TIME_FORMAT = "%Y%m%d%H%M%S"
 # The document says 500 in one place and 200 in another ("more is an illegal packet and
-# is dropped"); public clients cap at 200. 200 is the safe reading.
+# is dropped"); public clients cap at 200. 200 is the safe reading (the domain's
+# MAX_NUMBERS_PER_CHUNK is the same number).
 MAX_NUMBERS_PER_SUBMIT = 200
 # "spnumber + account id + AppendID" may not exceed 20 digits.
 MAX_SENDER_DIGITS = 20
@@ -38,11 +39,19 @@ def java_urlencode(text: str) -> str:
     return quote_plus(text, safe="*", encoding="utf-8").replace("~", "%7E")
 
 
-def format_send_time(moment: datetime) -> str:
-    """``SendTime``: ``YYYYMMDDHHMMSS`` in Beijing time. Naive datetimes are Beijing time."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=BEIJING)
-    return moment.astimezone(BEIJING).strftime(SEND_TIME_FORMAT)
+def format_send_time(moment: datetime | None) -> str:
+    """``SendTime``: ``YYYYMMDDHHMMSS`` in Beijing time (naive datetimes are Beijing time);
+    empty for None: send at once."""
+    if moment is None:
+        return ""
+    return in_beijing(moment).strftime(SEND_TIME_FORMAT)
+
+
+def parse_send_time(text: str) -> datetime | None:
+    """A ``SendTime`` text back as an aware Beijing time; None for an empty one."""
+    if not text:
+        return None
+    return datetime.strptime(text, SEND_TIME_FORMAT).replace(tzinfo=BEIJING)
 
 
 def check_append_id(append_id: str, account_prefix: str = "") -> str:
@@ -91,45 +100,36 @@ class SubmitRequest:
         return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-class Outcome(StrEnum):
-    ACCEPTED = "accepted"  # the platform took it; keep the MsgId
-    REJECTED = "rejected"  # this request is wrong: fail it, never retry
-    TRANSIENT = "transient"  # the platform had a problem: retry with growing delays
-    ACCOUNT = "account"  # our account has a problem: retry, alarm, then dead-letter
-    UNKNOWN = "unknown"  # a code we do not know: keep it, fail safe, alarm
-    AMBIGUOUS = "ambiguous"  # the request left and no answer came: it may have been sent
-
-
 @dataclass(frozen=True)
 class ResultCode:
     code: str
     meaning: str
-    outcome: Outcome
+    verdict: SubmitVerdict
 
 
 # Every ResultCode in one table (document section 3.1.4, and 11 from the older code table).
 RESULT_CODES: dict[str, ResultCode] = {
     rc.code: rc
     for rc in (
-        ResultCode("00", "批量短信提交成功 batch accepted", Outcome.ACCEPTED),
-        ResultCode("01", "个性短信提交成功 personalised batch accepted", Outcome.ACCEPTED),
-        ResultCode("03", "单条短信提交成功 single message accepted", Outcome.ACCEPTED),
-        ResultCode("02", "IP验证失败 source IP not allowed", Outcome.ACCOUNT),
-        ResultCode("04", "用户名错误 unknown account", Outcome.ACCOUNT),
-        ResultCode("05", "密码错误 wrong password", Outcome.ACCOUNT),
-        ResultCode("06", "参数有误 bad parameters", Outcome.REJECTED),
-        ResultCode("07", "SendTime格式错误 bad SendTime", Outcome.REJECTED),
-        ResultCode("08", "短信内容为空 empty content", Outcome.REJECTED),
-        ResultCode("09", "手机号码为空 empty mobile", Outcome.REJECTED),
-        ResultCode("10", "AppendID格式错误 bad AppendID", Outcome.REJECTED),
-        ResultCode("11", "余额不足 insufficient balance", Outcome.ACCOUNT),
-        ResultCode("-1", "提交异常 submit exception on the platform", Outcome.TRANSIENT),
+        ResultCode("00", "批量短信提交成功 batch accepted", SubmitVerdict.ACCEPTED),
+        ResultCode("01", "个性短信提交成功 personalised batch accepted", SubmitVerdict.ACCEPTED),
+        ResultCode("03", "单条短信提交成功 single message accepted", SubmitVerdict.ACCEPTED),
+        ResultCode("02", "IP验证失败 source IP not allowed", SubmitVerdict.ACCOUNT),
+        ResultCode("04", "用户名错误 unknown account", SubmitVerdict.ACCOUNT),
+        ResultCode("05", "密码错误 wrong password", SubmitVerdict.ACCOUNT),
+        ResultCode("06", "参数有误 bad parameters", SubmitVerdict.REJECTED),
+        ResultCode("07", "SendTime格式错误 bad SendTime", SubmitVerdict.REJECTED),
+        ResultCode("08", "短信内容为空 empty content", SubmitVerdict.REJECTED),
+        ResultCode("09", "手机号码为空 empty mobile", SubmitVerdict.REJECTED),
+        ResultCode("10", "AppendID格式错误 bad AppendID", SubmitVerdict.REJECTED),
+        ResultCode("11", "余额不足 insufficient balance", SubmitVerdict.ACCOUNT),
+        ResultCode("-1", "提交异常 submit exception on the platform", SubmitVerdict.TRANSIENT),
     )
 }
 
 
 def classify(code: str) -> ResultCode:
-    return RESULT_CODES.get(code) or ResultCode(code, "unknown result code", Outcome.UNKNOWN)
+    return RESULT_CODES.get(code) or ResultCode(code, "unknown result code", SubmitVerdict.UNKNOWN)
 
 
 @dataclass(frozen=True)

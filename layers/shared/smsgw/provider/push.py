@@ -27,10 +27,11 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote_plus
 
 from smsgw.domain import jsontext
+from smsgw.domain.inbound import Inbound
 from smsgw.domain.numbers import normalise_mobile
+from smsgw.domain.reports import Report
 
 MAX_ITEMS = 250
-DELIVERED_STATUS = "0"
 # What we keep of an item's fields. The raw packet keeps everything; these bounds keep a
 # MsgId's item (up to 200 reports) and an MO item far inside DynamoDB's limits. A MsgId is
 # only ever a key's text (``MSG#<id>``) or a JSON value, so any printable character is safe.
@@ -66,27 +67,6 @@ class TooManyItems(PacketError):
 class PacketKind(StrEnum):
     REPORTS = "reports"
     INBOUND = "inbound"
-
-
-@dataclass(frozen=True)
-class Report:
-    msg_id: str
-    mobile: str
-    status: str  # "0" delivered; anything else failed, with msg as the reason
-    msg: str
-    report_time: str
-
-    @property
-    def delivered(self) -> bool:
-        return self.status == DELIVERED_STATUS
-
-
-@dataclass(frozen=True)
-class Inbound:
-    mobile: str
-    content: str
-    received_time: str
-    append_id: str
 
 
 @dataclass(frozen=True)

@@ -41,11 +41,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from smsgw.adapters.events import Event
-from smsgw.adapters.links import Link
+from smsgw.domain.events import Event
+from smsgw.domain.inbound import Inbound
 from smsgw.domain.model import STALE_CLAIM, Chunk, ChunkState
+from smsgw.domain.reports import Link, Report
 from smsgw.domain.times import from_platform
-from smsgw.provider.push import Inbound, Report
 
 SOURCE = "smsgw"
 DELIVERED = "Recipients Delivered"

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from smsgw.adapters.callers import CallerStore
-from smsgw.adapters.store import MessageStore
+from smsgw.adapters.table import MessageTable
 from smsgw.adapters.webhook import WebhookPoster
 from smsgw.domain.callbacks import EVENT_ID_HEADER, SIGNATURE_HEADER, sign
 from smsgw.domain.model import RequestRecord
@@ -55,13 +55,13 @@ class Retry:
     reason: str
 
 
-Outcome = Delivered | Skipped | Retry
+CallbackDelivery = Delivered | Skipped | Retry
 
 
 class CallbackService:
     def __init__(
         self,
-        store: MessageStore,
+        store: MessageTable,
         callers: CallerStore,
         poster: WebhookPoster,
         *,
@@ -75,7 +75,7 @@ class CallbackService:
         self._clock = clock
         self._requests: dict[str, RequestRecord | None] = {}
 
-    def deliver(self, body: str, *, receive_count: int) -> Outcome:
+    def deliver(self, body: str, *, receive_count: int) -> CallbackDelivery:
         try:
             event = json.loads(body)
             detail = event["detail"]
@@ -123,5 +123,5 @@ class CallbackService:
         if request_id not in self._requests:
             if len(self._requests) > 1_000:
                 self._requests.clear()
-            self._requests[request_id] = self._store.get_request(request_id)
+            self._requests[request_id] = self._store.requests.get_request(request_id)
         return self._requests[request_id]

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from smsgw.adapters.events import Event, EventPublisher
-from smsgw.adapters.store import MessageStore
+from smsgw.adapters.events import EventPublisher
+from smsgw.adapters.table import MessageTable
 from smsgw.domain.callers import is_request_id, same_caller
 from smsgw.domain.errors import NotFound
+from smsgw.domain.events import Event
 from smsgw.domain.model import CANCELLABLE_STATES, LEFT_STATES, Chunk, ChunkRef, ChunkState
 from smsgw.observability import MetricUnit, logger, metrics
 from smsgw.services.finality import count_settled
@@ -27,22 +28,22 @@ from smsgw.services.status import NO_SUCH_REQUEST
 
 
 class CancelService:
-    def __init__(self, store: MessageStore, events: EventPublisher) -> None:
+    def __init__(self, store: MessageTable, events: EventPublisher) -> None:
         self._store = store
         self._events = events
 
     def cancel(self, request_id: str, *, caller: str) -> dict[str, Any]:
         if not is_request_id(request_id):
             raise NotFound(NO_SUCH_REQUEST)
-        request = self._store.get_request(request_id, consistent=True)
+        request = self._store.requests.get_request(request_id, consistent=True)
         if request is None or not same_caller(request.caller, caller):
             raise NotFound(NO_SUCH_REQUEST)
         chunks: list[Chunk] = []
-        for chunk in self._store.list_chunks(request_id, consistent=True):
+        for chunk in self._store.chunks.list_chunks(request_id, consistent=True):
             if chunk.number >= request.chunk_count:
                 continue  # a stopped first attempt's, replanned by its retry
             if chunk.state in CANCELLABLE_STATES:
-                chunk = self._store.cancel_chunk(ChunkRef(request_id, chunk.number)) or chunk  # noqa: PLW2901
+                chunk = self._store.chunks.cancel_chunk(ChunkRef(request_id, chunk.number)) or chunk  # noqa: PLW2901
             chunks.append(chunk)
         cancelled = [c for c in chunks if c.state is ChunkState.CANCELLED]
         for chunk in cancelled:

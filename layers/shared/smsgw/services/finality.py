@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from smsgw.adapters.events import Event
-from smsgw.adapters.store import MessageStore
+from smsgw.adapters.table import MessageTable
+from smsgw.domain.events import Event
 from smsgw.domain.model import Chunk, RequestStatus
 from smsgw.observability import logger
 from smsgw.services.announce import chunk_event, request_submitted_event
@@ -28,14 +28,14 @@ from smsgw.services.announce import chunk_event, request_submitted_event
 Publish = Callable[[list[Event]], None]
 
 
-def count_settled(store: MessageStore, publish: Publish, chunk: Chunk) -> bool:
+def count_settled(store: MessageTable, publish: Publish, chunk: Chunk) -> bool:
     """Announce ``chunk``'s final state (if it has one of its own and is not yet counted),
     count it, and announce its request once every chunk is counted. Raises on AWS errors:
     the caller repeats it (every step is idempotent)."""
     event = chunk_event(chunk)
-    if event is not None and not store.is_counted(chunk):
+    if event is not None and not store.requests.is_counted(chunk):
         publish([event])
-    request = store.count_settled_chunk(chunk)
+    request = store.requests.count_settled_chunk(chunk)
     if request.settled_chunks >= request.chunk_count and request.status in (
         RequestStatus.ACCEPTING,
         RequestStatus.ACCEPTED,
@@ -46,5 +46,5 @@ def count_settled(store: MessageStore, publish: Publish, chunk: Chunk) -> bool:
         publish(
             [request_submitted_event(request.id, request.reference, request.recipients, request.chunk_count)]
         )
-        store.mark_submitted(chunk.request_id)
+        store.requests.mark_submitted(chunk.request_id)
     return True

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from smsgw.adapters.inbound import InboundStore, OptOut
+from smsgw.adapters.optouts import OptOutStore
 from smsgw.domain.errors import InputError, NotFound
+from smsgw.domain.inbound import OptOut
 from smsgw.domain.numbers import normalise_mobile
 from smsgw.domain.times import public
 
@@ -32,7 +33,7 @@ def _view(opt_out: OptOut) -> dict[str, Any]:
 
 
 class OptOutService:
-    def __init__(self, store: InboundStore) -> None:
+    def __init__(self, store: OptOutStore) -> None:
         self._store = store
 
     def get(self, raw_mobile: str) -> dict[str, Any]:

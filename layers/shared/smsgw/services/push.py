@@ -4,7 +4,7 @@ The order is what makes a push safe to acknowledge:
 
 1. the raw packet is stored first (compressed, with a TTL), so nothing the platform sent
    is lost even if our parser misreads it;
-2. reports are written first-wins (see ``adapters.reports``); MO messages are stored per
+2. reports are written first-wins (see ``adapters.links``); MO messages are stored per
    mobile, and an opt-out keyword puts the number on the opt-out list;
 3. events go to the bus, for every report that settled a recipient now *and* for every
    exact repeat of a stored one: if announcing failed before, the platform's re-push
@@ -17,9 +17,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from smsgw.adapters.events import Event, EventPublisher
+from smsgw.adapters.events import EventPublisher
 from smsgw.adapters.inbound import InboundStore
-from smsgw.adapters.reports import ReportStore
+from smsgw.adapters.links import LinkStore
+from smsgw.adapters.optouts import OptOutStore
+from smsgw.adapters.packets import RawPacketStore
+from smsgw.domain.events import Event
 from smsgw.domain.numbers import mask_mobile
 from smsgw.domain.optout import OptOutKeywords
 from smsgw.observability import MetricUnit, logger, metrics
@@ -38,14 +41,18 @@ class PushOutcome:
 class PushService:
     def __init__(
         self,
-        reports: ReportStore,
+        links: LinkStore,
+        packets: RawPacketStore,
         inbound: InboundStore,
+        opt_outs: OptOutStore,
         events: EventPublisher,
         *,
         keywords: OptOutKeywords,
     ) -> None:
-        self._reports = reports
+        self._links = links
+        self._packets = packets
         self._inbound = inbound
+        self._opt_outs = opt_outs
         self._events = events
         self._keywords = keywords
 
@@ -54,9 +61,9 @@ class PushService:
         try:
             packet = parse_packet(body, content_type)
         except ValueError:
-            self._reports.store_raw_packet(body, kind="unreadable", source_ip=source_ip)
+            self._packets.store(body, kind="unreadable", source_ip=source_ip)
             raise
-        self._reports.store_raw_packet(body, kind=packet.kind.value, source_ip=source_ip)
+        self._packets.store(body, kind=packet.kind.value, source_ip=source_ip)
         if packet.skipped:
             logger.warning(
                 "push items we could not read were kept raw only", extra={"skipped": packet.skipped}
@@ -67,10 +74,10 @@ class PushService:
         return self._inbound_packet(packet)
 
     def _reports_packet(self, packet: Packet) -> PushOutcome:
-        recorded = self._reports.record(packet.reports)
+        recorded = self._links.record_reports(packet.reports)
         links = recorded.links
-        # A report whose MsgId was not linked yet beat the submit's answer: the worker
-        # announces it when it records the submit (it finds the report on the MsgId's item).
+        # The early-report handshake (domain/reports.py): a report whose MsgId was not linked
+        # yet beat the submit's answer; the worker announces it when it records the submit.
         announce = [r for r in (*recorded.newly, *recorded.repeated) if links[r.msg_id].request_id]
         self._events.publish(report_events(announce, links))
         for report in recorded.newly:
@@ -97,7 +104,7 @@ class PushService:
             events.append(inbound_event(message))
             keyword = self._keywords.matches(message.content)
             if keyword:
-                self._inbound.add_opt_out(message.mobile, keyword=keyword, source="mo")
+                self._opt_outs.add_opt_out(message.mobile, keyword=keyword, source="mo")
                 events.append(opt_out_event(message, keyword))
                 logger.info(
                     "opt-out recorded", extra={"mobile": mask_mobile(message.mobile), "keyword": keyword}

@@ -33,13 +33,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
-from smsgw.adapters.events import Event, EventPublisher
+from smsgw.adapters.events import EventPublisher
 from smsgw.adapters.frequency import FrequencyStore
-from smsgw.adapters.inbound import InboundStore
+from smsgw.adapters.optouts import OptOutStore
 from smsgw.adapters.queue import ChunkMessage, LaneQueues, SendQueue
-from smsgw.adapters.reports import ReportStore
-from smsgw.adapters.store import MessageStore
+from smsgw.adapters.table import MessageTable
 from smsgw.domain.caps import FREQUENCY_CAPPED, FrequencyCaps
+from smsgw.domain.events import Event
 from smsgw.domain.model import Category, Chunk, ChunkRef, ChunkState, RecipientStatus, RequestStatus
 from smsgw.domain.times import iso
 from smsgw.observability import MetricUnit, logger, metrics
@@ -69,7 +69,7 @@ class Swept:
 class Screen:
     """What a held chunk is screened against at its release."""
 
-    opt_outs: InboundStore
+    opt_outs: OptOutStore
     frequency: FrequencyStore
     caps: FrequencyCaps
 
@@ -77,9 +77,8 @@ class Screen:
 class ReconcileService:
     def __init__(
         self,
-        store: MessageStore,
+        store: MessageTable,
         intake: IntakeFinisher,
-        reports: ReportStore,
         events: EventPublisher,
         *,
         queue: SendQueue | LaneQueues | None = None,
@@ -88,7 +87,6 @@ class ReconcileService:
     ) -> None:
         self._store = store
         self._intake = intake
-        self._reports = reports
         self._events = events
         self._queue = queue
         self._screen = screen
@@ -109,7 +107,7 @@ class ReconcileService:
         for kind, step in steps:
             if kind == "release" and self._queue is None:
                 continue
-            for pk, sk in self._store.due(kind, now=now):
+            for pk, sk in self._store.due.due(kind, now=now):
                 if time.monotonic() > ends_at:
                     return swept
                 self._guarded(swept, step(pk, sk), f"{pk}/{sk}")
@@ -132,11 +130,11 @@ class ReconcileService:
     # -- accepting ------------------------------------------------------------------------
 
     def _finish_intake(self, swept: Swept, request_id: str) -> None:
-        request = self._store.get_request(request_id, consistent=True)
+        request = self._store.requests.get_request(request_id, consistent=True)
         if request is None:
             return
         if request.status is not RequestStatus.ACCEPTING:
-            self._store.clear_due(f"REQ#{request_id}", "META")
+            self._store.due.clear_due(f"REQ#{request_id}", "META")
             return
         logger.warning("finishing an intake that stopped half-way", extra={"request_id": request_id})
         if self._intake.finish(request):
@@ -146,14 +144,14 @@ class ReconcileService:
     # -- release --------------------------------------------------------------------------
 
     def _release(self, swept: Swept, request_id: str) -> None:
-        request = self._store.get_request(request_id, consistent=True)
+        request = self._store.requests.get_request(request_id, consistent=True)
         if request is None or self._queue is None:
             return
         for chunk in self._chunks(request_id, request.chunk_count):
             if chunk.state is not ChunkState.HELD:
                 continue
             keep, skipped = self._screened(request_id, chunk)
-            if self._store.release_chunk(chunk, keep=keep, skipped=skipped):
+            if self._store.chunks.release_chunk(chunk, keep=keep, skipped=skipped):
                 swept.recipients_released += len(keep)
                 swept.recipients_skipped += len(skipped)
         # Read again: released by this run (a release whose answer was lost and which
@@ -176,12 +174,12 @@ class ReconcileService:
         for chunk in released:
             if chunk.state is ChunkState.CANCELLED and not chunk.mobiles:
                 count_settled(self._store, self._publish, chunk)  # every number skipped
-        self._store.clear_due(f"REQ#{request_id}", "META")
+        self._store.due.clear_due(f"REQ#{request_id}", "META")
         swept.requests_released += 1
         metrics.add_metric(name="RequestsReleased", unit=MetricUnit.Count, value=1)
 
     def _chunks(self, request_id: str, count: int) -> list[Chunk]:
-        return [c for c in self._store.list_chunks(request_id, consistent=True) if c.number < count]
+        return [c for c in self._store.chunks.list_chunks(request_id, consistent=True) if c.number < count]
 
     def _screened(self, request_id: str, chunk: Chunk) -> tuple[list[str], list[tuple[str, str]]]:
         """The chunk's numbers that may still go, and those that may not (with why)."""
@@ -205,38 +203,38 @@ class ReconcileService:
 
     def _settle_silent(self, swept: Swept, ref: ChunkRef) -> None:
         swept.chunks_checked += 1
-        chunk = self._store.get_chunk(ref)
+        chunk = self._store.chunks.get_chunk(ref)
         if chunk is None or chunk.state is not ChunkState.SUBMITTED or not chunk.msg_id:
-            self._store.clear_due(f"REQ#{ref.request_id}", f"CHUNK#{ref.number:05d}")
+            self._store.due.clear_due(f"REQ#{ref.request_id}", f"CHUNK#{ref.number:05d}")
             return
-        link = self._reports.link(chunk.msg_id, consistent=True)
+        link = self._store.links.link(chunk.msg_id, consistent=True)
         reported = set(link.reports) if link else set()
         silent = [m for m in chunk.mobiles if m not in reported]
         if not silent:
-            self._store.clear_due(f"REQ#{ref.request_id}", f"CHUNK#{ref.number:05d}")
+            self._store.due.clear_due(f"REQ#{ref.request_id}", f"CHUNK#{ref.number:05d}")
             return
         # Announced before it is marked: a run stopping in between announces again (the
         # same event id) rather than never.
         self._publish([no_report_event(chunk.request_id, chunk.reference, chunk.msg_id, silent)])
-        if self._store.mark_no_report(chunk):
+        if self._store.chunks.mark_no_report(chunk):
             swept.recipients_unknown += len(silent)
             # Not RecipientsUnknown: that one pages when submits get no answer; a missing
             # report is the carrier's silence (no-delivery-reports watches the push URL).
             metrics.add_metric(name="RecipientsNoReport", unit=MetricUnit.Count, value=len(silent))
-        self._store.nudge_completion(chunk.request_id)
+        self._store.requests.nudge_completion(chunk.request_id)
 
     # -- completion -----------------------------------------------------------------------
 
     def _complete(self, swept: Swept, request_id: str) -> None:
-        request = self._store.get_request(request_id, consistent=True)
+        request = self._store.requests.get_request(request_id, consistent=True)
         if request is None or request.status is RequestStatus.COMPLETED:
-            self._store.clear_due(f"REQ#{request_id}", "META")
+            self._store.due.clear_due(f"REQ#{request_id}", "META")
             return
         chunks, links = load(self._store, request)
         counts = recipient_counts(request, chunks, links)
         if counts[RecipientStatus.QUEUED] or counts[RecipientStatus.SUBMITTED]:
             delay = COMPLETION_BACKOFF[min(request.due_checks, len(COMPLETION_BACKOFF) - 1)]
-            self._store.reschedule(f"REQ#{request_id}", "META", due_at=int(self._clock()) + delay)
+            self._store.due.reschedule(f"REQ#{request_id}", "META", due_at=int(self._clock()) + delay)
             return
         completed_at = iso(self._clock())
         # Announced before it is marked: a run stopping in between announces again (the
@@ -248,7 +246,7 @@ class ReconcileService:
                 )
             ]
         )
-        if self._store.mark_completed(request_id, completed_at):
+        if self._store.requests.mark_completed(request_id, completed_at):
             swept.requests_completed += 1
             metrics.add_metric(name="RequestsCompleted", unit=MetricUnit.Count, value=1)
 

@@ -17,15 +17,14 @@ from datetime import datetime
 from typing import Any
 
 from smsgw.adapters.search import Hit, SearchStore
-from smsgw.adapters.store import MessageStore
+from smsgw.adapters.table import MessageTable
 from smsgw.domain.callers import same_caller
 from smsgw.domain.model import RequestRecord
-from smsgw.domain.quiet import send_time_moment
 from smsgw.domain.times import from_platform, iso, moment_iso, public
 
 
 def summary(record: RequestRecord) -> dict[str, Any]:
-    moment = send_time_moment(record.send_time)
+    moment = record.send_time
     return {
         "id": record.id,
         "status": record.status.value,
@@ -39,7 +38,7 @@ def summary(record: RequestRecord) -> dict[str, Any]:
 
 
 class SearchService:
-    def __init__(self, store: MessageStore, search: SearchStore) -> None:
+    def __init__(self, store: MessageTable, search: SearchStore) -> None:
         self._store = store
         self._search = search
 
@@ -62,7 +61,7 @@ class SearchService:
                 caller, reference, since=since, until=until, limit=limit, cursor=cursor
             )
         hits: list[Hit] = page.items
-        records = self._store.get_requests([h.request_id for h in hits])
+        records = self._store.requests.get_requests([h.request_id for h in hits])
         found = []
         seen: set[str] = set()
         for hit in hits:

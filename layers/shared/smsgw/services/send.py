@@ -28,10 +28,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from smsgw.adapters.frequency import FrequencyStore
-from smsgw.adapters.inbound import InboundStore
+from smsgw.adapters.optouts import OptOutStore
 from smsgw.adapters.queue import ChunkMessage, LaneQueues, SendQueue
 from smsgw.adapters.search import SearchStore
-from smsgw.adapters.store import MessageStore
+from smsgw.adapters.table import MessageTable
 from smsgw.domain.caps import FREQUENCY_CAPPED, FrequencyCaps
 from smsgw.domain.errors import FieldProblem, FrequencyCapped, IdempotencyConflict
 from smsgw.domain.model import (
@@ -47,7 +47,6 @@ from smsgw.domain.model import (
     plan_chunks,
 )
 from smsgw.domain.numbers import Rejection
-from smsgw.domain.quiet import send_time_moment
 from smsgw.observability import MetricUnit, logger, metrics
 
 
@@ -80,7 +79,7 @@ class IntakeFinisher:
     """Puts an accepted request's chunks on the queue and marks it accepted: at intake, on
     a keyed replay of an intake that stopped short, and in the reconciler."""
 
-    def __init__(self, store: MessageStore, queue: SendQueue | LaneQueues) -> None:
+    def __init__(self, store: MessageTable, queue: SendQueue | LaneQueues) -> None:
         self._store = store
         self._queue = queue  # each chunk goes on the queue of its request's lane
 
@@ -91,7 +90,7 @@ class IntakeFinisher:
         if not record.chunk_count:
             return True
         if chunks is None:
-            chunks = [c for c in self._store.list_chunks(record.id) if c.number < record.chunk_count]
+            chunks = [c for c in self._store.chunks.list_chunks(record.id) if c.number < record.chunk_count]
         try:
             self._queue.enqueue(
                 [
@@ -100,7 +99,7 @@ class IntakeFinisher:
                 ]
             )
             # Unless a worker was quicker and settled every chunk already.
-            self._store.mark_accepted(record.id)
+            self._store.requests.mark_accepted(record.id)
         except Exception:
             logger.exception(
                 "the request is stored but not yet wholly queued: the reconciler will finish it",
@@ -114,9 +113,9 @@ class IntakeFinisher:
 class SendService:
     def __init__(
         self,
-        store: MessageStore,
+        store: MessageTable,
         queue: SendQueue | LaneQueues,
-        opt_outs: InboundStore,
+        opt_outs: OptOutStore,
         frequency: FrequencyStore,
         *,
         caps: FrequencyCaps,
@@ -194,11 +193,11 @@ class SendService:
         # chunk, and a retry only has to queue them. A keyed retry may find chunks of a
         # call that stopped before its header: its own body's are written afresh (never
         # one a worker has claimed), another body's mean the key is taken.
-        if not self._store.put_chunks(chunks, fingerprint=body_fingerprint, retry=keyed):
+        if not self._store.chunks.put_chunks(chunks, fingerprint=body_fingerprint, retry=keyed):
             raise IdempotencyConflict("this Idempotency-Key was used with a different request body")
         self._index(record, command)
-        if not self._store.create_request(record, release_at=release_at):
-            existing = self._store.get_request(request_id, consistent=True)
+        if not self._store.requests.create_request(record, release_at=release_at):
+            existing = self._store.requests.get_request(request_id, consistent=True)
             if existing is None:
                 raise IdempotencyConflict("this request is being changed by another call; retry")
             return self._again(existing, body_fingerprint)
@@ -216,7 +215,7 @@ class SendService:
 
     def _release_at(self, command: SendCommand, now: datetime) -> int | None:
         """When a held send is released (epoch seconds), or None: it is queued now."""
-        moment = send_time_moment(command.send_time)
+        moment = command.send_time
         if not self._hold_after or moment is None:
             return None
         if moment.timestamp() - now.timestamp() <= self._hold_after:
@@ -228,7 +227,7 @@ class SendService:
         before its header: once a request exists, it can be found."""
         if self._search is None:
             return
-        expires_at = self._store.expires_at_of(record)
+        expires_at = self._store.requests.expires_at_of(record)
         self._search.index_recipients(
             caller=record.caller,
             request_id=record.id,
@@ -243,7 +242,7 @@ class SendService:
 
     def replay(self, request_id: str, body_fingerprint: str) -> dict[str, Any] | None:
         """A keyed request seen before: its first reply (409 for another body); None if new."""
-        existing = self._store.get_request(request_id, consistent=True)
+        existing = self._store.requests.get_request(request_id, consistent=True)
         return None if existing is None else self._again(existing, body_fingerprint)
 
     def _again(self, existing: RequestRecord, body_fingerprint: str) -> dict[str, Any]:

@@ -13,8 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from smsgw.adapters.links import Link, StoredReport
-from smsgw.adapters.store import MessageStore
+from smsgw.adapters.table import MessageTable
 from smsgw.domain.callers import is_request_id, same_caller
 from smsgw.domain.errors import NotFound
 from smsgw.domain.model import (
@@ -25,7 +24,7 @@ from smsgw.domain.model import (
     RequestRecord,
     RequestStatus,
 )
-from smsgw.domain.quiet import send_time_moment
+from smsgw.domain.reports import Link, StoredReport
 from smsgw.domain.times import from_platform, moment_iso, public
 from smsgw.services.announce import NO_REPORT
 
@@ -99,7 +98,7 @@ def _recipient(mobile: str, chunk: Chunk, report: StoredReport | None) -> dict[s
 
 
 class StatusService:
-    def __init__(self, store: MessageStore) -> None:
+    def __init__(self, store: MessageTable) -> None:
         self._store = store
 
     def status(
@@ -108,7 +107,7 @@ class StatusService:
         """``caller``'s request ``request_id``; ``NotFound`` for anyone else's."""
         if not is_request_id(request_id):
             raise NotFound(NO_SUCH_REQUEST)
-        request = self._store.get_request(request_id)
+        request = self._store.requests.get_request(request_id)
         if request is None or not same_caller(request.caller, caller):
             raise NotFound(NO_SUCH_REQUEST)
         chunks, links = load(self._store, request)
@@ -133,7 +132,7 @@ class StatusService:
             "category": request.category.value,
             "created_at": public(request.created_at),
             # When the platform is asked to send (ISO 8601, Beijing time): the request's send_at.
-            "send_at": moment_iso(moment) if (moment := send_time_moment(request.send_time)) else None,
+            "send_at": moment_iso(request.send_time) if request.send_time else None,
             "completed_at": public(request.completed_at),
             "callback_url": request.callback_url,
             "segments": request.segments,
@@ -146,11 +145,11 @@ class StatusService:
         }
 
 
-def load(store: MessageStore, request: RequestRecord) -> tuple[list[Chunk], dict[str, Link]]:
+def load(store: MessageTable, request: RequestRecord) -> tuple[list[Chunk], dict[str, Link]]:
     """A request's chunks, and the links (with reports) of those submitted."""
     # Chunks beyond the count are a stopped first attempt's, replanned by its retry.
-    chunks = [c for c in store.list_chunks(request.id) if c.number < request.chunk_count]
-    links = store.get_links([c.msg_id for c in chunks if c.state is ChunkState.SUBMITTED and c.msg_id])
+    chunks = [c for c in store.chunks.list_chunks(request.id) if c.number < request.chunk_count]
+    links = store.links.get_links([c.msg_id for c in chunks if c.state is ChunkState.SUBMITTED and c.msg_id])
     return chunks, links
 
 

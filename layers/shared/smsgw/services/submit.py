@@ -1,7 +1,23 @@
 """Submit one chunk to the platform: the work behind every message on the send queue.
 
 For each SQS message the worker calls ``SubmitService.handle``, which returns what became
-of the message (``Done``, ``RetryAfter``, ``Parked``). The flow, top to bottom:
+of the message (``Done``, ``RetryAfter``, ``Parked``).
+
+"Not now" has three words here, and only three:
+
+- **hold**: the chunk waits *without* using anything up: a fresh copy of the message is
+  queued, due later, and this one is let go (``_hold``, ``Then.HOLD``; a claim given back
+  is settled ``queued`` with ``attempt_counted=False``). A paused lane, a full rate
+  limit, quiet hours, AWS failing before the submit, too little time left, another
+  worker's live claim: none is the chunk's fault, so none nears the dead-letter queue.
+- **retry**: a counted attempt failed; the *same* message comes back after a backoff
+  (``_retry``, ``RetryAfter``, ``Then.RETRY``, ``RetryPolicy.backoff``,
+  ``SendQueue.retry``). Its receive count grows: the queue's ``maxReceiveCount`` is the
+  safety net behind ``max_attempts``.
+- **park**: to the dead-letter queue, for a person (``_park``, ``Parked``, ``Then.PARK``,
+  ``SendQueue.park``; ``smsgw redrive`` brings it back).
+
+The flow, top to bottom:
 
 Each lane (``verification``, ``transactional``, ``marketing``) has a service of its own:
 its queue and dead-letter queue, the client and rate limit of the account it submits
@@ -51,7 +67,7 @@ from datetime import datetime
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from smsgw.adapters.events import Event, EventPublisher
+from smsgw.adapters.events import EventPublisher
 from smsgw.adapters.queue import (
     BadMessage,
     ChunkMessage,
@@ -62,9 +78,9 @@ from smsgw.adapters.queue import (
     decode_all,
     encode,
 )
-from smsgw.adapters.reports import ReportStore
-from smsgw.adapters.store import MessageStore
+from smsgw.adapters.table import MessageTable
 from smsgw.adapters.throttle import LanePause, Permit, SubmitRateLimiter, Throttled
+from smsgw.domain.events import Event
 from smsgw.domain.model import (
     CLAIMABLE_STATES,
     SETTLED_STATES,
@@ -73,13 +89,15 @@ from smsgw.domain.model import (
     Chunk,
     ChunkState,
     Settlement,
+    SubmitVerdict,
 )
 from smsgw.domain.numbers import mask_mobile
-from smsgw.domain.quiet import SEND_AT_ONCE_WITHIN, QuietHours, send_time_moment
+from smsgw.domain.quiet import QuietHours
+from smsgw.domain.reports import Report
+from smsgw.domain.times import SEND_AT_ONCE_WITHIN, from_epoch
 from smsgw.observability import MetricUnit, logger, metrics, single_metric
 from smsgw.provider.client import GuoduClient, PreparedSubmit, SubmitResult
-from smsgw.provider.guodu import BEIJING, Credentials, Outcome, ProtocolError, SubmitRequest, format_send_time
-from smsgw.provider.push import Report
+from smsgw.provider.guodu import Credentials, ProtocolError, SubmitRequest, format_send_time
 from smsgw.services.announce import dead_lettered_event, report_events
 from smsgw.services.finality import count_settled
 
@@ -128,7 +146,7 @@ class RetryPolicy:
     # not failed and must not use up the chunk's attempts.
     max_attempts: int = 8
 
-    def delay(self, attempt: int, rng: Callable[[], float] = random.random) -> int:
+    def backoff(self, attempt: int, rng: Callable[[], float] = random.random) -> int:
         """Exponential backoff with "equal jitter": between half and all of the step."""
         step = min(self.max_seconds, self.base_seconds * 2 ** max(0, attempt - 1))
         return int(step / 2 + rng() * step / 2)
@@ -152,7 +170,7 @@ class Decision:
 
     settlement: Settlement
     then: Then = Then.DONE
-    delay: int = 0
+    seconds: int = 0  # how long a hold or a retry waits
     reason: str = ""  # why it is parked
 
 
@@ -172,11 +190,10 @@ AWS_HOLD_SECONDS = 5.0
 class SubmitService:
     def __init__(
         self,
-        store: MessageStore,
+        store: MessageTable,
         queue: SendQueue,
         client: GuoduClient,
         *,
-        reports: ReportStore,
         events: EventPublisher,
         lane: Lane,
         retry: RetryPolicy,
@@ -190,10 +207,9 @@ class SubmitService:
         self._store = store
         self._queue = queue
         self._client = client
-        self._reports = reports
         self._events = events
         self._lane = lane
-        self._retry = retry
+        self._retry_policy = retry
         self._resend_ambiguous = resend_ambiguous
         self._clock = clock
         self._sleep = sleep
@@ -228,7 +244,7 @@ class SubmitService:
                 except Exception:
                     logger.warning("could not queue a chunk of a group again", extra=_ref_ids(order))
                     kept = True
-        return self._retry_after(message, 1) if kept else Done("group")
+        return self._retry(message, 1) if kept else Done("group")
 
     def _handle_one(
         self, message: QueueMessage, order: ChunkMessage, lease_seconds: int, deadline: float, ends_at: float
@@ -253,7 +269,7 @@ class SubmitService:
             # A failure of the gateway itself: SQS hands it out again (and, should it never
             # pass, its maxReceiveCount ends in the dead-letter queue for a person).
             logger.exception("the gateway failed before the submit", extra=_ref_ids(order))
-            return self._retry_after(message, self._retry.delay(message.receive_count, self._rng))
+            return self._retry(message, self._retry_policy.backoff(message.receive_count, self._rng))
 
     def _attempt(
         self,
@@ -285,7 +301,7 @@ class SubmitService:
         # Either why it must not go now, or the request ready to leave.
         plan = self._before_submit(read, token, deadline) or self._prepare(read, token, credentials)
         try:
-            claim = self._store.claim_chunk(order.ref, token=token, lease_seconds=lease_seconds)
+            claim = self._store.chunks.claim_chunk(order.ref, token=token, lease_seconds=lease_seconds)
         except Exception:
             self._give_back_unanswered_claim(order, token, ends_at)
             raise
@@ -299,7 +315,7 @@ class SubmitService:
 
     def _read_claimable(self, message: QueueMessage, order: ChunkMessage) -> Chunk | Disposition:
         """The chunk, when this worker may claim it; otherwise what becomes of the message."""
-        read = self._store.get_chunk(order.ref)
+        read = self._store.chunks.get_chunk(order.ref)
         if read is None:
             logger.error("chunk not found: parked", extra=_ref_ids(order))
             return self._park(message.body, "chunk not found")
@@ -329,7 +345,7 @@ class SubmitService:
             self._lanes.of(category).requeue(order, 0, now=self._clock())
         except Exception:
             logger.warning("could not hand a chunk to its lane", extra=_ref_ids(order), exc_info=True)
-            return self._retry_after(message, self._retry.delay(message.receive_count, self._rng))
+            return self._retry(message, self._retry_policy.backoff(message.receive_count, self._rng))
         logger.info("chunk handed to its own lane", extra=_ref_ids(order, lane=str(category)))
         return Done("moved to its lane")
 
@@ -355,7 +371,9 @@ class SubmitService:
     def _prepare(self, chunk: Chunk, token: str, credentials: Credentials) -> PreparedSubmit | Decision:
         """The request, ready to go (or the decision for a chunk the document refuses)."""
         try:
-            request = SubmitRequest(chunk.mobiles, chunk.content, self._send_time(chunk), chunk.append_id)
+            request = SubmitRequest(
+                chunk.mobiles, chunk.content, format_send_time(self._send_time(chunk)), chunk.append_id
+            )
         except ProtocolError as err:
             return Decision(Settlement(token, ChunkState.FAILED, "invalid", str(err)))
         return self._client.prepare(request, credentials)
@@ -379,20 +397,20 @@ class SubmitService:
                 metrics.add_metric(name="RateSlotsMissed", unit=MetricUnit.Count, value=permit.missed)
         self._answered(chunk, result)
         decision = self._decide(chunk, token, result)
-        self._pace(result.outcome)
+        self._pace(result.verdict)
         return decision
 
     def _decide(self, chunk: Chunk, token: str, result: SubmitResult) -> Decision:
         """The classification table, applied: what the answer makes of the chunk."""
-        outcome, code, detail = result.outcome, result.code, result.detail
-        if outcome is Outcome.ACCEPTED:
+        verdict, code, detail = result.verdict, result.code, result.detail
+        if verdict is SubmitVerdict.ACCEPTED:
             return Decision(Settlement(token, ChunkState.SUBMITTED, code, detail, msg_id=result.msg_id))
-        if outcome is Outcome.REJECTED:
+        if verdict is SubmitVerdict.REJECTED:
             return Decision(Settlement(token, ChunkState.FAILED, code, detail))
-        if outcome is Outcome.AMBIGUOUS and not self._resend_ambiguous:
+        if verdict is SubmitVerdict.AMBIGUOUS and not self._resend_ambiguous:
             metrics.add_metric(name="SubmitsAmbiguous", unit=MetricUnit.Count, value=1)
             return Decision(Settlement(token, ChunkState.UNKNOWN, code, detail))
-        if outcome is Outcome.UNKNOWN:
+        if verdict is SubmitVerdict.UNKNOWN:
             metrics.add_metric(name="SubmitsParked", unit=MetricUnit.Count, value=1)
             return Decision(
                 Settlement(token, ChunkState.RETRYING, code, detail, restart_attempts=True),
@@ -400,7 +418,7 @@ class SubmitService:
                 reason=f"unknown ResultCode {code}",
             )
         # transient, account, or ambiguous with resending on
-        if outcome is Outcome.ACCOUNT:
+        if verdict is SubmitVerdict.ACCOUNT:
             metrics.add_metric(name="AccountErrors", unit=MetricUnit.Count, value=1)
         return self._failed_attempt(chunk, token, code, detail)
 
@@ -408,12 +426,12 @@ class SubmitService:
         """Retry with a growing delay, or, when the chunk has used its attempts, park it in
         the dead-letter queue for a person (``smsgw redrive``)."""
         attempt = chunk.attempts - chunk.attempt_base
-        if attempt < self._retry.max_attempts:
+        if attempt < self._retry_policy.max_attempts:
             metrics.add_metric(name="SubmitRetries", unit=MetricUnit.Count, value=1)
             return Decision(
                 Settlement(token, ChunkState.RETRYING, code, detail),
                 Then.RETRY,
-                self._retry.delay(attempt, self._rng),
+                self._retry_policy.backoff(attempt, self._rng),
             )
         logger.error("attempts used up: parked in the dead-letter queue", extra=_ids(chunk, code=code))
         metrics.add_metric(name="SubmitsDeadLettered", unit=MetricUnit.Count, value=1)
@@ -441,7 +459,7 @@ class SubmitService:
         if not written:
             logger.warning("the chunk was settled meanwhile by another worker", extra=_ids(chunk))
         elif decision.settlement.settles and not self._after_settle(chunk, decision.settlement):
-            return self._retry_after(message, 1)  # settled; its next delivery counts it
+            return self._retry(message, 1)  # settled; its next delivery counts it
         elif decision.then is Then.PARK:
             self._announce_parked(chunk, decision.settlement)
         return self._then(message, order, decision)
@@ -450,7 +468,7 @@ class SubmitService:
         """Settle in place, retrying while time allows; None: it could not be written."""
         for attempt in range(4):
             try:
-                return self._store.settle(chunk, settlement)
+                return self._store.chunks.settle(chunk, settlement)
             except Exception:
                 logger.warning(
                     "could not record the attempt; trying again",
@@ -466,7 +484,7 @@ class SubmitService:
     def _send_order(self, message: QueueMessage, order: ChunkMessage, decision: Decision) -> Disposition:
         """DynamoDB would not take the settlement: keep it on the queue, for a later delivery
         to write. The message carrying it replaces this one."""
-        settle = SettleOrder(decision.settlement, decision.then, decision.delay, decision.reason)
+        settle = SettleOrder(decision.settlement, decision.then, decision.seconds, decision.reason)
         carrier = replace(order, settle=settle, not_before=0)
         metrics.add_metric(name="SettleOrdersQueued", unit=MetricUnit.Count, value=1)
         try:
@@ -488,24 +506,24 @@ class SubmitService:
                     msg_id=decision.settlement.msg_id,
                 ),
             )
-            return self._retry_after(message, 0)
+            return self._retry(message, 0)
 
     def _carry_out(self, message: QueueMessage, order: ChunkMessage, settle: SettleOrder) -> Disposition:
         """A settle order: write what an earlier attempt decided, then do what it said."""
         try:
-            chunk = self._store.get_chunk(order.ref)
+            chunk = self._store.chunks.get_chunk(order.ref)
             if chunk is None:
                 return self._park(encode(replace(order, settle=None)), "chunk not found")
-            written = self._store.settle(chunk, settle.settlement)
+            written = self._store.chunks.settle(chunk, settle.settlement)
             if written and settle.settlement.settles and not self._after_settle(chunk, settle.settlement):
                 raise RuntimeError("the settled chunk could not be counted")
             if written and settle.then is Then.PARK:
                 self._announce_parked(chunk, settle.settlement)
         except Exception:
             logger.exception("a settle order could not be written yet", extra=_ref_ids(order))
-            return self._retry_after(message, self._retry.delay(message.receive_count, self._rng))
+            return self._retry(message, self._retry_policy.backoff(message.receive_count, self._rng))
         logger.info("settle order written", extra=_ref_ids(order, state=settle.settlement.state.value))
-        decision = Decision(settle.settlement, settle.then, settle.delay, settle.reason)
+        decision = Decision(settle.settlement, settle.then, settle.seconds, settle.reason)
         # The chunk goes on as a plain chunk message of its own; this order is done.
         return self._then(message, replace(order, settle=None), decision, same_message=False)
 
@@ -515,11 +533,11 @@ class SubmitService:
         if decision.then is Then.RETRY and same_message:
             # A failed attempt: the same message comes back (and counts toward the queue's
             # maxReceiveCount, the safety net behind max_attempts).
-            return self._retry_after(message, decision.delay)
+            return self._retry(message, decision.seconds)
         if decision.then in (Then.RETRY, Then.HOLD):
             if self._elsewhere(order.category):
                 return self._move(message, order, order.category)
-            return self._hold(message, order, decision.delay)
+            return self._hold(message, order, decision.seconds)
         if decision.then is Then.PARK:
             return self._park(encode(replace(order, settle=None)), decision.reason)
         return Done()
@@ -557,7 +575,7 @@ class SubmitService:
             logger.warning(
                 "could not queue a fresh copy: keeping this one", extra=_ref_ids(order), exc_info=True
             )
-            return self._retry_after(message, int(delay))
+            return self._retry(message, int(delay))
         return Done(f"held {delay:.0f} s")
 
     def _lane_pause(self, deadline: float) -> float:
@@ -580,7 +598,7 @@ class SubmitService:
         quiet = self._lane.quiet_hours
         if quiet is None or chunk.category is not Category.MARKETING or self._send_time(chunk):
             return None
-        moment = datetime.fromtimestamp(now, tz=BEIJING)
+        moment = from_epoch(now)
         if not quiet.contains(moment):
             return None
         resume = quiet.end_after(moment)
@@ -601,19 +619,19 @@ class SubmitService:
             wait,
         )
 
-    def _send_time(self, chunk: Chunk) -> str:
-        """The chunk's SendTime while it lies ahead; empty (at once) once it is due. A
+    def _send_time(self, chunk: Chunk) -> datetime | None:
+        """The chunk's send time while it lies ahead; None (at once) once it is due. A
         scheduled chunk that waited past its time (retries, a backlog) goes at once, as
         intake does with a send_at about now: the document provides no past SendTime.
         Scheduled marketing due in quiet hours is rescheduled to their end."""
-        due = send_time_moment(chunk.send_time)
-        now = datetime.fromtimestamp(self._clock(), tz=BEIJING)
+        due = chunk.send_time
+        now = from_epoch(self._clock())
         if due is None or due <= now + SEND_AT_ONCE_WITHIN:
-            return ""
+            return None
         quiet = self._lane.quiet_hours
         if quiet is not None and chunk.category is Category.MARKETING and quiet.contains(due):
-            return format_send_time(quiet.end_after(due))
-        return chunk.send_time
+            return quiet.end_after(due)
+        return due
 
     def _not_claimed(
         self, message: QueueMessage, order: ChunkMessage, chunk: Chunk, lease_until: int
@@ -623,7 +641,7 @@ class SubmitService:
             # The delivery that settled it may have stopped before counting it: count
             # again (a no-op if it was), so the request still completes and is announced.
             if chunk.state in SETTLED_STATES and not self._count_settled(chunk):
-                return self._retry_after(message, 1)
+                return self._retry(message, 1)
             return Done("duplicate")
         if lease_until > self._clock():
             # Keep a copy until the claim is due: should the other worker die, this
@@ -632,14 +650,14 @@ class SubmitService:
             return self._hold(message, order, lease_until - self._clock())
         # A worker claimed it and stopped (timeout, crash) while its request may have left.
         logger.warning("stale claim: the earlier attempt may have been sent", extra=_ids(chunk))
-        if self._store.mark_stale(chunk):
+        if self._store.chunks.mark_stale(chunk):
             metrics.add_metric(name="SubmitsAmbiguous", unit=MetricUnit.Count, value=1)
             metrics.add_metric(name="RecipientsUnknown", unit=MetricUnit.Count, value=len(chunk.mobiles))
             stale = replace(
                 chunk, state=ChunkState.UNKNOWN, result_code=STALE_CLAIM, detail="worker stopped mid-submit"
             )
             if not self._count_settled(stale):
-                return self._retry_after(message, 1)
+                return self._retry(message, 1)
         return Done("stale claim")
 
     def _give_back_unanswered_claim(self, order: ChunkMessage, token: str, ends_at: float) -> None:
@@ -656,10 +674,10 @@ class SubmitService:
 
     # -- bookkeeping ------------------------------------------------------------------------
 
-    def _retry_after(self, message: QueueMessage, seconds: int) -> RetryAfter:
+    def _retry(self, message: QueueMessage, seconds: int) -> RetryAfter:
         try:
             if message.receipt_handle:
-                self._queue.delay(message.receipt_handle, seconds)
+                self._queue.retry(message.receipt_handle, seconds)
         except Exception:
             logger.warning("could not set the retry delay: the queue's own applies", exc_info=True)
         return RetryAfter(seconds)
@@ -672,17 +690,17 @@ class SubmitService:
             return RetryAfter(0)
         return Parked(reason)
 
-    def _pace(self, outcome: Outcome) -> None:
+    def _pace(self, verdict: SubmitVerdict) -> None:
         """The lane's pause: a help, never a reason to lose an answer (errors are logged)."""
         try:
-            if outcome in (Outcome.TRANSIENT, Outcome.AMBIGUOUS, Outcome.ACCOUNT):
+            if verdict in (SubmitVerdict.TRANSIENT, SubmitVerdict.AMBIGUOUS, SubmitVerdict.ACCOUNT):
                 pause = self._lane.pause.record_failure()
                 if pause:
                     logger.warning(
                         "the platform keeps failing: the lane pauses", extra={"pause_seconds": pause}
                     )
                     metrics.add_metric(name="LanePaused", unit=MetricUnit.Count, value=1)
-            elif outcome in (Outcome.ACCEPTED, Outcome.REJECTED):
+            elif verdict in (SubmitVerdict.ACCEPTED, SubmitVerdict.REJECTED):
                 self._lane.pause.record_success()
         except Exception:
             logger.warning("could not update the lane's pause", exc_info=True)
@@ -696,7 +714,7 @@ class SubmitService:
             "submit answered",
             extra=_ids(
                 chunk,
-                outcome=result.outcome.value,
+                outcome=result.verdict.value,
                 code=result.code,
                 numbers=len(chunk.mobiles),
                 first=mask_mobile(chunk.mobiles[0]) if chunk.mobiles else None,
@@ -735,9 +753,10 @@ class SubmitService:
 
     def _announce_early_reports(self, chunk: Chunk, msg_id: str) -> None:
         """Reports that beat the submit's answer were stored unannounced (their MsgId had
-        no request yet): now that the link exists, announce them with the request id."""
+        no request yet): now that the link exists, announce them with the request id. Step 3
+        of the early-report handshake (``domain/reports.py``)."""
         try:
-            link = self._reports.link(msg_id, consistent=True)
+            link = self._store.links.link(msg_id, consistent=True)
         except Exception:
             logger.exception("could not read reports that came early", extra=_ids(chunk))
             metrics.add_metric(name="EventsFailed", unit=MetricUnit.Count, value=1)
