@@ -1,10 +1,11 @@
-"""6. Warm CPU per invocation and 7. peak memory, each handler in a fresh process.
+"""Why: 6. warm CPU per invocation and 7. peak memory need each handler alone in a fresh process.
 
-The probe (``bench/probe``) runs with the runtime-only interpreter and AWS answered
-in-process (no network); the submit worker and the balance check talk HTTP to a Guodu
-simulator in this process (keep-alive, no latency), so the probe's CPU is the handler's
-alone. The send probe also sends the largest request the API accepts (peak memory), and
-leaves behind the items of a 1,000-recipient request that the worker probe then submits.
+The probe (``bench/probe``) runs with the runtime-only interpreter; its AWS is a moto
+server in a process of its own (the template's resources made there), and the submit
+worker and the balance check talk HTTP to a Guodu simulator in this process (keep-alive,
+no latency), so the probe's CPU is the handler's alone. The send probe also sends the
+largest request the API accepts (peak memory), and leaves behind one 1,000-recipient
+request per worker invocation, so that each submits chunks nobody has submitted yet.
 """
 
 from __future__ import annotations
@@ -16,8 +17,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.runtime import BENCH_PUSH_TOKEN, BENCH_SECRET, EVENTS, REPO, FunctionEnv, Runtime, handler_env
+from bench.runtime import (
+    BENCH_PUSH_TOKEN,
+    BENCH_SECRET,
+    EVENTS,
+    REPO,
+    FunctionEnv,
+    Runtime,
+    function_envs,
+    handler_env,
+)
 from guodu_simulator import Simulator, SimulatorConfig
+from smsgw_local.moto_server import MotoServer
 
 MEMORY_LIMIT_MB = 256
 ROOM_FRACTION = 0.75  # "with room to spare": at most three quarters of the function's memory
@@ -69,44 +80,36 @@ def measure(
     log: Callable[[str], None],
 ) -> dict[str, Any]:
     config = SimulatorConfig(seed=7, log_submits=False).add_account("bench", BENCH_SECRET)
-    credentials = json.dumps({"oper_id": "bench", "oper_pass": BENCH_SECRET})
+    warmup = 2
     results: dict[str, Any] = {}
-    with Simulator(config) as simulator, tempfile.TemporaryDirectory(prefix="smsgw-probe-") as tmp:
-        work = Path(tmp)
-        seed = work / "seed-items.json"
-        ordered = sorted(functions, key=lambda name: list(KINDS).index(name) if name in KINDS else 99)
-        seed_request: str | None = None
-        for logical in ordered:
-            function = functions[logical]
-            kind = KINDS.get(logical)
-            if kind is None:
-                continue
-            probe: dict[str, Any] = {"kind": kind, "reps": reps, "warmup": 2}
-            env = handler_env(function, GUODU_SUBMIT_URLS=simulator.submit_url)
-            if kind == "send":
-                probe.update(send_sizes=list(send_sizes), largest_send=largest_send, dump_items=str(seed))
-            elif kind == "worker":
-                if seed_request is None:
-                    raise RuntimeError("the worker probe needs the send probe's request")
-                probe.update(
-                    seed_items=str(seed),
-                    keep=["REQ#"],
-                    chunk_refs=[[seed_request, n] for n in range(5)],
-                    secrets={"provider": credentials},
-                )
-                # No rate limit here: the fake AWS grants every conditional write, so the
-                # limiter's timeline would hand out slots long past, which the worker gives
-                # up and takes again for ever (the probe hung). Section 10 measures it.
-                env["GUODU_MAX_SUBMITS_PER_SECOND"] = "0"
-            elif kind == "push":
-                probe.update(keep=["MSG#"], push_token=BENCH_PUSH_TOKEN, secrets={"token": BENCH_PUSH_TOKEN})
-            else:
-                probe.update(secrets={"provider": credentials})
-            log(f"probe: {logical}")
-            result = _run_probe(runtime, function, probe, env, work)
-            if kind == "send":
-                seed_request = result.get("seed_request_id")
-            results[logical] = result
+    moto = MotoServer()
+    moto.start()
+    try:
+        # The same functions, their resources made in the moto server and their clients sent to it.
+        served = function_envs(endpoint_url=moto.wait_ready())
+        with Simulator(config) as simulator, tempfile.TemporaryDirectory(prefix="smsgw-probe-") as tmp:
+            requests: list[str] = []
+            for logical, kind in KINDS.items():
+                if logical not in functions:
+                    continue
+                probe: dict[str, Any] = {"kind": kind, "reps": reps, "warmup": warmup}
+                env = handler_env(served[logical], GUODU_SUBMIT_URLS=simulator.submit_url)
+                if kind == "send":
+                    probe.update(
+                        send_sizes=list(send_sizes),
+                        largest_send=largest_send,
+                        leave_requests=reps["worker_batch"] + warmup,
+                    )
+                elif kind == "worker":
+                    probe.update(requests=requests)
+                elif kind == "push":
+                    probe.update(push_token=BENCH_PUSH_TOKEN)
+                log(f"probe: {logical}")
+                result = _run_probe(runtime, functions[logical], probe, env, Path(tmp))
+                requests = result.pop("requests", requests)
+                results[logical] = result
+    finally:
+        moto.stop()
     return summarise(results)
 
 

@@ -589,12 +589,10 @@ def _cpu(r: dict[str, Any], add: Add) -> None:
     factor = capacity.LAMBDA_CPU_FACTOR
     add("## 6. Warm CPU per invocation")
     add("")
-    add("`time.process_time()` per invocation in a fresh runtime-only process, AWS answered")
-    add("in-process (botocore still validates, serialises, signs and parses), the provider a simulator")
-    add(
-        "in another process. Lambda at 256 MB has 256/1769 of a vCPU: "
-        f"× {factor:.1f} for its CPU time (*model*)."
-    )
+    add("`time.process_time()` per invocation in a fresh runtime-only process, on fresh data each time")
+    add("(a new request, new MsgIds), AWS a moto server in another process (so its CPU is not counted),")
+    add("the provider a simulator in another process. Lambda at 256 MB has 256/1769 of a vCPU:")
+    add(f"× {factor:.1f} for its CPU time (*model*).")
     add("")
     add(
         _row(

@@ -137,8 +137,7 @@ def _split_top(text: str) -> list[str]:
 
 
 def update_actions(params: dict[str, Any]) -> list[tuple[str, str, str]]:
-    """The bench's one reading of an UpdateExpression (``bench.probe.fakeaws`` applies it,
-    ``update_plan`` sizes it): ``(verb, attribute name, operand)`` per action, names
+    """The bench's one reading of an UpdateExpression (``update_plan`` sizes it): ``(verb, attribute name, operand)`` per action, names
     resolved; SET's operand is its right-hand side, ADD's its value name, REMOVE's empty."""
     names: dict[str, str] = params.get("ExpressionAttributeNames", {})
     pieces = _CLAUSE.split(params.get("UpdateExpression", ""))
