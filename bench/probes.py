@@ -103,21 +103,28 @@ def measure(
                 elif kind == "worker":
                     probe.update(requests=requests)
                 elif kind == "push":
-                    probe.update(push_token=BENCH_PUSH_TOKEN)
+                    probe.update(push_token=BENCH_PUSH_TOKEN, record_dir=str(Path(tmp) / "aws"))
                 log(f"probe: {logical}")
                 result = _run_probe(runtime, functions[logical], probe, env, Path(tmp))
                 requests = result.pop("requests", requests)
                 results[logical] = result
+            records = [
+                json.loads(line)
+                for path in (Path(tmp) / "aws").glob("*.jsonl")
+                for line in path.read_text(encoding="utf-8").splitlines()
+            ]
     finally:
         moto.stop()
-    return summarise(results)
+    return summarise(results, records)
 
 
-def summarise(results: dict[str, Any]) -> dict[str, Any]:
+def summarise(results: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, Any]:
     cpu: dict[str, Any] = {}
     memory: dict[str, Any] = {}
+    windows: dict[str, list[tuple[float, float]]] = {}
     for logical, result in results.items():
         for name, workload in result["workloads"].items():
+            windows[name] = workload.pop("windows")
             cpu[name] = {"function": logical, **workload}
         peak = result["peak_rss_kb"] / 1024
         memory[logical] = {
@@ -129,4 +136,45 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
             "fits_with_room": peak <= MEMORY_LIMIT_MB * ROOM_FRACTION,
             "python": result["python"],
         }
-    return {"cpu": cpu, "memory": memory, "room_fraction": ROOM_FRACTION}
+    return {"cpu": cpu, "memory": memory, "room_fraction": ROOM_FRACTION, "push": push(cpu, windows, records)}
+
+
+PUSH_SHAPES = {"grouped": ("push_250_grouped", 2), "scattered": ("push_250_scattered", 25)}
+
+
+def push(cpu: dict[str, Any], windows: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, Any]:
+    """5. Push handling, from the push probe: wall time per 250-report packet against the moto
+    server, the AWS requests the handler made inside each timed packet, and their write units
+    (``costs.dynamodb_units`` on the recorded item sizes)."""
+    from bench.costs import dynamodb_units
+
+    def figures(workload: str, msg_ids: int) -> dict[str, Any]:
+        w = cpu[workload]
+        inside = [r for r in records if any(t0 <= r["t"] <= t1 for t0, t1 in windows[workload])]
+        calls: dict[str, int] = {}
+        for record in inside:
+            op = f"{record['svc']}.{record['op']}"
+            calls[op] = calls.get(op, 0) + 1
+        return {
+            "wru_per_packet": round(dynamodb_units(inside, [])["wru"] / w["reps"], 1),
+            "msg_ids_per_packet": msg_ids,
+            "ms_median": round(w["wall_ms_median"], 1),
+            "ms_p90": round(w["wall_ms_p90"], 1),
+            "reports_per_s": round(250 / w["wall_ms_median"] * 1000),
+            "aws_requests_per_packet": {op: round(n / w["reps"], 1) for op, n in sorted(calls.items())},
+            "aws_requests_total_per_packet": round(sum(calls.values()) / w["reps"], 1),
+        }
+
+    if "push_250_grouped" not in cpu:
+        return {}
+    shapes = {
+        shape: figures(workload, n) | {"packets_per_msg_id": max(1, 200 // (250 // n))}
+        for shape, (workload, n) in PUSH_SHAPES.items()
+    }
+    baseline = figures("push_250_one_write_per_report", 2)
+    return {
+        "packet_items": 250,
+        "packets": cpu["push_250_grouped"]["reps"],
+        "shapes": shapes,
+        "baseline": dict.fromkeys(shapes, baseline),
+    }

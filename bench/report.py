@@ -78,8 +78,7 @@ PART_SECTIONS = {
     "ratewindow": "section 10",
     "local": "sections 2, 3, 4, 8 and 9",
     "coldstart": "section 1",
-    "probes": "sections 6 and 7",
-    "push": "section 5",
+    "probes": "sections 5, 6 and 7",
 }
 
 
@@ -512,13 +511,15 @@ def _push(r: dict[str, Any], add: Add) -> None:
     repeat = (shapes.get("scattered") or {}).get("packets_per_msg_id", 20)
     add("## 5. Push handling")
     add("")
-    add(f"The push receiver handler, warm, in-process against moto, {p.get('packets', 0)} packets of")
+    add("The push receiver handler, warm, in its probe (section 6) against a moto server,")
+    add(f"{p.get('packets', 0)} packets of")
     add(f"{p.get('packet_items', 250)} reports per shape: *grouped*, two new MsgIds a packet; *scattered*,")
     add(f"25 MsgIds a packet, ten reports each, the same 25 for {repeat} packets in a row, so that each")
     add("MsgId's item grows to the 200 reports of a whole submit as it does when the platform spreads")
     add("reports over packets. The baseline writes the same reports one `PutItem` each (first report")
-    add("wins), with the same eight threads, against the same moto, in the same run. Write units are")
-    add("estimated from each item's size before and after each write (section 3).")
+    add("wins), with eight threads, against the same moto, in the same run. Times are wall times,")
+    add("the local HTTP round trips to moto included. Write units are estimated from each item's size")
+    add("before and after each write (section 3).")
     add("")
     add(
         _row(
@@ -556,7 +557,7 @@ def _push(r: dict[str, Any], add: Add) -> None:
     add("the MsgId's own item, which returns the item as it was (`ALL_OLD`): what the write newly")
     add("settled and whether the MsgId is linked to a request, with no further read or counter write.")
     add("Moto evaluates update expressions in Python, so each of those `UpdateItem`s costs it several")
-    add("times a `PutItem`: in-process moto flatters the baseline. DynamoDB's price is per request and")
+    add("times a `PutItem`: moto flatters the baseline. DynamoDB's price is per request and")
     add("item size (section 3); its latency is per round of requests. **In Lambda (model)**: the CPU")
     add(
         f"measured in section 6 × {capacity.LAMBDA_CPU_FACTOR:.1f}, plus the raw packet's put, the report"

@@ -1,8 +1,8 @@
 """Why: moto reports no consumed capacity, so the cost model records every AWS request a
 process makes (one JSON line each, a botocore event hook) with the sizes DynamoDB bills by.
 
-Installed by ``sitecustomize`` in the local stack's function workers (and by the bench
-in its own process, for the SQS poller), before any botocore session exists: the hook
+Installed by ``sitecustomize`` in the local stack's function workers (by the bench in its
+own process, for the SQS poller, and by the push probe), before any botocore session exists: the hook
 joins ``botocore.handlers.BUILTIN_HANDLERS``, which every new session registers. Each
 line holds what billing needs and nothing more: the service and operation, the process's
 function, the thread, how many HTTP attempts the call took, and sizes (DynamoDB item
@@ -137,7 +137,8 @@ def _split_top(text: str) -> list[str]:
 
 
 def update_actions(params: dict[str, Any]) -> list[tuple[str, str, str]]:
-    """The bench's one reading of an UpdateExpression (``update_plan`` sizes it): ``(verb, attribute name, operand)`` per action, names
+    """The bench's one reading of an UpdateExpression (``update_plan`` sizes it):
+    ``(verb, attribute name, operand)`` per action, names
     resolved; SET's operand is its right-hand side, ADD's its value name, REMOVE's empty."""
     names: dict[str, str] = params.get("ExpressionAttributeNames", {})
     pieces = _CLAUSE.split(params.get("UpdateExpression", ""))

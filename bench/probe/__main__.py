@@ -81,18 +81,23 @@ def measure(workload: Workload, reps: int, warmup: int) -> dict[str, Any]:
         call()
     cpu: list[float] = []
     wall: list[float] = []
+    windows: list[tuple[float, float]] = []  # when each timed call ran (the recorder's clock)
     for _ in range(reps):
         prepare()
-        c0, w0 = time.process_time(), time.perf_counter()
+        t0, c0, w0 = time.time(), time.process_time(), time.perf_counter()
         call()
         cpu.append((time.process_time() - c0) * 1000)
         wall.append((time.perf_counter() - w0) * 1000)
+        windows.append((t0, time.time()))
     cpu.sort()
+    wall.sort()
     return {
         "reps": reps,
         "cpu_ms_median": statistics.median(cpu),
         "cpu_ms_p90": cpu[min(len(cpu) - 1, int(len(cpu) * 0.9))],
         "wall_ms_median": statistics.median(wall),
+        "wall_ms_p90": wall[min(len(wall) - 1, int(len(wall) * 0.9))],
+        "windows": windows,
     }
 
 
@@ -129,8 +134,13 @@ class Probe:
     def load(self) -> float:
         import botocore.handlers
 
-        # Every AWS call of every session made from now on is counted (``before-call``).
+        # Every AWS call of every session made from now on is counted (``before-call``), and
+        # for the push receiver recorded with its item sizes (section 5's write units).
         botocore.handlers.BUILTIN_HANDLERS.append(("before-call", self.count))
+        if self.config.get("record_dir"):
+            from bench.hook import _awsrecorder
+
+            _awsrecorder.install(self.config["record_dir"])
         sys.path[:0] = [self.config["code_dir"], self.config["layer_dir"]]
         started = time.perf_counter()
         module = __import__("app")
