@@ -1,4 +1,6 @@
-"""``python -m bench [--quick] [--out DIR]``: measure, side by side in one run, and write the report.
+"""Why: one command measures every part side by side in one run and writes the report.
+
+``python -m bench [--quick] [--out DIR]``.
 
 Full mode (``make bench``) writes ``docs/benchmarks.md``, ``docs/benchmarks.json``,
 ``docs/benchmarks.png`` and ``docs/capacity.md``; it builds ``.venv-runtime`` (Python

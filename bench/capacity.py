@@ -1,4 +1,6 @@
-"""8. Capacity: 10 million recipients a day, by the measured counts and the template's quotas.
+"""Why: 8. capacity for 10 million recipients a day is arithmetic no run can measure directly.
+
+By the measured counts and the template's quotas.
 
 Everything here is arithmetic on figures measured in the same run (requests and units per
 recipient, items per push packet, CPU per invocation) and on the template's parameter

@@ -1,4 +1,6 @@
-"""3. AWS requests per 1,000 recipients and the cost per million recipients, at list prices.
+"""Why: 3. moto bills nothing, so requests and cost per million are priced here from recorded calls.
+
+AWS requests per 1,000 recipients and the cost per million recipients, at list prices.
 
 Counts come from the recorded botocore calls of a full local run (``bench.localrun``).
 DynamoDB on-demand bills capacity units, not requests: a write costs one unit per KB of
@@ -46,7 +48,6 @@ PRICES: dict[str, tuple[float, str]] = {
     "kms_key_month": (1.00, "KMS: $1.00 per customer managed key per month"),
 }
 BUDGET_PER_MILLION = 0.75
-STRAIGHTFORWARD = (4.0, 7.0)
 LOG_EVENT_OVERHEAD = 26  # CloudWatch counts 26 bytes per log event on top of the message
 # START, END and REPORT (with an X-Ray line when tracing is active) per invocation.
 PLATFORM_LOG_BYTES = 4 * (90 + LOG_EVENT_OVERHEAD)

@@ -1,4 +1,4 @@
-"""Why: 6. warm CPU per invocation and 7. peak memory need each handler alone in a fresh process.
+"""Why: 5. push handling, 6. warm CPU and 7. peak memory need each handler alone in a fresh process.
 
 The probe (``bench/probe``) runs with the runtime-only interpreter; its AWS is a moto
 server in a process of its own (the template's resources made there), and the submit

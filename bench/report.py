@@ -1,4 +1,4 @@
-"""Writing the results: ``benchmarks.md``, ``benchmarks.json`` and ``capacity.md``.
+"""Why: the figures become ``benchmarks.md``, ``benchmarks.json`` and ``capacity.md`` in one place.
 
 ``SECTIONS`` and ``FIGURES`` list what every report must hold; the test of the quick mode
 checks them, not their values.
@@ -787,7 +787,22 @@ def _environment(r: dict[str, Any], add: Add) -> None:
     for key, value in r["environment"].items():
         add(f"- {key}: {value}")
     add("- Timings are reported, never asserted: `tests/bench` runs the quick mode only to prove it runs.")
+    for note in METHOD:
+        add(f"- {note}")
     add("")
+
+
+METHOD = (
+    "Sections 5-7 come from one probe per handler: a fresh runtime-only process whose AWS is a moto"
+    " server in a process of its own (its CPU is not the handler's), on fresh data each repetition (a"
+    " new request, new MsgIds); before, an in-process fake answered AWS and granted every conditional"
+    " write, so the worker re-submitted the same chunks with the rate limiter off. Section 5's times"
+    " now include the local HTTP round trips to moto.",
+    "Sections 2-4, 9 and 11 run the real handlers in the local stack (moto server, Guodu simulator);"
+    " section 3 prices the AWS calls recorded there (botocore event hooks), DynamoDB units from item"
+    " sizes. Section 10 drives the limiter from many processes against one moto server. Section 8 is"
+    " arithmetic on the measured figures and the template's defaults.",
+)
 
 
 def write(results: dict[str, Any], out: Path) -> None:

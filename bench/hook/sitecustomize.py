@@ -1,4 +1,6 @@
-"""Loaded by Python at start-up in every process whose ``PYTHONPATH`` holds this folder.
+"""Why: the local stack's workers are recorded without any handler knowing (loaded at start-up).
+
+Loaded by Python in every process whose ``PYTHONPATH`` holds this folder.
 
 Only the bench sets that (for the local stack's function workers, through a derived
 template); it installs the AWS request recorder when ``SMSGW_BENCH_AWS_LOG_DIR`` is set.
