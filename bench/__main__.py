@@ -338,7 +338,9 @@ class Bench:
             if "push_items_per_packet" in counted:
                 model["what_if"] = costs.what_if_own_items(model)
             self.r["cost"][name] = model
-            self.r["counted"][name] = {k: v for k, v in counted.items() if k not in ("records", "items")}
+            self.r["counted"][name] = {
+                k: v for k, v in counted.items() if k not in ("records", "billed", "items")
+            }
 
     def _capacity(self) -> None:
         from bench import capacity

@@ -193,5 +193,6 @@ def single_sends(
         },
         "log_output": run.log_lines(window),
         "records": run.records(window),
+        "billed": run.billed(window),
         "items": run.table_items(),
     }

@@ -11,12 +11,14 @@ request per worker invocation, so that each submits chunks nobody has submitted 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench.hook import _capacity
 from bench.runtime import (
     BENCH_PUSH_TOKEN,
     BENCH_SECRET,
@@ -83,11 +85,13 @@ def measure(
     warmup = 2
     results: dict[str, Any] = {}
     moto = MotoServer()
-    moto.start()
+    tmp = tempfile.mkdtemp(prefix="smsgw-probe-")
+    with _capacity.billing(tmp):  # its DynamoDB requests billed (section 5's write units)
+        moto.start()
     try:
         # The same functions, their resources made in the moto server and their clients sent to it.
         served = function_envs(endpoint_url=moto.wait_ready())
-        with Simulator(config) as simulator, tempfile.TemporaryDirectory(prefix="smsgw-probe-") as tmp:
+        with Simulator(config) as simulator:
             requests: list[str] = []
             for logical, kind in KINDS.items():
                 if logical not in functions:
@@ -103,22 +107,26 @@ def measure(
                 elif kind == "worker":
                     probe.update(requests=requests)
                 elif kind == "push":
-                    probe.update(push_token=BENCH_PUSH_TOKEN, record_dir=str(Path(tmp) / "aws"))
+                    probe.update(push_token=BENCH_PUSH_TOKEN, record_dir=tmp)
                 log(f"probe: {logical}")
                 result = _run_probe(runtime, functions[logical], probe, env, Path(tmp))
                 requests = result.pop("requests", requests)
                 results[logical] = result
-            records = [
-                json.loads(line)
-                for path in (Path(tmp) / "aws").glob("*.jsonl")
-                for line in path.read_text(encoding="utf-8").splitlines()
-            ]
+        records = [
+            json.loads(line)
+            for path in Path(tmp).glob("*.jsonl")
+            for line in path.read_text(encoding="utf-8").splitlines()
+        ]
+        billed = _capacity.read(tmp, 0.0, float("inf"))
     finally:
         moto.stop()
-    return summarise(results, records)
+        shutil.rmtree(tmp, ignore_errors=True)
+    return summarise(results, records, billed)
 
 
-def summarise(results: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, Any]:
+def summarise(
+    results: dict[str, Any], records: list[dict[str, Any]], billed: list[dict[str, Any]]
+) -> dict[str, Any]:
     cpu: dict[str, Any] = {}
     memory: dict[str, Any] = {}
     windows: dict[str, list[tuple[float, float]]] = {}
@@ -136,27 +144,38 @@ def summarise(results: dict[str, Any], records: list[dict[str, Any]]) -> dict[st
             "fits_with_room": peak <= MEMORY_LIMIT_MB * ROOM_FRACTION,
             "python": result["python"],
         }
-    return {"cpu": cpu, "memory": memory, "room_fraction": ROOM_FRACTION, "push": push(cpu, windows, records)}
+    return {
+        "cpu": cpu,
+        "memory": memory,
+        "room_fraction": ROOM_FRACTION,
+        "push": push(cpu, windows, records, billed),
+    }
 
 
 PUSH_SHAPES = {"grouped": ("push_250_grouped", 2), "scattered": ("push_250_scattered", 25)}
 
 
-def push(cpu: dict[str, Any], windows: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, Any]:
+def push(
+    cpu: dict[str, Any], windows: dict[str, Any], records: list[dict[str, Any]], billed: list[dict[str, Any]]
+) -> dict[str, Any]:
     """5. Push handling, from the push probe: wall time per 250-report packet against the moto
     server, the AWS requests the handler made inside each timed packet, and their write units
-    (``costs.dynamodb_units`` on the recorded item sizes)."""
+    (``costs.dynamodb_units`` on the moto server's billed lines)."""
     from bench.costs import dynamodb_units
 
     def figures(workload: str, msg_ids: int) -> dict[str, Any]:
         w = cpu[workload]
-        inside = [r for r in records if any(t0 <= r["t"] <= t1 for t0, t1 in windows[workload])]
+
+        def within(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            return [r for r in lines if any(t0 <= r["t"] <= t1 for t0, t1 in windows[workload])]
+
+        inside = within(records)
         calls: dict[str, int] = {}
         for record in inside:
             op = f"{record['svc']}.{record['op']}"
             calls[op] = calls.get(op, 0) + 1
         return {
-            "wru_per_packet": round(dynamodb_units(inside, [])["wru"] / w["reps"], 1),
+            "wru_per_packet": round(dynamodb_units(within(billed), [])["wru"] / w["reps"], 1),
             "msg_ids_per_packet": msg_ids,
             "ms_median": round(w["wall_ms_median"], 1),
             "ms_p90": round(w["wall_ms_p90"], 1),
