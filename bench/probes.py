@@ -14,6 +14,7 @@ import json
 import shutil
 import subprocess
 import tempfile
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -96,7 +97,7 @@ def measure(
             for logical, kind in KINDS.items():
                 if logical not in functions:
                     continue
-                probe: dict[str, Any] = {"kind": kind, "reps": reps, "warmup": warmup}
+                probe: dict[str, Any] = {"kind": kind, "reps": reps, "warmup": warmup, "record_dir": tmp}
                 env = handler_env(served[logical], GUODU_SUBMIT_URLS=simulator.submit_url)
                 if kind == "send":
                     probe.update(
@@ -107,7 +108,7 @@ def measure(
                 elif kind == "worker":
                     probe.update(requests=requests)
                 elif kind == "push":
-                    probe.update(push_token=BENCH_PUSH_TOKEN, record_dir=tmp)
+                    probe.update(push_token=BENCH_PUSH_TOKEN)
                 log(f"probe: {logical}")
                 result = _run_probe(runtime, functions[logical], probe, env, Path(tmp))
                 requests = result.pop("requests", requests)
@@ -133,7 +134,13 @@ def summarise(
     for logical, result in results.items():
         for name, workload in result["workloads"].items():
             windows[name] = workload.pop("windows")
-            cpu[name] = {"function": logical, **workload}
+            calls = _calls(_within(records, windows[name]))
+            cpu[name] = {
+                "function": logical,
+                **workload,
+                "aws_calls_per_invocation": {op: round(n / workload["reps"], 2) for op, n in calls.items()},
+                "aws_calls_total_per_invocation": round(sum(calls.values()) / workload["reps"], 2),
+            }
         peak = result["peak_rss_kb"] / 1024
         memory[logical] = {
             "rss_after_import_mb": round(result["rss_after_import_kb"] / 1024, 1),
@@ -152,6 +159,16 @@ def summarise(
     }
 
 
+def _within(lines: list[dict[str, Any]], windows: list[tuple[float, float]]) -> list[dict[str, Any]]:
+    return [line for line in lines if any(t0 <= line["t"] <= t1 for t0, t1 in windows)]
+
+
+def _calls(records: list[dict[str, Any]]) -> dict[str, int]:
+    return dict(
+        Counter(f"{record['svc']}.{record['op']}" for record in sorted(records, key=lambda r: r["op"]))
+    )
+
+
 PUSH_SHAPES = {"grouped": ("push_250_grouped", 2), "scattered": ("push_250_scattered", 25)}
 
 
@@ -165,17 +182,11 @@ def push(
 
     def figures(workload: str, msg_ids: int) -> dict[str, Any]:
         w = cpu[workload]
-
-        def within(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
-            return [r for r in lines if any(t0 <= r["t"] <= t1 for t0, t1 in windows[workload])]
-
-        inside = within(records)
-        calls: dict[str, int] = {}
-        for record in inside:
-            op = f"{record['svc']}.{record['op']}"
-            calls[op] = calls.get(op, 0) + 1
+        calls = _calls(_within(records, windows[workload]))
         return {
-            "wru_per_packet": round(dynamodb_units(within(billed), [])["wru"] / w["reps"], 1),
+            "wru_per_packet": round(
+                dynamodb_units(_within(billed, windows[workload]), [])["wru"] / w["reps"], 1
+            ),
             "msg_ids_per_packet": msg_ids,
             "ms_median": round(w["wall_ms_median"], 1),
             "ms_p90": round(w["wall_ms_p90"], 1),

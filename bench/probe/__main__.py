@@ -24,7 +24,6 @@ import statistics
 import sys
 import time
 import uuid
-from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -107,40 +106,17 @@ class Probe:
         self.events_dir = Path(config["events_dir"])
         self.handler: Callable[[dict[str, Any], Any], Any] | None = None
         self.function = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "probe")
-        self.calls: Counter[str] = Counter()
-        self.counting = True
 
     def sample(self, name: str) -> dict[str, Any]:
         data: dict[str, Any] = json.loads((self.events_dir / name).read_text(encoding="utf-8"))
         return data
 
-    def count(self, event_name: str = "", **_: Any) -> None:
-        if self.counting:
-            self.calls[event_name.split(".", 1)[1]] += 1
-
-    def quietly(self, workload: Workload) -> Workload:
-        """The workload with its preparation's AWS calls left out of the counts."""
-        prepare, call = workload
-
-        def quiet() -> None:
-            self.counting = False
-            try:
-                prepare()
-            finally:
-                self.counting = True
-
-        return quiet, call
-
     def load(self) -> float:
-        import botocore.handlers
+        from bench.hook import _awsrecorder
 
-        # Every AWS call of every session made from now on is counted (``before-call``), and
-        # for the push receiver recorded with its item sizes (section 5's write units).
-        botocore.handlers.BUILTIN_HANDLERS.append(("before-call", self.count))
-        if self.config.get("record_dir"):
-            from bench.hook import _awsrecorder
-
-            _awsrecorder.install(self.config["record_dir"])
+        # Every AWS call of every session made from now on is recorded: the bench counts the
+        # handler's inside the timed windows (its own preparations fall outside them).
+        _awsrecorder.install(self.config["record_dir"])
         sys.path[:0] = [self.config["code_dir"], self.config["layer_dir"]]
         started = time.perf_counter()
         module = __import__("app")
@@ -153,7 +129,7 @@ class Probe:
         return self.handler(event, Context(self.function))
 
     def _table(self) -> tuple[Any, str]:
-        """A client of this probe's own for the untimed preparations (not counted)."""
+        """A client of this probe's own, for the untimed preparations."""
         import boto3
 
         return boto3.session.Session().client("dynamodb"), os.environ["MESSAGES_TABLE"]
@@ -312,12 +288,7 @@ class Probe:
         results: dict[str, Any] = {}
         warmup = self.config.get("warmup", 2)
         for name, (workload, reps) in self.workloads().items():
-            before = Counter(self.calls)
-            results[name] = measure(self.quietly(workload), reps, warmup)
-            made = self.calls - before
-            total = reps + warmup
-            results[name]["aws_calls_per_invocation"] = {op: round(n / total, 2) for op, n in made.items()}
-            results[name]["aws_calls_total_per_invocation"] = round(made.total() / total, 2)
+            results[name] = measure(workload, reps, warmup)
         out["workloads"] = results
         out["peak_rss_warm_kb"] = rss_kb()
         largest = self.config.get("largest_send")
