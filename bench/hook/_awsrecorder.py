@@ -2,7 +2,7 @@
 
 One JSON line each, from a botocore event hook, installed by ``sitecustomize`` in the local
 stack's function workers (by the bench in its own process, for the SQS poller, and by the
-push probe) before any botocore session exists: the hook joins
+handler probes) before any botocore session exists: the hook joins
 ``botocore.handlers.BUILTIN_HANDLERS``, which every new session registers. Each line holds
 what billing needs and nothing more: the service and operation, the process's function,
 the thread, how many HTTP attempts the call took, and message and event sizes. No values
