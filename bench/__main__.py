@@ -1,4 +1,6 @@
-"""``python -m bench [--quick] [--out DIR]``: measure, side by side in one run, and write the report.
+"""Why: one command measures every part side by side in one run and writes the report.
+
+``python -m bench [--quick] [--out DIR]``.
 
 Full mode (``make bench``) writes ``docs/benchmarks.md``, ``docs/benchmarks.json``,
 ``docs/benchmarks.png`` and ``docs/capacity.md``; it builds ``.venv-runtime`` (Python
@@ -7,12 +9,12 @@ prove the benchmark runs (``tests/bench``); it writes to ``build/bench-quick`` u
 ``--out`` says otherwise, and uses the dev interpreter if ``.venv-runtime`` is not built.
 
 One module per measurement: ``coldstart`` (1), ``localrun`` (2, 3, 4), ``costs`` (3),
-``push`` (5), ``probes`` (6, 7), ``capacity`` (8), ``ratewindow`` (10), ``lanes`` (11, and
+``probes`` (5, 6, 7), ``capacity`` (8), ``ratewindow`` (10), ``lanes`` (11, and
 the single-recipient cost of 3); ``report`` and ``chart`` write them. A measurement that
 fails is reported as an error; the others still run, and the exit status is 1.
 
 ``--only PART,...`` measures some parts only (``local``, ``lanes``, ``ratewindow``,
-``coldstart``, ``probes``, ``push``) and merges them into the report's existing
+``coldstart``, ``probes``) and merges them into the report's existing
 ``benchmarks.json``: the report then says which command measured which section, and when.
 """
 
@@ -49,7 +51,6 @@ class Sizes:
     breakdown_runs: int
     reps: dict[str, int]
     largest_send: int
-    push_packets: int
     throughput_recipients: int
     throughput_per_post: int
     naive_numbers: int
@@ -75,7 +76,6 @@ FULL = Sizes(
     breakdown_runs=3,
     reps={"send_1": 200, "send_10000": 10, "worker_batch": 50, "push": 30, "balance": 10},
     largest_send=100_000,
-    push_packets=20,
     throughput_recipients=100_000,
     throughput_per_post=10_000,
     naive_numbers=300,
@@ -92,7 +92,6 @@ QUICK = Sizes(
     breakdown_runs=1,
     reps={"send_1": 5, "send_10000": 2, "worker_batch": 3, "push": 3, "balance": 2},
     largest_send=20_000,
-    push_packets=2,
     throughput_recipients=2_000,
     throughput_per_post=1_000,
     naive_numbers=20,
@@ -109,7 +108,7 @@ QUICK = Sizes(
     rate_window_rates=(20,),
     rate_window_seconds=1.5,
 )
-PARTS = ("coldstart", "probes", "push", "local", "lanes", "ratewindow")
+PARTS = ("coldstart", "probes", "local", "lanes", "ratewindow")
 SCATTERED = {"delay_min_seconds": 0.2, "delay_max_seconds": 1.0, "batch_window_seconds": 0.05}
 GROUPED = {"delay_min_seconds": 0.5, "delay_max_seconds": 0.5, "batch_window_seconds": 0.05}
 
@@ -139,7 +138,6 @@ class Bench:
         self.aws_dir = work / "aws"
         self.r: dict[str, Any] = {"mode": mode, "errors": {}}
         self._counted: dict[str, Any] = {}
-        self._own_offset = 0
 
     def stage(self, name: str, call: Any) -> Any:
         self.r.setdefault("stages", []).append(name)
@@ -157,9 +155,7 @@ class Bench:
     # -- measurements ---------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
         from bench import runtime
-        from bench.hook import _awsrecorder
 
-        _awsrecorder.install(str(self.aws_dir))
         started = time.perf_counter()
         self.r["environment"] = {"load_before": _load()}
         rt = None
@@ -182,8 +178,7 @@ class Bench:
                 probes = self.stage("6-7. warm CPU and memory", lambda: self._probes(rt, functions))
                 if probes:
                     self.r["cpu"], self.r["memory"] = probes["cpu"], probes["memory"]
-        if "push" in self.only:
-            self.r["push"] = self.stage("5. push handling", self._push)
+                    self.r["push"] = probes["push"]
         if "local" in self.only:
             self.stage("2-4. local stack runs", self._local)
         if "lanes" in self.only:
@@ -225,33 +220,6 @@ class Bench:
             reps=self.sizes.reps,
             log=log,
         )
-
-    def _push(self) -> Any:
-        from bench import push
-
-        return push.measure(
-            packets=self.sizes.push_packets,
-            warmup=2 if self.sizes.warmup else 1,
-            log=log,
-            own_records=self._own_records,
-        )
-
-    def _own_records(self, start: float, end: float) -> list[dict[str, Any]]:
-        """The AWS calls this process began between ``start`` and ``end`` (and has finished:
-        a call's line is written when it ends), read on from where the last call stopped."""
-        found: list[dict[str, Any]] = []
-        path = self.aws_dir / f"{os.getpid()}.jsonl"
-        if path.exists():
-            with path.open("rb") as handle:
-                handle.seek(self._own_offset)
-                data = handle.read()
-            complete = data.rfind(b"\n") + 1
-            self._own_offset += complete
-            for line in data[:complete].splitlines():
-                record = json.loads(line)
-                if start <= record["t"] <= end:
-                    found.append(record)
-        return found
 
     def _local(self) -> None:
         from bench import localrun
@@ -370,7 +338,9 @@ class Bench:
             if "push_items_per_packet" in counted:
                 model["what_if"] = costs.what_if_own_items(model)
             self.r["cost"][name] = model
-            self.r["counted"][name] = {k: v for k, v in counted.items() if k not in ("records", "items")}
+            self.r["counted"][name] = {
+                k: v for k, v in counted.items() if k not in ("records", "billed", "items")
+            }
 
     def _capacity(self) -> None:
         from bench import capacity
@@ -473,8 +443,7 @@ def _shown(path: Path) -> str:
 # The results each part writes (``cost``/``counted`` entries are merged key by key).
 PART_KEYS = {
     "coldstart": ("coldstart",),
-    "probes": ("cpu", "memory"),
-    "push": ("push",),
+    "probes": ("cpu", "memory", "push"),
     "local": ("throughput", "provider_calls", "intake", "capacity"),
     "lanes": ("lanes",),
     "ratewindow": ("rate_window",),

@@ -1,4 +1,6 @@
-"""8. Capacity: 10 million recipients a day, by the measured counts and the template's quotas.
+"""Why: 8. capacity for 10 million recipients a day is arithmetic no run can measure directly.
+
+By the measured counts and the template's quotas.
 
 Everything here is arithmetic on figures measured in the same run (requests and units per
 recipient, items per push packet, CPU per invocation) and on the template's parameter
@@ -390,11 +392,11 @@ def markdown(measured: dict[str, Any], cap: dict[str, Any]) -> str:
     lines += [f"- {part}: ${usd:.3f}" for part, usd in cost["straightforward"]["parts"].items()]
     lines += [
         "",
-        "How the units are counted: DynamoDB write units from item sizes, each write billed by the",
-        "larger of its item before and after it (twice inside a transaction), the run's writes",
-        "replayed in order: a put's size from its request, a report write's before and after from the",
-        "old item it returns (`ALL_OLD`), other updates' from what their targets weigh; reads from",
-        "what they returned; SQS requests per 64 KB, empty long-poll receives left out (an idle cost,",
+        "How the units are counted: the moto server bills each DynamoDB request from its own item",
+        "sizes (`Item.size()`), a write by the larger of its item before and after it (twice inside a",
+        "transaction; a failed conditional write too), one write at a time so that the sizes are its",
+        "own; a read by what it read (per 4 KB, half when eventually consistent); SQS requests per",
+        "64 KB, empty long-poll receives left out (an idle cost,",
         "below); EventBridge events per 64 KB entry; Lambda GB-seconds from the local runtime's REPORT",
         "durations (on two shared cores, with moto as the database: an upper bound); CloudWatch",
         "Logs from the handlers' own output plus Lambda's START/END/REPORT lines.",

@@ -146,7 +146,7 @@ def _push(ax: Any, p: dict[str, Any]) -> None:
     model = p.get("lambda_model") or {}
     width = 0.2
     series = [
-        ("push receiver, moto in-process", BLUE, "", [p["shapes"][s]["reports_per_s"] for s in shapes]),
+        ("push receiver, moto server", BLUE, "", [p["shapes"][s]["reports_per_s"] for s in shapes]),
         ("one PutItem per report, moto", ORANGE, "", [p["baseline"][s]["reports_per_s"] for s in shapes]),
         (
             "push receiver, Lambda (model)",

@@ -1,14 +1,10 @@
-"""3. AWS requests per 1,000 recipients and the cost per million recipients, at list prices.
+"""Why: 3. moto bills nothing, so requests and cost per million are priced here from recorded calls.
 
-Counts come from the recorded botocore calls of a full local run (``bench.localrun``).
-DynamoDB on-demand bills capacity units, not requests: a write costs one unit per KB of
-the item (for a put, an update or a delete, the larger of the item before and after
-the write; twice that inside a transaction), a read one unit per 4 KB (half for an
-eventually consistent read). Moto does not report consumed capacity, so units are
-estimated from item sizes computed the way DynamoDB counts them, replaying the run's
-writes in the order they took effect (``_Sizes``): a put's size from its request, an
-update's before and after sizes from the old item it returned (the report writes ask
-for it), else from what its targets weigh; a read's from what it returned.
+AWS requests per 1,000 recipients and the cost per million recipients, at list prices.
+Requests come from the recorded botocore calls of a full local run (``bench.localrun``,
+``bench.hook._awsrecorder``). DynamoDB on-demand bills capacity units, not requests: the
+moto server bills each request as DynamoDB would, from its own item sizes before and
+after the request (``bench.hook._capacity``), and this sums its lines.
 
 This matters since reports live on their MsgId's item: the item grows with every packet
 that brings reports of it (to about 11 KB for 200 numbers), so a late write of a few
@@ -21,7 +17,7 @@ import math
 from collections import Counter, defaultdict
 from typing import Any
 
-from bench.hook._awsrecorder import item_size, key_text
+from bench.hook._capacity import item_size, key_hash
 
 PRICES_REGION = "us-east-1 (US East, N. Virginia)"
 PRICES_AS_OF = (
@@ -46,7 +42,6 @@ PRICES: dict[str, tuple[float, str]] = {
     "kms_key_month": (1.00, "KMS: $1.00 per customer managed key per month"),
 }
 BUDGET_PER_MILLION = 0.75
-STRAIGHTFORWARD = (4.0, 7.0)
 LOG_EVENT_OVERHEAD = 26  # CloudWatch counts 26 bytes per log event on top of the message
 # START, END and REPORT (with an X-Ray line when tracing is active) per invocation.
 PLATFORM_LOG_BYTES = 4 * (90 + LOG_EVENT_OVERHEAD)
@@ -60,121 +55,32 @@ def _wru(size: int) -> int:
     return max(1, math.ceil(size / 1024))
 
 
-def _rru(size: int, consistent: bool) -> float:
-    units = max(1, math.ceil(size / 4096))
-    return units if consistent else units / 2
-
-
-def _order(rec: dict[str, Any]) -> float:
-    """When a call took effect: its answer's time (calls of several processes interleave)."""
-    return float(rec["t"]) + float(rec.get("ms", 0.0)) / 1000
-
-
-class _Sizes:
-    """Each item's size as the run's writes change it, replayed in the order they took effect.
-
-    A put knows its item; an update that answered with the old item (``ALL_OLD``) knows its
-    size before and after exactly (the recorder works it out); ``ALL_NEW`` gives the size
-    after. Any other update is taken to add what its targets weigh (``grow``), but never
-    to go beyond the larger of the item before it and the item at the end of the run."""
-
-    def __init__(self, final: dict[str, int]) -> None:
-        self.final = final
-        self.now: dict[str, int] = {}
-
-    def before(self, key: str) -> int:
-        return self.now.get(key, 0)
-
-    def put(self, key: str, size: int) -> int:
-        before = self.before(key)
-        self.now[key] = size
-        return max(before, size)
-
-    def update(self, key: str, p: dict[str, Any], r: dict[str, Any], failed: bool) -> int:
-        """The larger of the item before and after this update (what it is billed by)."""
-        if "before" in r and "after" in r:
-            before, after = int(r["before"]), int(r["after"])
-        else:
-            before = self.before(key)
-            if failed:
-                return before
-            if p.get("rv") == "ALL_NEW" and "attr_size" in r:
-                after = int(r["attr_size"])
-            else:
-                grown = before + int(p.get("grow", 0))
-                after = min(grown, max(before, self.final.get(key, grown)))
-        self.now[key] = after
-        return max(before, after)
-
-
-def _write_units(op: str, p: dict[str, Any], r: dict[str, Any], failed: bool, sizes: _Sizes) -> int:
-    """Write units of one call (0 for a call that writes nothing)."""
-    if op == "PutItem":
-        key = p.get("key", "")
-        return _wru(sizes.before(key) if failed else sizes.put(key, p.get("size", 0)))
-    if op == "BatchWriteItem":
-        return sum(
-            _wru(sizes.put(w["key"], 0 if w.get("del") else w.get("size", 0))) for w in p.get("writes", [])
-        )
-    if op == "UpdateItem":
-        return _wru(sizes.update(p.get("key", ""), p, r, failed))
-    if op == "DeleteItem":
-        return _wru(max(sizes.put(p.get("key", ""), 0), r.get("attr_size", 0)))
-    if op == "TransactWriteItems":
-        units = 0
-        for entry in p.get("items", []):
-            key = entry.get("key", "")
-            if entry.get("kind") == "Put":
-                size = sizes.before(key) if failed else sizes.put(key, entry.get("size", 0))
-            elif entry.get("kind") == "Update":
-                size = sizes.update(key, entry, {}, failed)
-            else:  # ConditionCheck, Delete
-                size = sizes.before(key)
-            units += 2 * _wru(size)
-        return units
-    return 0
-
-
-def _read_units(op: str, p: dict[str, Any], r: dict[str, Any]) -> float:
-    consistent = p.get("consistent", False)
-    if op == "GetItem":
-        return _rru(r.get("size", 0), consistent)
-    if op == "BatchGetItem":
-        found: list[int] = r.get("sizes", [])
-        missing = max(0, int(p.get("keys", 0)) - len(found))
-        return sum(_rru(s, consistent) for s in found) + missing * _rru(0, consistent)
-    if op in ("Query", "Scan"):
-        return _rru(sum(r.get("sizes", [])), consistent)
-    return 0.0
-
-
-def dynamodb_units(records: list[dict[str, Any]], items: list[dict[str, Any]]) -> dict[str, Any]:
-    sizes = _Sizes({key_text(item): item_size(item) for item in items})
+def dynamodb_units(billed: list[dict[str, Any]], items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Units of the moto server's billed lines (``_capacity``), and the storage of the
+    ``items`` (a scan of the table at the end) that these requests wrote."""
     wru: Counter[str] = Counter()
     rru: defaultdict[str, float] = defaultdict(float)
     report_writes: list[tuple[int, int]] = []  # (before, after) of each report write
-    for rec in sorted((rec for rec in records if rec["svc"] == "dynamodb"), key=_order):
-        op, p, r = rec["op"], rec["p"], rec["r"]
-        who = f"{rec['fn'] or 'poller'}:{op}"
-        units = _write_units(op, p, r, bool(rec.get("err")), sizes)
-        if units:
-            wru[who] += units
-        reads = _read_units(op, p, r)
-        if reads:
-            rru[who] += reads
-        if op == "UpdateItem" and "before" in r and "push-receiver" in who:
-            report_writes.append((int(r["before"]), int(r["after"])))
+    written: set[str] = set()
+    for line in billed:
+        who = f"{line['fn'] or 'poller'}:{line['op']}"
+        if line["wru"]:
+            wru[who] += line["wru"]
+        if line["rru"]:
+            rru[who] += line["rru"]
+        if not line["err"]:
+            written.update(key for key, _, after in line["writes"] if after)
+            if line["op"] == "UpdateItem" and "push-receiver" in who:
+                report_writes.extend((before, after) for _, before, after in line["writes"])
     # The table also holds other runs' items: storage counts the items this run wrote.
-    written = _written_keys(records)
-    mine = [item for item in items if key_text(item) in written]
-    stored = sum(item_size(item) + ITEM_OVERHEAD for item in mine)
+    mine = [(item, item_size(item)) for item in items if key_hash(item) in written]
     return {
         "wru": sum(wru.values()),
         "rru": sum(rru.values()),
         "wru_by_call": dict(wru.most_common()),
         "rru_by_call": dict(sorted(rru.items(), key=lambda kv: -kv[1])),
         "items": len(mine),
-        "stored_bytes": stored,
+        "stored_bytes": sum(size + ITEM_OVERHEAD for _, size in mine),
         "items_by_kind": _kinds(mine),
         "report_writes": _report_writes(report_writes),
     }
@@ -199,26 +105,13 @@ def _report_writes(writes: list[tuple[int, int]]) -> dict[str, Any]:
     }
 
 
-def _written_keys(records: list[dict[str, Any]]) -> set[str]:
-    keys: set[str] = set()
-    for rec in records:
-        if rec["svc"] != "dynamodb":
-            continue
-        p = rec["p"]
-        if p.get("key") and rec["op"] in ("PutItem", "UpdateItem"):
-            keys.add(p["key"])
-        keys.update(w["key"] for w in p.get("writes", []) if not w.get("del"))
-        keys.update(e["key"] for e in p.get("items", []) if e.get("kind") in ("Put", "Update"))
-    return keys
-
-
-def _kinds(items: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+def _kinds(items: list[tuple[dict[str, Any], int]]) -> dict[str, dict[str, int]]:
     out: dict[str, dict[str, int]] = {}
-    for item in items:
+    for item, size in items:
         kind = item.get("kind", {}).get("S") or item.get("pk", {}).get("S", "?").split("#")[0].lower()
         entry = out.setdefault(kind, {"items": 0, "bytes": 0})
         entry["items"] += 1
-        entry["bytes"] += item_size(item)
+        entry["bytes"] += size
     return out
 
 
@@ -259,7 +152,7 @@ def model(counted: dict[str, Any], memory_mb: dict[str, int], retention_days: in
     recipients = counted["recipients"]
     records = counted["records"]
     counts = request_counts(records)
-    units = dynamodb_units(records, counted["items"])
+    units = dynamodb_units(counted["billed"], counted["items"])
     invocations: dict[str, int] = counted["invocations"]
     api_requests = sum(
         n for fn, n in invocations.items() if fn in ("SendApiFunction", "PushReceiverFunction")
@@ -386,7 +279,7 @@ def what_if_own_items(model_: dict[str, Any]) -> dict[str, Any]:
     if not writes:
         return {}
     now, alternative = writes["wru"], writes["wru_own_item"]
-    link_reads = writes["writes"] * _rru(0, consistent=False)
+    link_reads = writes["writes"] * 0.5  # an eventually consistent read of a small item
     saved = (now - alternative) * PRICES["dynamodb_wru"][0] - link_reads * PRICES["dynamodb_rru"][0]
     usd = model_["usd_per_million"] - saved * 1_000_000 / model_["recipients"]
     average = writes["bytes_written"] / writes["writes"]

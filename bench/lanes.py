@@ -1,4 +1,6 @@
-"""Lanes in the local stack (section 11): how long a one-time code waits behind a bulk
+"""Why: 11. lanes are judged under a real backlog, which only the local stack can build.
+
+Lanes in the local stack (section 11): how long a one-time code waits behind a bulk
 backlog, and what bulk gets of the provider limit meanwhile; and what a single-recipient
 send costs (section 3, priced as the bulk figure is).
 
@@ -191,5 +193,6 @@ def single_sends(
         },
         "log_output": run.log_lines(window),
         "records": run.records(window),
+        "billed": run.billed(window),
         "items": run.table_items(),
     }

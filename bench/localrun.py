@@ -32,7 +32,7 @@ from typing import Any
 import requests
 import yaml
 
-from bench.hook import _awsrecorder
+from bench.hook import _awsrecorder, _capacity
 from bench.runtime import REPO
 from guodu_simulator import Simulator, SimulatorConfig
 from smsgw.adapters.throttle import SLACK_SECONDS
@@ -212,7 +212,8 @@ class StackRun:
             template_path=self.template,
         )
         self._exit.callback(stack.stop)
-        stack.start()
+        with _capacity.billing(str(self.aws_dir)):  # the stack's moto server bills DynamoDB
+            stack.start()
         if stack.init_errors:
             raise RuntimeError(f"functions failed to start: {stack.init_errors}")
         self._stack = stack
@@ -302,6 +303,10 @@ class StackRun:
                     if record["fn"] or record["th"].startswith("sqs-"):
                         found.append(record)
         return found
+
+    def billed(self, window: Window) -> list[dict[str, Any]]:
+        """DynamoDB units of the functions' requests inside the window (the moto server's)."""
+        return _capacity.read(str(self.aws_dir), window.started, window.ended)
 
     def durations(self, window: Window) -> dict[str, list[float]]:
         by_function: dict[str, list[float]] = {}
@@ -602,6 +607,7 @@ def counted_run(
         },
         "log_output": run.log_lines(window),
         "records": run.records(window),
+        "billed": run.billed(window),
         "items": run.table_items(),
         "simulator_push": {
             "delay_s": [run.sim.config.push.delay_min_seconds, run.sim.config.push.delay_max_seconds],

@@ -1,4 +1,6 @@
-"""The rate limiter's sliding-window maximum: many worker processes against one moto server
+"""Why: 10. the limiter's promise is about many processes at once, which no unit test exercises.
+
+The rate limiter's sliding-window maximum: many worker processes against one moto server
 and the Guodu simulator, at a given limit (section 10 of the report, and
 tests/integration/test_rate_window.py).
 

@@ -1,4 +1,4 @@
-"""Writing the results: ``benchmarks.md``, ``benchmarks.json`` and ``capacity.md``.
+"""Why: the figures become ``benchmarks.md``, ``benchmarks.json`` and ``capacity.md`` in one place.
 
 ``SECTIONS`` and ``FIGURES`` list what every report must hold; the test of the quick mode
 checks them, not their values.
@@ -78,8 +78,7 @@ PART_SECTIONS = {
     "ratewindow": "section 10",
     "local": "sections 2, 3, 4, 8 and 9",
     "coldstart": "section 1",
-    "probes": "sections 6 and 7",
-    "push": "section 5",
+    "probes": "sections 5, 6 and 7",
 }
 
 
@@ -512,13 +511,15 @@ def _push(r: dict[str, Any], add: Add) -> None:
     repeat = (shapes.get("scattered") or {}).get("packets_per_msg_id", 20)
     add("## 5. Push handling")
     add("")
-    add(f"The push receiver handler, warm, in-process against moto, {p.get('packets', 0)} packets of")
+    add("The push receiver handler, warm, in its probe (section 6) against a moto server,")
+    add(f"{p.get('packets', 0)} packets of")
     add(f"{p.get('packet_items', 250)} reports per shape: *grouped*, two new MsgIds a packet; *scattered*,")
     add(f"25 MsgIds a packet, ten reports each, the same 25 for {repeat} packets in a row, so that each")
     add("MsgId's item grows to the 200 reports of a whole submit as it does when the platform spreads")
     add("reports over packets. The baseline writes the same reports one `PutItem` each (first report")
-    add("wins), with the same eight threads, against the same moto, in the same run. Write units are")
-    add("estimated from each item's size before and after each write (section 3).")
+    add("wins), with eight threads, against the same moto, in the same run. Times are wall times,")
+    add("the local HTTP round trips to moto included. Write units are billed by the moto server from")
+    add("each item's size before and after each write (section 3).")
     add("")
     add(
         _row(
@@ -556,7 +557,7 @@ def _push(r: dict[str, Any], add: Add) -> None:
     add("the MsgId's own item, which returns the item as it was (`ALL_OLD`): what the write newly")
     add("settled and whether the MsgId is linked to a request, with no further read or counter write.")
     add("Moto evaluates update expressions in Python, so each of those `UpdateItem`s costs it several")
-    add("times a `PutItem`: in-process moto flatters the baseline. DynamoDB's price is per request and")
+    add("times a `PutItem`: moto flatters the baseline. DynamoDB's price is per request and")
     add("item size (section 3); its latency is per round of requests. **In Lambda (model)**: the CPU")
     add(
         f"measured in section 6 × {capacity.LAMBDA_CPU_FACTOR:.1f}, plus the raw packet's put, the report"
@@ -589,12 +590,10 @@ def _cpu(r: dict[str, Any], add: Add) -> None:
     factor = capacity.LAMBDA_CPU_FACTOR
     add("## 6. Warm CPU per invocation")
     add("")
-    add("`time.process_time()` per invocation in a fresh runtime-only process, AWS answered")
-    add("in-process (botocore still validates, serialises, signs and parses), the provider a simulator")
-    add(
-        "in another process. Lambda at 256 MB has 256/1769 of a vCPU: "
-        f"× {factor:.1f} for its CPU time (*model*)."
-    )
+    add("`time.process_time()` per invocation in a fresh runtime-only process, on fresh data each time")
+    add("(a new request, new MsgIds), AWS a moto server in another process (so its CPU is not counted),")
+    add("the provider a simulator in another process. Lambda at 256 MB has 256/1769 of a vCPU:")
+    add(f"× {factor:.1f} for its CPU time (*model*).")
     add("")
     add(
         _row(
@@ -788,7 +787,27 @@ def _environment(r: dict[str, Any], add: Add) -> None:
     for key, value in r["environment"].items():
         add(f"- {key}: {value}")
     add("- Timings are reported, never asserted: `tests/bench` runs the quick mode only to prove it runs.")
+    for note in METHOD:
+        add(f"- {note}")
     add("")
+
+
+METHOD = (
+    "Sections 5-7 come from one probe per handler: a fresh runtime-only process whose AWS is a moto"
+    " server in a process of its own (its CPU is not the handler's), on fresh data each repetition (a"
+    " new request, new MsgIds); before, an in-process fake answered AWS and granted every conditional"
+    " write, so the worker re-submitted the same chunks with the rate limiter off. Section 5's times"
+    " now include the local HTTP round trips to moto.",
+    "DynamoDB units (sections 3, 5 and 8) are billed by the moto server itself from its stored items'"
+    " sizes before and after each request (one write at a time); they were estimated before from"
+    " request payloads and a replay of the run's writes. Moto counts numbers and maps a few bytes"
+    " differently from DynamoDB's formula, and the push receiver's report writes, measured, cost more"
+    " units than the old estimate said.",
+    "Sections 2-4, 9 and 11 run the real handlers in the local stack (moto server, Guodu simulator);"
+    " section 3 prices the AWS calls recorded there (botocore event hooks), DynamoDB units from item"
+    " sizes. Section 10 drives the limiter from many processes against one moto server. Section 8 is"
+    " arithmetic on the measured figures and the template's defaults.",
+)
 
 
 def write(results: dict[str, Any], out: Path) -> None:

@@ -17,6 +17,7 @@ interpreter, the functions' environments and the layer as it ships.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -415,15 +416,19 @@ class FunctionEnv:
         return self.code_dir.name
 
 
-def function_envs(parameters: Mapping[str, Any] | None = None) -> dict[str, FunctionEnv]:
-    """Each function of template.yaml with the environment Lambda would give it (no endpoint
-    override: clients are made for the real AWS endpoints and never called)."""
+def function_envs(
+    parameters: Mapping[str, Any] | None = None, endpoint_url: str = ""
+) -> dict[str, FunctionEnv]:
+    """Each function of template.yaml with the environment Lambda would give it. With an
+    ``endpoint_url`` (a moto server) the resources are made there and every client goes to
+    it; without, they are made in an in-process moto and clients are never called."""
+    import boto3
     from moto import mock_aws
 
     from smsgw_local.provision import provision
     from smsgw_local.runtime import lambda_environment
 
-    with mock_aws():
+    with contextlib.nullcontext() if endpoint_url else mock_aws():
         provisioned = provision(
             parameters={
                 "GuoduSubmitUrl": "http://127.0.0.1:9/HttpQuickProcess/submitJson",
@@ -433,11 +438,14 @@ def function_envs(parameters: Mapping[str, Any] | None = None) -> dict[str, Func
                 "ProviderSecret": json.dumps({"oper_id": "bench", "oper_pass": BENCH_SECRET}),
                 "PushTokenSecret": BENCH_PUSH_TOKEN,
             },
+            session=boto3.session.Session(region_name="us-east-1"),
+            endpoint_url=endpoint_url or None,
         )
     result: dict[str, FunctionEnv] = {}
     for logical, spec in provisioned.functions.items():
-        env = lambda_environment(spec, region="us-east-1", endpoint_url="")
-        env.pop("AWS_ENDPOINT_URL", None)
+        env = lambda_environment(spec, region="us-east-1", endpoint_url=endpoint_url)
+        if not endpoint_url:
+            env.pop("AWS_ENDPOINT_URL", None)
         result[logical] = FunctionEnv(
             logical, spec.name, spec.code_dir, spec.handler, spec.memory, env, spec.timeout
         )

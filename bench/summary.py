@@ -194,7 +194,7 @@ def push(r: dict[str, Any]) -> Row | None:
     model = p.get("lambda_model") or {}
     base = model.get("one_write_per_report", {})
     measured = (
-        f"in-process moto: {gs['ms_median']:.0f} ms grouped ({gs['reports_per_s']:,.0f} reports/s), "
+        f"against a moto server: {gs['ms_median']:.0f} ms grouped ({gs['reports_per_s']:,.0f} reports/s), "
         f"{ss['ms_median']:.0f} ms scattered ({ss['reports_per_s']:,.0f}/s), one write per report "
         f"{gb['ms_median']:.0f} ms ({gb['reports_per_s']:,.0f}/s)"
     )

@@ -1,1 +1,1 @@
-"""What the bench puts on the ``PYTHONPATH`` of the processes it watches (``sitecustomize``)."""
+"""Why: the folder the bench puts on the ``PYTHONPATH`` of the processes it watches (``sitecustomize``)."""

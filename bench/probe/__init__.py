@@ -1,1 +1,1 @@
-"""The probe process (``python bench/probe CONFIG``); see ``__main__``."""
+"""Why: the probe runs as a package in the runtime-only interpreter (``python -m bench.probe``)."""

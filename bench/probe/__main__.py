@@ -1,13 +1,15 @@
-"""One handler in a fresh process: warm CPU per invocation and peak memory.
+"""Why: warm CPU and peak memory must be one handler's own, so each runs in a fresh process.
 
 ``python -m bench.probe CONFIG.json`` (the bench runs it with the runtime-only interpreter
-and the function's environment). It installs the in-process AWS (``fakeaws``), imports
-the handler as Lambda would (its code folder, then the layer, on ``sys.path``), runs
-each workload a few times to warm up and then ``reps`` times, timing each invocation
-with ``time.process_time()`` (CPU of this process: our code, Powertools, botocore's
-serialising and parsing; the provider's simulator runs in another process) and
-``perf_counter`` (wall). Peak RSS comes from ``getrusage`` at the end, after the largest
-workload. Handler output (logs, EMF metrics) goes to /dev/null, having been formatted.
+and the function's environment, whose ``AWS_ENDPOINT_URL`` is a moto server in a process
+of its own). It imports the handler as Lambda would (its code folder, then the layer, on
+``sys.path``), runs each workload a few times to warm up and then ``reps`` times, on fresh
+data each time (a new request, new MsgIds), timing each invocation with
+``time.process_time()`` (CPU of this process: our code, Powertools, botocore's serialising,
+signing and parsing; moto and the provider's simulator run in other processes) and
+``perf_counter`` (wall, which includes the local HTTP round trips to moto). Peak RSS
+comes from ``/proc`` at the end, after the largest workload. Handler output (logs, EMF
+metrics) goes to /dev/null, having been formatted.
 
 Standard library only, besides the handler's own dependencies.
 """
@@ -25,8 +27,6 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-from bench.probe import fakeaws
 
 CONTENT = "【示例】您的验证码是123456，5分钟内有效。"
 
@@ -70,22 +70,33 @@ def current_rss_kb() -> int:
     return _status_kb("VmRSS")
 
 
-def measure(call: Callable[[], Any], reps: int, warmup: int) -> dict[str, Any]:
+Workload = tuple[Callable[[], Any], Callable[[], Any]]  # (untimed preparation, timed call)
+
+
+def measure(workload: Workload, reps: int, warmup: int) -> dict[str, Any]:
+    prepare, call = workload
     for _ in range(warmup):
+        prepare()
         call()
     cpu: list[float] = []
     wall: list[float] = []
+    windows: list[tuple[float, float]] = []  # when each timed call ran (the recorder's clock)
     for _ in range(reps):
-        c0, w0 = time.process_time(), time.perf_counter()
+        prepare()
+        t0, c0, w0 = time.time(), time.process_time(), time.perf_counter()
         call()
         cpu.append((time.process_time() - c0) * 1000)
         wall.append((time.perf_counter() - w0) * 1000)
+        windows.append((t0, time.time()))
     cpu.sort()
+    wall.sort()
     return {
         "reps": reps,
         "cpu_ms_median": statistics.median(cpu),
         "cpu_ms_p90": cpu[min(len(cpu) - 1, int(len(cpu) * 0.9))],
         "wall_ms_median": statistics.median(wall),
+        "wall_ms_p90": wall[min(len(wall) - 1, int(len(wall) * 0.9))],
+        "windows": windows,
     }
 
 
@@ -93,9 +104,6 @@ class Probe:
     def __init__(self, config: dict[str, Any]) -> None:
         self.config = config
         self.events_dir = Path(config["events_dir"])
-        self.aws = fakeaws.FakeAws(
-            secrets=config.get("secrets", {}), keep_prefixes=tuple(config.get("keep", []))
-        )
         self.handler: Callable[[dict[str, Any], Any], Any] | None = None
         self.function = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "probe")
 
@@ -104,9 +112,11 @@ class Probe:
         return data
 
     def load(self) -> float:
-        self.aws.install()
-        if self.config.get("seed_items"):
-            self.aws.load(json.loads(Path(self.config["seed_items"]).read_text(encoding="utf-8")))
+        from bench.hook import _awsrecorder
+
+        # Every AWS call of every session made from now on is recorded: the bench counts the
+        # handler's inside the timed windows (its own preparations fall outside them).
+        _awsrecorder.install(self.config["record_dir"])
         sys.path[:0] = [self.config["code_dir"], self.config["layer_dir"]]
         started = time.perf_counter()
         module = __import__("app")
@@ -117,6 +127,12 @@ class Probe:
         if self.handler is None:
             raise RuntimeError("the handler is not loaded")
         return self.handler(event, Context(self.function))
+
+    def _table(self) -> tuple[Any, str]:
+        """A client of this probe's own, for the untimed preparations."""
+        import boto3
+
+        return boto3.session.Session().client("dynamodb"), os.environ["MESSAGES_TABLE"]
 
     # -- send API ---------------------------------------------------------------------
     def post(self, body: dict[str, Any]) -> Callable[[], Any]:
@@ -134,16 +150,22 @@ class Probe:
         return call
 
     # -- submit worker ----------------------------------------------------------------
-    def sqs_batch(self) -> Callable[[], Any]:
+    def sqs_batch(self) -> Workload:
+        """The five chunks of a 1,000-recipient request, a request the send probe left for
+        each invocation (a submitted chunk is not submitted again)."""
         template = self.sample("submit_worker/sqs_chunk.json")["Records"][0]
-        refs = self.config["chunk_refs"]
-        records = []
-        for i, (request_id, chunk) in enumerate(refs):
-            record = copy.deepcopy(template)
-            record["messageId"] = f"m{i}"
-            record["body"] = json.dumps({"v": 1, "request_id": request_id, "chunk": chunk})
-            records.append(record)
-        event = {"Records": records}
+        requests = iter(self.config["requests"])
+        event: dict[str, Any] = {}
+
+        def prepare() -> None:
+            request_id = next(requests)
+            records = []
+            for chunk in range(5):
+                record = copy.deepcopy(template)
+                record["messageId"] = f"{request_id}-{chunk}"
+                record["body"] = json.dumps({"v": 1, "request_id": request_id, "chunk": chunk})
+                records.append(record)
+            event["Records"] = records
 
         def call() -> Any:
             result = self.invoke(event)
@@ -151,13 +173,14 @@ class Probe:
                 raise RuntimeError(f"worker failed items: {result}")
             return result
 
-        return call
+        return prepare, call
 
     # -- push receiver ----------------------------------------------------------------
-    def push(self, msg_ids_per_packet: int) -> Callable[[], Any]:
+    def push(self, msg_ids_per_packet: int) -> Workload:
         """Packets of 250 reports of ``msg_ids_per_packet`` MsgIds. The same MsgIds (their next
         numbers) come back packet after packet until each has the 200 reports of a submit: a
-        MsgId's reports are kept on its item, which grows, and each write returns it."""
+        MsgId's reports are kept on its item, which grows, and each write returns it. A new
+        MsgId's link (the worker's) is written first, untimed."""
         event = self.sample("push_receiver/report_packet.json")
         token = self.config["push_token"]
         event["path"] = f"/v1/guodu/push/{token}"
@@ -166,26 +189,27 @@ class Probe:
         per_msg = 250 // msg_ids_per_packet
         repeat = max(1, 200 // per_msg)
         state = {"serial": 0, "round": 0}
+        client, table = self._table()
+        packet: dict[str, Any] = {}
 
-        def call() -> Any:
+        def prepare() -> None:
             turn = state["round"] % repeat
             state["round"] += 1
             if turn == 0:
                 state["serial"] += 1
             items = []
             for m in range(msg_ids_per_packet):
-                msg_id = f"{state['serial']:012d}{m:08d}"
+                msg_id = f"{msg_ids_per_packet:02d}{state['serial']:010d}{m:08d}"
                 if turn == 0:
-                    self.aws.keep(
-                        {
-                            "pk": {"S": f"MSG#{msg_id}"},
-                            "sk": {"S": "LINK"},
-                            "kind": {"S": "link"},
-                            "request_id": {"S": "0b4f6c1e-8d2a-4f7e-9c11-2a6f5e3d9b01"},
-                            "chunk": {"N": str(m)},
-                            "reference": {"S": "bench"},
-                        }
-                    )
+                    link = {
+                        "pk": {"S": f"MSG#{msg_id}"},
+                        "sk": {"S": "LINK"},
+                        "kind": {"S": "link"},
+                        "request_id": {"S": "0b4f6c1e-8d2a-4f7e-9c11-2a6f5e3d9b01"},
+                        "chunk": {"N": str(m)},
+                        "reference": {"S": "bench"},
+                    }
+                    client.put_item(TableName=table, Item=link)
                 for n, mobile in enumerate(numbers(per_msg, m * 1000 + turn * per_msg)):
                     items.append(
                         {
@@ -196,63 +220,56 @@ class Probe:
                             "status": 0 if n % 20 else 2,
                         }
                     )
-            packet = dict(event)
-            packet["body"] = json.dumps(items, ensure_ascii=False)
-            result = self.invoke(packet)
+            packet.update(event, body=json.dumps(items, ensure_ascii=False))
+
+        def call() -> Any:
+            result = self.invoke(dict(packet))
             if result["statusCode"] != 200:
                 raise RuntimeError(f"push answered {result['statusCode']}: {result['body'][:300]}")
             return result
 
-        return call
+        return prepare, call
 
-    def push_baseline(self) -> Callable[[], Any]:
-        """The same 250 reports stored one PutItem each (first report wins), eight threads."""
+    def push_baseline(self) -> Workload:
+        """The same 250 reports stored one PutItem each (first report wins), eight threads;
+        new MsgIds each time."""
         from concurrent.futures import ThreadPoolExecutor
 
-        import boto3
-
-        client = boto3.client("dynamodb")
-        table = os.environ.get("MESSAGES_TABLE", "messages")
+        client, table = self._table()
         pool = ThreadPoolExecutor(max_workers=8)
-        items = [
-            {
-                "msgId": f"{m:020d}",
-                "mobile": mobile,
-                "status": "0",
-                "msg": "发送成功",
-                "reportTime": "2026-11-24 12:00:05",
-            }
-            for m in range(2)
-            for mobile in numbers(125, m * 1000)
-        ]
+        items: list[dict[str, Any]] = []
+        serial = iter(range(10**6))
 
-        def write(item: dict[str, str]) -> None:
-            client.put_item(
-                TableName=table,
-                Item={
-                    "pk": {"S": f"RPT#{item['msgId']}"},
-                    "sk": {"S": item["mobile"]},
-                    "status": {"S": item["status"]},
-                    "msg": {"S": item["msg"]},
-                    "report_time": {"S": item["reportTime"]},
-                },
-                ConditionExpression="attribute_not_exists(pk)",
-            )
+        def prepare() -> None:
+            batch = next(serial)
+            items[:] = [
+                {
+                    "pk": {"S": f"RPT#{batch:012d}{m:08d}"},
+                    "sk": {"S": mobile},
+                    "status": {"S": "0"},
+                    "msg": {"S": "发送成功"},
+                    "report_time": {"S": "2026-11-24 12:00:05"},
+                }
+                for m in range(2)
+                for mobile in numbers(125, m * 1000)
+            ]
 
-        return lambda: list(pool.map(write, items))
+        def write(item: dict[str, Any]) -> None:
+            client.put_item(TableName=table, Item=item, ConditionExpression="attribute_not_exists(pk)")
+
+        return prepare, lambda: list(pool.map(write, items))
 
     # -- balance check ----------------------------------------------------------------
     def balance(self) -> Callable[[], Any]:
         return lambda: self.invoke({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}})
 
-    def workloads(self) -> dict[str, tuple[Callable[[], Any], int]]:
+    def workloads(self) -> dict[str, tuple[Workload, int]]:
         reps = self.config["reps"]
         kind = self.config["kind"]
         if kind == "send":
-            sizes = self.config["send_sizes"]
             return {
-                f"send_{n}": (self.post({"to": numbers(n), "content": CONTENT}), reps[f"send_{n}"])
-                for n in sizes
+                f"send_{n}": (_untimed(self.post({"to": numbers(n), "content": CONTENT})), reps[f"send_{n}"])
+                for n in self.config["send_sizes"]
             }
         if kind == "worker":
             return {"worker_batch": (self.sqs_batch(), reps["worker_batch"])}
@@ -262,27 +279,16 @@ class Probe:
                 "push_250_scattered": (self.push(25), reps["push"]),
                 "push_250_one_write_per_report": (self.push_baseline(), reps["push"]),
             }
-        return {"balance": (self.balance(), reps.get("balance", 5))}
+        return {"balance": (_untimed(self.balance()), reps.get("balance", 5))}
 
     def run(self) -> dict[str, Any]:
         out: dict[str, Any] = {"python": sys.version.split()[0]}
         out["import_ms"] = self.load()
         out["rss_after_import_kb"] = current_rss_kb()
         results: dict[str, Any] = {}
-        for name, (call, reps) in self.workloads().items():
-            before = sum(self.aws.calls.values())
-            calls_before = dict(self.aws.calls)
-            warmup = self.config.get("warmup", 2)
-            results[name] = measure(call, reps, warmup)
-            total = reps + warmup
-            results[name]["aws_calls_per_invocation"] = {
-                op: round((count - calls_before.get(op, 0)) / total, 2)
-                for op, count in self.aws.calls.items()
-                if count != calls_before.get(op, 0)
-            }
-            results[name]["aws_calls_total_per_invocation"] = round(
-                (sum(self.aws.calls.values()) - before) / total, 2
-            )
+        warmup = self.config.get("warmup", 2)
+        for name, (workload, reps) in self.workloads().items():
+            results[name] = measure(workload, reps, warmup)
         out["workloads"] = results
         out["peak_rss_warm_kb"] = rss_kb()
         largest = self.config.get("largest_send")
@@ -291,15 +297,17 @@ class Probe:
             self.post({"to": numbers(largest), "content": CONTENT})()
             out["largest_send"] = {"recipients": largest, "wall_ms": (time.perf_counter() - started) * 1000}
         out["peak_rss_kb"] = rss_kb()
-        if self.config.get("dump_items"):
-            self.aws.items.clear()
-            self.aws.keep_prefixes = ("REQ#",)
-            request_id = json.loads(self.post({"to": numbers(1000, 5000), "content": CONTENT})()["body"])[
-                "id"
-            ]
-            Path(self.config["dump_items"]).write_text(json.dumps(self.aws.dump()), encoding="utf-8")
-            out["seed_request_id"] = request_id
+        # Requests of 1,000 recipients (five chunks) for the worker probe, one per invocation.
+        out["requests"] = [
+            json.loads(self.post({"to": numbers(1000, 5000 + 1000 * k), "content": CONTENT})()["body"])["id"]
+            for k in range(self.config.get("leave_requests", 0))
+        ]
         return out
+
+
+def _untimed(call: Callable[[], Any]) -> Workload:
+    """A workload that needs no preparation (each call makes its own fresh data)."""
+    return (lambda: None), call
 
 
 def main(argv: list[str]) -> int:
