@@ -107,7 +107,7 @@ def test_a_failure_before_the_submit_left_gives_the_chunk_back_to_be_sent(
     api: Api, worker: Worker, simulator: Simulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given the rate limiter's table fails once, after the chunk was claimed
-    limiter = worker.service._lane.limiter
+    limiter = worker.graph.limiters[worker.lane]
     reserve, calls = limiter._reserve, []
 
     def failing_once(recipients: int, now: float, earliest: float) -> float | None:
@@ -270,7 +270,7 @@ def test_a_transaction_cancelled_by_a_conflicting_report_still_settles_the_chunk
 ) -> None:
     # Given DynamoDB cancels the worker's transaction once because a report was being
     # written to the MsgId's item at that moment (reports may beat the submit's answer)
-    db = worker.service._store._db
+    db = worker.graph.dynamodb  # the client the store writes with
     transact, calls = db.transact_write_items, []
 
     def conflicting_once(**kwargs: object) -> object:
@@ -303,7 +303,7 @@ def test_a_worker_stopping_between_settling_and_counting_still_completes_the_req
     api: Api, worker: Worker, simulator: Simulator, event_sink: EventSink, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given the worker fails right after the platform accepted and the chunk was settled
-    store = worker.service._store
+    store = worker.graph.store
     count, calls = store.count_settled_chunk, []
 
     def failing_once(chunk: object) -> object:
@@ -332,7 +332,7 @@ def test_a_worker_quicker_than_the_api_is_not_undone_by_it(
     api: Api, worker: Worker, simulator: Simulator, event_sink: EventSink, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a worker that settles every chunk before the API marks the request accepted
-    queue = api.module.sender._intake._queue
+    queue = api.module.graph.queue
     enqueue = queue.enqueue
 
     def enqueue_then_work(refs: object) -> None:
@@ -342,7 +342,7 @@ def test_a_worker_quicker_than_the_api_is_not_undone_by_it(
     monkeypatch.setattr(queue, "enqueue", enqueue_then_work)
     _, reply = api.post({"to": ["13800138000"], "content": "x"})
     # Then the request stays submitted, and a duplicate delivery announces nothing again
-    stored = api.module.sender._store.get_request(reply["id"], consistent=True)
+    stored = api.module.graph.store.get_request(reply["id"], consistent=True)
     assert stored.status.value == "submitted"
     worker.redeliver(reply["id"], 0)
     assert len(event_sink.of_type("Request Submitted")) == 1
