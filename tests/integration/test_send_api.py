@@ -135,6 +135,22 @@ def test_a_replay_after_its_send_at_passed_gets_the_first_reply(
     assert len(queued_messages(stack)) == 1
 
 
+def test_a_new_keyed_request_costs_one_consistent_read(api: Api) -> None:
+    # Given the API built with a DynamoDB client that counts its reads of one item
+    dynamodb = boto3.client("dynamodb")
+    reads: list[object] = []
+    dynamodb.meta.events.register(
+        "before-parameter-build.dynamodb.GetItem",
+        lambda params, **_: reads.append(params.get("ConsistentRead")),
+    )
+    rewire(api.module, dynamodb=dynamodb)
+    # When a client sends a new request with an Idempotency-Key
+    status, _ = api.post({"to": ["13800138000"], "content": "x"}, key="new-key-1")
+    # Then it is accepted after one consistent read (is it a replay?), not two
+    assert status == 202
+    assert reads == [True]
+
+
 def test_idempotency_keys_are_scoped_to_the_caller(api: Api, stack: Provisioned) -> None:
     # Two clients that happen to pick the same key send two requests
     _, first = api.post({"to": ["13800138000"], "content": "one"}, key="k-1", caller="client-a")
