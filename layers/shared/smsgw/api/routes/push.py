@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 def register(app: APIGatewayRestResolver, graph: PushReceiver) -> None:
     """The push route on ``app``, over the service of ``graph``."""
-    register_error_handlers(app)
+    register_error_handlers(app, request_models=False)  # a packet is parsed by provider.push
     settings = graph.settings
 
     def _body() -> bytes:
