@@ -10,7 +10,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
-from smsgw.adapters.aws import client
+from smsgw.adapters.aws import LazyClient, client
 from smsgw.adapters.callers import CallerStore
 from smsgw.adapters.events import EventPublisher
 from smsgw.adapters.frequency import FrequencyStore
@@ -97,7 +97,8 @@ def build(
         release_lead_seconds=settings.scheduled_release_lead_seconds,
         clock=clock,
     )
-    events_client = events or client("events", limits)
+    # Only a cancel (DELETE) announces anything: its client is made when one first does.
+    events_client: Any = events or LazyClient("events", limits)
     cancels = CancelService(store, EventPublisher(events_client, settings.event_bus_name, source=SOURCE))
     graph = SendApi(
         settings=settings,
