@@ -6,5 +6,7 @@ Packages, from the inside out:
 - ``provider``: the Guodu 企信通 wire protocol and its HTTP client. No AWS.
 - ``adapters``: DynamoDB, SQS and Secrets Manager access. No business rules.
 - ``services``: one use case each (accept a send, submit a chunk, show a status).
-- ``api``: the public HTTP contract: request models and the one error-to-HTTP mapping.
+- ``api``: the public HTTP contract: request models, the route tables (``api.routes``) and
+  the one error-to-HTTP mapping.
+- ``wiring``: one module per function, building its object graph from its settings.
 """
