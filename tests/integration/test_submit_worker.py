@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import unquote_plus
 
 import boto3
@@ -106,18 +107,19 @@ def test_a_scheduled_chunk_that_waited_past_its_time_goes_at_once(
 def test_a_failure_before_the_submit_left_gives_the_chunk_back_to_be_sent(
     api: Api, worker: Worker, simulator: Simulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given the rate limiter's table fails once, after the chunk was claimed
-    limiter = worker.graph.limiters[worker.lane]
-    reserve, calls = limiter._reserve, []
+    # Given the rate limiter's table fails once, after the chunk was claimed (the worker's
+    # DynamoDB client fails its first reservation of a slot on a rate-limit timeline)
+    db = worker.graph.dynamodb
+    update, calls = db.update_item, []
 
-    def failing_once(recipients: int, now: float, earliest: float) -> float | None:
-        calls.append(now)
-        if len(calls) == 1:
-            raise ClientError({"Error": {"Code": "InternalServerError", "Message": "x"}}, "UpdateItem")
-        slot: float | None = reserve(recipients, now, earliest)
-        return slot
+    def failing_once(**request: Any) -> Any:
+        if request["Key"]["pk"]["S"].startswith("RATE#") and "tat" in request["UpdateExpression"]:
+            calls.append(request)
+            if len(calls) == 1:
+                raise ClientError({"Error": {"Code": "InternalServerError", "Message": "x"}}, "UpdateItem")
+        return update(**request)
 
-    monkeypatch.setattr(limiter, "_reserve", failing_once)
+    monkeypatch.setattr(db, "update_item", failing_once)
     _, reply = api.post({"to": ["13800138000"], "content": "x"})
     worker.drain()
     # Then nothing was claimed (a claim would later read "may have been sent"): the
