@@ -36,6 +36,8 @@ FIGURES = (
         for layout in ("venv", "shipped", "no_bytecode")
     ),
     *(f"coldstart.handlers.{h}.{layout}.cpu_median_ms" for h in HANDLERS for layout in ("venv", "shipped")),
+    *(f"coldstart.handlers.{h}.ratio" for h in HANDLERS),
+    "coldstart.baseline.venv.cpu_median_ms",
     "provider_calls.bulk.submits_per_1000",
     "provider_calls.personalised.submits",
     "provider_calls.personalised.protocol_minimum",
@@ -185,6 +187,15 @@ def _coldstart(r: dict[str, Any], add: Add) -> None:
     add(f"runtime-only environment, median of {c.get('samples', '?')} processes per handler and layout;")
     add(f"budget {budget:.0f} ms (a plain Powertools REST handler with Tracer and a table: about")
     add(f"{c.get('reference_ms', 370):.0f} ms on these machines).")
+    yardstick = (c.get("baseline") or {}).get("venv") or {}
+    if yardstick:
+        add("")
+        add(
+            f"*Ratio*: each handler's CPU time (venv) over that of {c['baseline']['what']}, measured in the"
+            f" same run, interleaved with the handlers ({yardstick['cpu_median_ms']:.0f} ms CPU,"
+            f" {yardstick['median_ms']:.0f} ms wall, median of {yardstick['samples']});"
+            f" budget ≤ {c.get('ratio_budget', 0.7):.2f}×."
+        )
     add("")
     add(
         _row(
@@ -195,18 +206,22 @@ def _coldstart(r: dict[str, Any], add: Add) -> None:
                 "whole process (ms)",
                 "as `sam build` ships it, CPU (ms)",
                 "shipped without bytecode, CPU (ms)",
+                "ratio",
                 "budget",
             ]
         )
     )
-    add("|---|---:|---:|---:|---:|---:|---|")
+    add("|---|---:|---:|---:|---:|---:|---:|---|")
     for name, h in (c.get("handlers") or {}).items():
         venv, shipped, bare = h.get("venv", {}), h.get("shipped", {}), h.get("no_bytecode", {})
         over = venv.get("cpu_median_ms", 0) - budget
         verdict = "met" if h.get("budget_met") else f"missed by {over:.0f} ms"
+        if "ratio" in h:
+            verdict += "; ratio " + ("met" if h.get("ratio_met") else "missed")
         cells = [venv.get("cpu_median_ms"), venv.get("median_ms"), venv.get("process_median_ms")]
         cells += [shipped.get("cpu_median_ms"), bare.get("cpu_median_ms")]
-        add(_row([name, *map(_ms, cells), verdict]))
+        ratio = f"{h['ratio']:.2f}×" if "ratio" in h else "–"
+        add(_row([name, *map(_ms, cells), ratio, verdict]))
     add("")
     inventory = c.get("shipped_inventory") or {}
     built, loaded = inventory.get("sam_build") or {}, inventory.get("as_loaded") or {}

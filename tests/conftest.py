@@ -82,6 +82,13 @@ def import_handler(code_dir: Path, environment: dict[str, str], patch: pytest.Mo
     return module
 
 
+def rewire(module: ModuleType, **seams: Any) -> Any:
+    """Build a loaded handler's graph again through its own wiring (``module.build``), with
+    the test's seams (its own clients, clock, ...); the handler uses it from then on."""
+    module.graph = module.build(module.graph.settings, **seams)
+    return module.graph
+
+
 @pytest.fixture
 def load_handler(monkeypatch: pytest.MonkeyPatch) -> Callable[..., ModuleType]:
     """``import_handler`` for one test; the environment is restored after it."""

@@ -174,8 +174,8 @@ class FuzzedGateway:
         self.table = str(stack.ref("MessagesTable"))
         self.queues = [str(stack.ref("SendQueue")), str(stack.ref("SendDeadLetterQueue"))]
         self.recorder = WriteRecorder()
-        self.recorder.attach(self.send_api.dynamodb)
-        self.recorder.attach(self.push_receiver.dynamodb)
+        self.recorder.attach(self.send_api.graph.dynamodb)
+        self.recorder.attach(self.push_receiver.graph.dynamodb)
 
     def send(
         self, body: str, *, headers: dict[str, str] | None = None, base64_encoded: bool = False

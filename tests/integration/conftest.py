@@ -250,9 +250,19 @@ class Worker:
         self.url = stack.ref(queue)
         self.arn = stack.attribute(queue, "Arn")
         lane = next(category for category, logical in LANE_QUEUES.items() if logical == queue)
-        self.service = module.services[Category(lane)]  # the lane's service in the handler
+        self.lane = Category(lane)
         self.sqs = boto3.client("sqs")
         self.invocations = 0
+
+    @property
+    def graph(self) -> Any:
+        """The handler's object graph (``smsgw.wiring.submit_worker``)."""
+        return self.module.graph
+
+    @property
+    def service(self) -> Any:
+        """The lane's service in the handler."""
+        return self.graph.services[self.lane]
 
     def event(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
         return sqs_event(messages, self.arn)
@@ -291,7 +301,7 @@ class Worker:
 
 def stopping_before_the_header(api: Api, patch: pytest.MonkeyPatch) -> None:
     """The next send stores its chunks, then fails to store its header (DynamoDB down)."""
-    store = api.module.sender._store.requests
+    store = api.module.graph.store.requests
     create = store.create_request
 
     def failing_once(record: object, **_: object) -> bool:

@@ -27,7 +27,7 @@ from smsgw.domain.model import ChunkRef
 from smsgw_local import aws_faults
 from smsgw_local.aws_faults import AwsFaults, parse_spec
 from smsgw_local.provision import Provisioned
-from tests.conftest import FakeContext
+from tests.conftest import FakeContext, rewire
 from tests.integration.conftest import Api, EventSink, Pusher, Worker, make_stack, queued_messages
 
 SERVICES = ("dynamodb", "sqs", "secretsmanager", "events")
@@ -239,7 +239,7 @@ def test_an_intake_stopped_half_way_is_accepted_and_finished_by_the_reconciler(
     faults.rules = ()
     spec = stack.functions["ReconcilerFunction"]
     reconciler = load_handler(spec.code_dir, spec.environment)
-    reconciler.service._clock = lambda: time.time() + 300
+    rewire(reconciler, clock=lambda: time.time() + 300)
     swept = reconciler.handler({}, FakeContext("smsgw-reconciler", timeout_ms=60_000))
     worker.drain()
     # Then the request was queued and sent whole, each number once
@@ -424,7 +424,7 @@ def test_a_recipient_with_no_report_in_time_ends_unknown_and_a_late_report_still
     # When the reconciler runs after ReportTimeoutHours (72)
     spec = stack.functions["ReconcilerFunction"]
     reconciler = load_handler(spec.code_dir, spec.environment)
-    reconciler.service._clock = lambda: time.time() + 73 * 3600
+    rewire(reconciler, clock=lambda: time.time() + 73 * 3600)
     swept = reconciler.handler({}, FakeContext("smsgw-reconciler", timeout_ms=60_000))
     # Then the silent one is unknown (no_report), announced, and the reported one delivered
     _, view = api.get(reply["id"])

@@ -45,14 +45,14 @@ class Sender:
         self.arn = stack.attribute("CallbackQueue", "Arn")
         self.sqs = boto3.client("sqs")
         # A retry's delay (30 s and more) is what SQS waits; here the next poll sees it.
-        delay = module.queue.retry
+        delay = module.graph.queue.retry
         self.delays: list[int] = []
 
         def record(receipt: str, seconds: int) -> None:
             self.delays.append(seconds)
             delay(receipt, 0)
 
-        module.queue.retry = record
+        module.graph.queue.retry = record
 
     def drain(self, rounds: int = 40) -> None:
         for _ in range(rounds):
@@ -207,7 +207,7 @@ def test_loopback_is_refused_in_the_cloud_even_by_name(
 def test_the_sample_event_of_the_callback_sender_is_handled(sender: Sender) -> None:
     event = sample_event("callback_sender/sqs_event.json")
     # The sample's body is read as an event of the bus; its request is unknown here
-    outcome = sender.module.service.deliver(event["Records"][0]["body"], receive_count=1)
+    outcome = sender.module.graph.service.deliver(event["Records"][0]["body"], receive_count=1)
     assert outcome == Skipped("no request")
     # And the handler is done with the message: nothing to deliver, nothing to retry
     assert sender.module.handler(event, FakeContext()) == {"batchItemFailures": []}

@@ -135,7 +135,7 @@ def test_keyed_ids_come_from_the_stacks_secret(
 
 def test_an_id_that_is_no_request_id_is_a_404_without_a_read(api: Api) -> None:
     calls: list[str] = []
-    api.module.dynamodb.meta.events.register(
+    api.module.graph.dynamodb.meta.events.register(
         "before-call.dynamodb", lambda model, **_: calls.append(model.name)
     )
     for junk in ["no-such-id", "x" * 4096, "0B4F6C1E-8D2A-4F7E-9C11-2A6F5E3D9B01", "13800138000"]:

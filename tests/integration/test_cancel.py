@@ -16,7 +16,7 @@ import pytest
 
 from guodu_simulator import Simulator
 from smsgw_local.provision import Provisioned
-from tests.conftest import FakeContext
+from tests.conftest import FakeContext, rewire
 from tests.integration.conftest import Api, EventSink, Pusher, Worker, make_stack, queued_messages
 
 HOURS_AHEAD = 2
@@ -32,9 +32,11 @@ def stack(aws: None, simulator: Simulator) -> Provisioned:
 def reconcile(stack: Provisioned, load_handler: Callable[..., ModuleType]) -> Callable[..., dict[str, int]]:
     spec = stack.functions["ReconcilerFunction"]
     module = load_handler(spec.code_dir, spec.environment)
+    offset = [0.0]
+    rewire(module, clock=lambda: time.time() + offset[0])
 
     def run(*, later: float = 0) -> dict[str, int]:
-        module.service._clock = lambda: time.time() + later
+        offset[0] = later
         result: dict[str, int] = module.handler({}, FakeContext("smsgw-reconciler", timeout_ms=60_000))
         return result
 
@@ -202,14 +204,14 @@ def test_a_release_whose_answer_was_lost_still_queues_the_chunk(
     reply = scheduled(api, ["13800138000"])
     spec = stack.functions["ReconcilerFunction"]
     module = load_handler(spec.code_dir, spec.environment)
-    release = module.service._store.chunks.release_chunk
+    graph = rewire(module, clock=lambda: time.time() + at_release())
+    release = graph.store.chunks.release_chunk
 
     def applied_then_lost(*args: Any, **kwargs: Any) -> bool:
         release(*args, **kwargs)
         return False
 
-    monkeypatch.setattr(module.service._store.chunks, "release_chunk", applied_then_lost)
-    module.service._clock = lambda: time.time() + at_release()
+    monkeypatch.setattr(graph.store.chunks, "release_chunk", applied_then_lost)
     module.handler({}, FakeContext("smsgw-reconciler", timeout_ms=60_000))
     # When the worker drains the queue
     worker.drain()

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import rewire
 from tests.integration.conftest import Api, Pusher
 
 A, B = "caller-a", "caller-b"
@@ -31,9 +32,10 @@ def test_a_reference_finds_the_callers_own_requests_newest_first_in_pages(
 ) -> None:
     # Given three requests of caller A with one reference (a second apart), and one of B with it
     made = []
+    now = [""]
+    rewire(api.module, clock=lambda: datetime.fromisoformat(now[0]))
     for second in range(3):
-        clock = f"2026-11-24T0{second}:00:00+00:00"
-        monkeypatch.setattr(api.module.sender, "_clock", lambda c=clock: datetime.fromisoformat(c))
+        now[0] = f"2026-11-24T0{second}:00:00+00:00"
         made.append(send(api, A, ["13800138000"], reference="order-9"))
     theirs = send(api, B, ["13800138000"], reference="order-9")
     # When A searches by the reference, two at a time

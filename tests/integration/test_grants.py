@@ -25,7 +25,7 @@ import pytest
 
 from guodu_simulator import Simulator
 from smsgw_local.provision import Provisioned
-from tests.conftest import FakeContext
+from tests.conftest import FakeContext, rewire
 from tests.integration.conftest import Api, Pusher, Worker, make_stack, sqs_event
 from tests.template.sam import allows, grants, transformed
 
@@ -175,11 +175,11 @@ def test_every_call_each_function_makes_is_granted_to_its_role(
         _, plain = api.post({"to": numbers, "content": "【示例】您好"})
         api.post({"to": numbers[:1], "content": "【示例】一"}, key="grants-1")
         api.post({"to": numbers[:1], "content": "【示例】一"}, key="grants-1")
-        api.module.opt_outs.add(numbers[2], caller="grants-test")
+        api.module.graph.opt_outs.add(numbers[2], caller="grants-test")
         api.post({"to": numbers, "content": "【店】上新，退订回T", "category": "marketing"})
         api.post({"to": numbers[1:2], "content": "【示例】验证码 1234", "category": "verification"})
-        api.module.opt_outs.get(numbers[2])
-        api.module.opt_outs.remove(numbers[2], caller="grants-test")
+        api.module.graph.opt_outs.get(numbers[2])
+        api.module.graph.opt_outs.remove(numbers[2], caller="grants-test")
     # And each lane's worker submits them all (a chunk, its count, the request's status,
     # the link)
     with work:
@@ -258,7 +258,7 @@ def test_every_call_each_function_makes_is_granted_to_its_role(
         balance.handler({}, FakeContext("smsgw-balance-check"))
     # And the reconciler: an intake that stopped before its chunks were queued, and
     # submits whose report timeout has passed
-    queue = api.module.sqs
+    queue = api.module.graph.sqs
     sending = queue.send_message_batch
     queue.send_message_batch = lambda **_: (_ for _ in ()).throw(RuntimeError("SQS down"))
     with send:
@@ -266,7 +266,7 @@ def test_every_call_each_function_makes_is_granted_to_its_role(
     queue.send_message_batch = sending
     spec = stack.functions["ReconcilerFunction"]
     reconciler = load_handler(spec.code_dir, spec.environment)
-    reconciler.service._clock = lambda: time.time() + 80 * 3600
+    rewire(reconciler, clock=lambda: time.time() + 80 * 3600)
     with recorder.running("ReconcilerFunction"):
         swept = reconciler.handler({}, FakeContext("smsgw-reconciler", timeout_ms=60_000))
     assert swept["intakes_finished"] == 1

@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 
 from guodu_simulator import Simulator
 from smsgw_local.provision import Provisioned
-from tests.conftest import FakeContext
+from tests.conftest import FakeContext, rewire
 from tests.integration.conftest import Api, EventSink, Pusher, Worker, make_stack
 
 
@@ -31,9 +31,11 @@ def stack(aws: None, simulator: Simulator) -> Provisioned:
 def reconcile(stack: Provisioned, load_handler: Callable[..., ModuleType]) -> Callable[..., dict[str, int]]:
     spec = stack.functions["ReconcilerFunction"]
     module = load_handler(spec.code_dir, spec.environment)
+    offset = [0.0]
+    rewire(module, clock=lambda: time.time() + offset[0])
 
     def run(*, later: float = 0) -> dict[str, int]:
-        module.service._clock = lambda: time.time() + later
+        offset[0] = later
         result: dict[str, int] = module.handler({}, FakeContext("smsgw-reconciler", timeout_ms=60_000))
         return result
 
@@ -119,7 +121,7 @@ def test_a_refusal_written_by_a_settle_order_is_announced_once(
     api: Api, worker: Worker, simulator: Simulator, event_sink: EventSink, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given DynamoDB refusing the settle in place (the answer goes on the queue as a settle order)
-    store = worker.service._store.chunks
+    store = worker.graph.store.chunks
     settle = store.settle
     failures = {"left": 4}
 

@@ -9,6 +9,7 @@ import boto3
 import pytest
 
 from smsgw_local.provision import Provisioned
+from tests.conftest import rewire
 from tests.integration.conftest import Api, queued_messages, stopping_before_the_header, table_items
 
 
@@ -128,11 +129,26 @@ def test_a_replay_after_its_send_at_passed_gets_the_first_reply(
     assert first[0] == 202
     # When the client replays it twenty minutes later, when its send_at lies in the past
     later = datetime.now(UTC) + timedelta(minutes=20)
-    clock = type("Later", (), {"now": staticmethod(lambda tz=None: later)})
-    monkeypatch.setattr(api.module, "datetime", clock)
+    rewire(api.module, clock=lambda: later)
     # Then it still gets the first reply, not a 400 about the time, and nothing more is queued
     assert api.post(body, key="sched-1") == first
     assert len(queued_messages(stack)) == 1
+
+
+def test_a_new_keyed_request_costs_one_consistent_read(api: Api) -> None:
+    # Given the API built with a DynamoDB client that counts its reads of one item
+    dynamodb = boto3.client("dynamodb")
+    reads: list[object] = []
+    dynamodb.meta.events.register(
+        "before-parameter-build.dynamodb.GetItem",
+        lambda params, **_: reads.append(params.get("ConsistentRead")),
+    )
+    rewire(api.module, dynamodb=dynamodb)
+    # When a client sends a new request with an Idempotency-Key
+    status, _ = api.post({"to": ["13800138000"], "content": "x"}, key="new-key-1")
+    # Then it is accepted after one consistent read (is it a replay?), not two
+    assert status == 202
+    assert reads == [True]
 
 
 def test_idempotency_keys_are_scoped_to_the_caller(api: Api, stack: Provisioned) -> None:
@@ -147,7 +163,7 @@ def test_idempotency_keys_are_scoped_to_the_caller(api: Api, stack: Provisioned)
 def test_a_request_that_stopped_half_way_is_resumed_by_its_retry(api: Api, stack: Provisioned) -> None:
     # Given a 600-recipient request whose queueing failed after it was stored
     body = {"to": [f"138{i:08d}" for i in range(600)], "content": "x"}
-    sqs = api.module.sqs
+    sqs = api.module.graph.sqs
     original = sqs.send_message_batch
 
     def failing(**_: object) -> dict[str, object]:
@@ -198,7 +214,7 @@ def test_a_retry_whose_plan_changed_sends_each_number_once(
     stopping_before_the_header(api, monkeypatch)
     assert api.post(body, key="promo-1")[0] >= 500
     # And then one number opted out, so the retry plans other chunks (199 + 100)
-    assert api.module.opt_outs.add(numbers[5], caller="an-operator")[0]
+    assert api.module.graph.opt_outs.add(numbers[5], caller="an-operator")[0]
     status, reply = api.post(body, key="promo-1")
     # Then the request holds every other number exactly once, and not the opted-out one
     assert (status, reply["recipients"]) == (202, 299)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import unquote_plus
 
 import boto3
@@ -106,18 +107,19 @@ def test_a_scheduled_chunk_that_waited_past_its_time_goes_at_once(
 def test_a_failure_before_the_submit_left_gives_the_chunk_back_to_be_sent(
     api: Api, worker: Worker, simulator: Simulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given the rate limiter's table fails once, after the chunk was claimed
-    limiter = worker.service._lane.limiter
-    reserve, calls = limiter._reserve, []
+    # Given the rate limiter's table fails once, after the chunk was claimed (the worker's
+    # DynamoDB client fails its first reservation of a slot on a rate-limit timeline)
+    db = worker.graph.dynamodb
+    update, calls = db.update_item, []
 
-    def failing_once(recipients: int, now: float, earliest: float) -> float | None:
-        calls.append(now)
-        if len(calls) == 1:
-            raise ClientError({"Error": {"Code": "InternalServerError", "Message": "x"}}, "UpdateItem")
-        slot: float | None = reserve(recipients, now, earliest)
-        return slot
+    def failing_once(**request: Any) -> Any:
+        if request["Key"]["pk"]["S"].startswith("RATE#") and "tat" in request["UpdateExpression"]:
+            calls.append(request)
+            if len(calls) == 1:
+                raise ClientError({"Error": {"Code": "InternalServerError", "Message": "x"}}, "UpdateItem")
+        return update(**request)
 
-    monkeypatch.setattr(limiter, "_reserve", failing_once)
+    monkeypatch.setattr(db, "update_item", failing_once)
     _, reply = api.post({"to": ["13800138000"], "content": "x"})
     worker.drain()
     # Then nothing was claimed (a claim would later read "may have been sent"): the
@@ -270,7 +272,7 @@ def test_a_transaction_cancelled_by_a_conflicting_report_still_settles_the_chunk
 ) -> None:
     # Given DynamoDB cancels the worker's transaction once because a report was being
     # written to the MsgId's item at that moment (reports may beat the submit's answer)
-    db = worker.service._store._db
+    db = worker.graph.dynamodb  # the client the store writes with
     transact, calls = db.transact_write_items, []
 
     def conflicting_once(**kwargs: object) -> object:
@@ -303,7 +305,7 @@ def test_a_worker_stopping_between_settling_and_counting_still_completes_the_req
     api: Api, worker: Worker, simulator: Simulator, event_sink: EventSink, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given the worker fails right after the platform accepted and the chunk was settled
-    store = worker.service._store.requests
+    store = worker.graph.store.requests
     count, calls = store.count_settled_chunk, []
 
     def failing_once(chunk: object) -> object:
@@ -332,7 +334,7 @@ def test_a_worker_quicker_than_the_api_is_not_undone_by_it(
     api: Api, worker: Worker, simulator: Simulator, event_sink: EventSink, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a worker that settles every chunk before the API marks the request accepted
-    queue = api.module.sender._intake._queue
+    queue = api.module.graph.queue
     enqueue = queue.enqueue
 
     def enqueue_then_work(refs: object) -> None:
@@ -342,7 +344,7 @@ def test_a_worker_quicker_than_the_api_is_not_undone_by_it(
     monkeypatch.setattr(queue, "enqueue", enqueue_then_work)
     _, reply = api.post({"to": ["13800138000"], "content": "x"})
     # Then the request stays submitted, and a duplicate delivery announces nothing again
-    stored = api.module.sender._store.requests.get_request(reply["id"], consistent=True)
+    stored = api.module.graph.store.requests.get_request(reply["id"], consistent=True)
     assert stored.status.value == "submitted"
     worker.redeliver(reply["id"], 0)
     assert len(event_sink.of_type("Request Submitted")) == 1

@@ -24,6 +24,7 @@ LAYERS = {
     "services": 3,
     "api": 4,
     "settings": 5,  # read by the functions' wiring only: may name anything it configures
+    "wiring": 6,  # builds each function's object graph: may import every layer
 }
 # The domain does no I/O: none of these, anywhere in it.
 IO_LIBRARIES = {"boto3", "botocore", "requests", "urllib3", "aws_lambda_powertools", "pydantic"}

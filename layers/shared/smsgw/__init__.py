@@ -12,5 +12,7 @@ in this list; ``tests/unit/test_layers.py`` holds them to it):
   beside them.
 - ``services``: one use case each (accept a send, submit a chunk, show a status).
 - ``api``: the public HTTP contract: request models and the one error-to-HTTP mapping.
-- ``settings``: the environment, read once per container by the functions' wiring.
+- ``settings`` and ``wiring``: the environment, read once per container, and one module
+  per function that builds its object graph from those settings; the route tables
+  (``wiring.routes``) bind HTTP routes to the services of that graph.
 """

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import ValidationError
 
 from smsgw.adapters.dynamo import StoreUnavailable
 from smsgw.adapters.events import EventsUnavailable
@@ -30,6 +29,9 @@ from smsgw.domain.errors import (
 )
 from smsgw.observability import logger
 from smsgw.provider.push import PacketError, TooManyItems
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 
 def error_response(
@@ -124,7 +126,6 @@ def _no_route(_: Exception) -> Response[str]:
 
 HANDLERS: list[tuple[type[Exception], Callable[[Any], Response[str]]]] = [
     (InputError, _input),
-    (ValidationError, _validation),
     (NotFound, _not_found),
     (IdempotencyConflict, _conflict),
     (Forbidden, _forbidden),
@@ -141,7 +142,13 @@ HANDLERS: list[tuple[type[Exception], Callable[[Any], Response[str]]]] = [
 ]
 
 
-def register_error_handlers(app: APIGatewayRestResolver) -> None:
+def register_error_handlers(app: APIGatewayRestResolver, *, request_models: bool = True) -> None:
+    """The mapping on ``app``. ``request_models``: its routes validate with pydantic models,
+    whose errors are mapped too (a route table without them need not import pydantic)."""
     for exc_type, handle in HANDLERS:
         app.exception_handler(exc_type)(handle)
+    if request_models:
+        from pydantic import ValidationError  # noqa: PLC0415 - only where the routes use models
+
+        app.exception_handler(ValidationError)(_validation)
     app.not_found(_no_route)

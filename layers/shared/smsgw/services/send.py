@@ -141,6 +141,27 @@ class SendService:
         self._default_validity = default_validity_seconds
         self._clock = clock
 
+    def send(
+        self,
+        command: Callable[[datetime], SendCommand],
+        *,
+        request_id: str,
+        body_fingerprint: str,
+        keyed: bool = False,
+    ) -> dict[str, Any]:
+        """A request as the API receives it: ``command(now)`` judges its body (raising
+        ``InputError``) and gives the command to accept.
+
+        A keyed request seen before gets its first reply before its body is judged afresh:
+        a send_at that has passed since, or a cap the first send used up, must not turn it
+        into a 400. That costs a new keyed request one consistent read, and no more."""
+        if keyed and (reply := self.replay(request_id, body_fingerprint)) is not None:
+            return reply
+        now = self._clock()
+        return self._accept(
+            command(now), now, request_id=request_id, body_fingerprint=body_fingerprint, keyed=keyed
+        )
+
     def accept(
         self, command: SendCommand, *, request_id: str, body_fingerprint: str, keyed: bool = False
     ) -> dict[str, Any]:
@@ -148,7 +169,15 @@ class SendService:
         it may exist already (a replay, or a retry of an attempt that stopped half-way)."""
         if keyed and (reply := self.replay(request_id, body_fingerprint)) is not None:
             return reply
-        now = self._clock()
+        return self._accept(
+            command, self._clock(), request_id=request_id, body_fingerprint=body_fingerprint, keyed=keyed
+        )
+
+    def _accept(
+        self, command: SendCommand, now: datetime, *, request_id: str, body_fingerprint: str, keyed: bool
+    ) -> dict[str, Any]:
+        """Store and queue a request known not to exist yet (or, keyed, not to have been seen
+        when this call began: a concurrent twin is caught by the header's condition)."""
         release_at = self._release_at(command, now)
         command = self._without_opted_out(command)
         if release_at is None:
