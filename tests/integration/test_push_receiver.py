@@ -11,7 +11,7 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote_plus
 
 import boto3
@@ -451,26 +451,32 @@ def test_a_msg_id_linked_between_the_parts_of_its_write_is_known_linked(stack: P
     """Over 50 reports of one MsgId are written in parts, in parallel. When the worker links
     the MsgId between two parts, the packet must count it linked (so the push announces its
     reports): the worker announces only the reports stored before it looked."""
-    from smsgw.adapters.table import MessageTable
+    from smsgw.adapters.dynamo import Lifetime
+    from smsgw.adapters.links import LinkStore
     from smsgw.domain.reports import Report
 
     db = boto3.client("dynamodb")
     table = stack.ref("MessagesTable")
-    store = MessageTable(db, table).links
-    update, calls = store._db.update_item, []
+    calls: list[dict[str, Any]] = []
 
-    def link_after_the_first_part(**kwargs: Any) -> Any:
-        answer = update(**kwargs)
-        calls.append(kwargs)
-        if len(calls) == 1:  # the worker records the submit right after the first part landed
-            db.update_item(
-                TableName=table,
-                Key={"pk": {"S": "MSG#m-1"}, "sk": {"S": "LINK"}},
-                UpdateExpression="SET request_id = :r, #c = :n",
-                ExpressionAttributeNames={"#c": "chunk"},
-                ExpressionAttributeValues={":r": {"S": "req-1"}, ":n": {"N": "0"}},
-            )
-        return answer
+    class LinkedAfterTheFirstPart:
+        """DynamoDB, where the worker records the submit right after the first part landed."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(db, name)
+
+        def update_item(self, **kwargs: Any) -> Any:
+            answer = db.update_item(**kwargs)
+            calls.append(kwargs)
+            if len(calls) == 1:
+                db.update_item(
+                    TableName=table,
+                    Key={"pk": {"S": "MSG#m-1"}, "sk": {"S": "LINK"}},
+                    UpdateExpression="SET request_id = :r, #c = :n",
+                    ExpressionAttributeNames={"#c": "chunk"},
+                    ExpressionAttributeValues={":r": {"S": "req-1"}, ":n": {"N": "0"}},
+                )
+            return answer
 
     class LastPartFirst:
         """The thread pool ran the second part before the first."""
@@ -478,8 +484,9 @@ def test_a_msg_id_linked_between_the_parts_of_its_write_is_known_linked(stack: P
         def map(self, fn: Callable[[Any], Any], items: Any) -> Any:
             return list(reversed([fn(item) for item in reversed(list(items))]))
 
-    store._db.update_item = link_after_the_first_part  # type: ignore[method-assign]
-    store._pool = LastPartFirst()  # type: ignore[assignment]
+    store = LinkStore(
+        cast(Any, LinkedAfterTheFirstPart()), table, lifetime=Lifetime(30), pool=cast(Any, LastPartFirst())
+    )
     reports = [Report("m-1", f"138{i:08d}", "0", "发送成功", "2026-11-24 12:00:05") for i in range(60)]
     recorded = store.record_reports(reports)
     assert len(recorded.newly) == 60

@@ -61,7 +61,7 @@ def limiter(
 def reserve(worker: SubmitRateLimiter, clock: Clock, recipients: int = 200) -> float | None:
     """One round of reservation at the clock's moment, without waiting for the slot (the
     rule ``acquire`` applies each round): the slot, or None when nothing is in reach."""
-    return worker._reserve(recipients, clock.now, clock.now)
+    return worker.reserve(recipients, clock.now, clock.now)
 
 
 def busiest_window(starts: Sequence[float], window: float = 1.0) -> int:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -103,12 +103,14 @@ class LinkStore:
         *,
         lifetime: Lifetime,
         clock: Callable[[], float] = time.time,
+        pool: Executor | None = None,
     ) -> None:
+        """``pool`` runs the parts of a packet's writes (default: WRITE_THREADS threads)."""
         self._db = client
         self._table = table_name
         self._lifetime = lifetime
         self._clock = clock
-        self._pool = ThreadPoolExecutor(max_workers=WRITE_THREADS, thread_name_prefix="reports")
+        self._pool = pool or ThreadPoolExecutor(max_workers=WRITE_THREADS, thread_name_prefix="reports")
 
     def link_clause(self, chunk: Chunk, msg_id: str) -> Update:
         """The write that links ``msg_id`` to ``chunk``'s request, for the chunk's owner to

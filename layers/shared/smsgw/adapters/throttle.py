@@ -260,7 +260,7 @@ class SubmitRateLimiter:
         while True:
             now = self.clock()
             ahead = 1.25 * max(self._writes)  # the soonest a slot can be taken
-            at = self._reserve(recipients, now, now + ahead)
+            at = self.reserve(recipients, now, now + ahead)
             if at is not None:
                 wait = at - lead - self.clock()
                 if wait > 0:
@@ -289,7 +289,7 @@ class SubmitRateLimiter:
             cost = max(cost, math.ceil(span * recipients / recipients_limit))
         return cost
 
-    def _reserve(self, recipients: int, now: float, earliest: float) -> float | None:
+    def reserve(self, recipients: int, now: float, earliest: float) -> float | None:
         """A slot on the first timeline with room within its horizon, or None. Items are
         tried earliest slot first (by what was last seen of them), then in the lane's order
         (its own share, the pool, other lanes' shares): an idle share is taken before a
