@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import Any
@@ -15,7 +16,7 @@ from botocore.exceptions import ClientError
 from guodu_simulator import Simulator, SimulatorConfig
 from smsgw.domain.model import Category
 from smsgw_local.provision import Provisioned, provision
-from tests.conftest import FakeContext, peek_queue, sample_event
+from tests.conftest import FakeContext, peek_queue, rewire, sample_event
 
 PROVIDER_URL = "http://127.0.0.1:9/HttpQuickProcess/submitJson"  # replaced where a test needs a provider
 PROVIDER_PASSWORD = "test-only-password"
@@ -328,3 +329,20 @@ def load_worker(load_handler: Callable[..., ModuleType]) -> Callable[..., Worker
 @pytest.fixture
 def worker(stack: Provisioned, load_worker: Callable[..., Worker]) -> Worker:
     return load_worker(stack)
+
+
+@pytest.fixture
+def reconcile(stack: Provisioned, load_handler: Callable[..., ModuleType]) -> Callable[..., dict[str, int]]:
+    """The reconciler handler of ``stack``; ``run(later=s)`` sweeps as if ``s`` seconds
+    had passed."""
+    spec = stack.functions["ReconcilerFunction"]
+    module = load_handler(spec.code_dir, spec.environment)
+    offset = [0.0]
+    rewire(module, clock=lambda: time.time() + offset[0])
+
+    def run(*, later: float = 0) -> dict[str, int]:
+        offset[0] = later
+        result: dict[str, int] = module.handler({}, FakeContext("smsgw-reconciler", timeout_ms=60_000))
+        return result
+
+    return run

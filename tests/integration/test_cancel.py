@@ -28,21 +28,6 @@ def stack(aws: None, simulator: Simulator) -> Provisioned:
     return make_stack(simulator.submit_url, FrequencyCapsVerification="1/1d")
 
 
-@pytest.fixture
-def reconcile(stack: Provisioned, load_handler: Callable[..., ModuleType]) -> Callable[..., dict[str, int]]:
-    spec = stack.functions["ReconcilerFunction"]
-    module = load_handler(spec.code_dir, spec.environment)
-    offset = [0.0]
-    rewire(module, clock=lambda: time.time() + offset[0])
-
-    def run(*, later: float = 0) -> dict[str, int]:
-        offset[0] = later
-        result: dict[str, int] = module.handler({}, FakeContext("smsgw-reconciler", timeout_ms=60_000))
-        return result
-
-    return run
-
-
 def at_release() -> float:
     """How much later than now the reconciler must think it is to release a send made now."""
     return HOURS_AHEAD * 3600 - RELEASE_LEAD + 5

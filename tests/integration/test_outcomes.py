@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from types import ModuleType
 from typing import Any
 
 import boto3
@@ -18,28 +17,12 @@ from botocore.exceptions import ClientError
 
 from guodu_simulator import Simulator
 from smsgw_local.provision import Provisioned
-from tests.conftest import FakeContext, rewire
 from tests.integration.conftest import Api, EventSink, Pusher, Worker, make_stack
 
 
 @pytest.fixture
 def stack(aws: None, simulator: Simulator) -> Provisioned:
     return make_stack(simulator.submit_url)
-
-
-@pytest.fixture
-def reconcile(stack: Provisioned, load_handler: Callable[..., ModuleType]) -> Callable[..., dict[str, int]]:
-    spec = stack.functions["ReconcilerFunction"]
-    module = load_handler(spec.code_dir, spec.environment)
-    offset = [0.0]
-    rewire(module, clock=lambda: time.time() + offset[0])
-
-    def run(*, later: float = 0) -> dict[str, int]:
-        offset[0] = later
-        result: dict[str, int] = module.handler({}, FakeContext("smsgw-reconciler", timeout_ms=60_000))
-        return result
-
-    return run
 
 
 def of(sink: EventSink, detail_type: str, request_id: str) -> list[dict[str, Any]]:

@@ -12,6 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from smsgw.api.contract import Counts  # a request's counts per state: the API's and the events' are one
+
 Time = str  # ISO 8601 with offset, e.g. 2026-11-24T20:00:05+08:00
 
 
@@ -109,19 +111,6 @@ class RecipientsDeadLettered(_RequestEvent):
 class RequestSubmitted(_RequestEvent):
     recipients: int
     chunks: int
-
-
-class Counts(_Strict):
-    total: int
-    queued: int
-    submitted: int
-    delivered: int
-    failed: int
-    unknown: int
-    expired: int
-    rejected: int
-    opted_out: int
-    cancelled: int
 
 
 class RequestCompleted(_RequestEvent):
