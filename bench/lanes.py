@@ -117,6 +117,7 @@ def codes_under_backlog(
         ),
         "busiest_window": busiest_window(everything),
         "slots_missed": use["given_up"],
+        "slack_ms": round(SLACK_SECONDS * 1000),
         "limiter_writes": use["reservations"],
         "limiter_refused": use["refused"],
         "bulk_span_s": round(span, 2),

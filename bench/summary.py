@@ -353,7 +353,7 @@ def lanes(r: dict[str, Any]) -> Row | None:
     if not bulk_met:
         why.append(
             f"bulk and codes used {share * 100:.0f}% of the limit; {lane.get('slots_missed', '?')} slots"
-            " were given up by workers woken more than 50 ms late (section 11)"
+            f" were given up by workers woken more than {lane.get('slack_ms', 50)} ms late (section 11)"
         )
     return {
         "n": 11,

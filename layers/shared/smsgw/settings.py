@@ -158,7 +158,7 @@ class Settings:
     max_submits_per_second: int = 20
     max_recipients_per_second: int = 0
     # What the way to the platform may add to a submit's moment (see adapters/throttle.py).
-    rate_margin_ms: int = 50
+    rate_margin_ms: int = 20
     # Marketing is held during these hours (Beijing time); empty: never.
     quiet_hours: str = "21:00-08:00"
     default_validity_seconds: int = 36_000
@@ -319,7 +319,7 @@ class Settings:
             raw_packet_retention_days=_int(env, "RAW_PACKET_RETENTION_DAYS", 30, 1, 3650),
             max_submits_per_second=_int(env, "GUODU_MAX_SUBMITS_PER_SECOND", 20, 0, 10_000),
             max_recipients_per_second=_int(env, "GUODU_MAX_RECIPIENTS_PER_SECOND", 0, 0, 2_000_000),
-            rate_margin_ms=_int(env, "GUODU_RATE_MARGIN_MS", 50, 0, 1_000),
+            rate_margin_ms=_int(env, "GUODU_RATE_MARGIN_MS", 20, 0, 1_000),
             quiet_hours=env.get("QUIET_HOURS", "21:00-08:00").strip(),
             default_validity_seconds=_int(env, "DEFAULT_VALIDITY_SECONDS", 36_000, 60, 3 * 86_400),
             frequency_caps_verification=env.get("FREQUENCY_CAPS_VERIFICATION", "1/1m,5/1h,10/1d").strip(),

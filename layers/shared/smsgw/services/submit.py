@@ -176,10 +176,11 @@ class Decision:
 
 # Time kept at the end of an invocation for a settle order, once writing in place failed.
 ORDER_RESERVE_SECONDS = 6.0
-# The worker wakes this much before its slot to read, prepare and claim the chunk: the
-# longest of the last CLAIMS_KEPT of those and a quarter more, within these bounds (one
-# that takes longer than that and the slot's slack makes the worker miss its slot and
-# take another).
+# The worker wakes this much before its slot to read, prepare and claim the chunk: twice
+# the longest of the last CLAIMS_KEPT of those, within these bounds (one that takes
+# longer than that and the slot's slack makes the worker miss its slot and take another;
+# a quarter more than the longest missed about one slot in 25 on a busy host).
+CLAIM_LEAD_FACTOR = 2.0
 CLAIM_LEAD_MIN_SECONDS = 0.005
 CLAIM_LEAD_MAX_SECONDS = 0.3
 CLAIMS_KEPT = 16
@@ -291,7 +292,7 @@ class SubmitService:
         # before the request leaves, so that a worker found dead holding a claim is one
         # whose request may well have left ("unknown" is then the truth).
         credentials = self._client.credentials()
-        lead = min(CLAIM_LEAD_MAX_SECONDS, max(CLAIM_LEAD_MIN_SECONDS, 1.25 * max(self._claims)))
+        lead = min(CLAIM_LEAD_MAX_SECONDS, max(CLAIM_LEAD_MIN_SECONDS, CLAIM_LEAD_FACTOR * max(self._claims)))
         permit = self._lane.limiter.acquire(order.recipients, deadline=deadline, lead=lead)
         began = self._clock()
         read = self._read_claimable(message, order)
