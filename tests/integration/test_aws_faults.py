@@ -188,6 +188,31 @@ def test_a_claim_retried_by_botocore_after_its_answer_was_lost_is_the_claimers_o
     assert not store.claim_chunk(ChunkRef(reply["id"], 0), token="attempt-2", lease_seconds=60).claimed
 
 
+def test_a_completion_check_retried_after_its_answer_was_lost_backs_off_one_step_not_two(
+    api: Api,
+    stack: Provisioned,
+    load_worker: Callable[..., Worker],
+    hooked: Callable[..., tuple[MessageTable, AwsFaults]],
+) -> None:
+    # Given a submitted request waiting for its report, on the due index for completion
+    _, reply = api.post({"to": ["13800138000"], "content": "【示例】您好"})
+    load_worker(stack).drain()
+    table, faults = hooked(lambda: MessageTable(boto3.client("dynamodb"), stack.ref("MessagesTable")))
+    request = table.requests.get_request(reply["id"], consistent=True)
+    assert request is not None
+    faults.script("dynamodb.UpdateItem", "lost")
+    # When the reconciler's first look is written, its answer lost, and botocore retries it
+    table.due.reschedule(
+        f"REQ#{reply['id']}", "META", due_at=int(time.time()) + 60, checks=request.due_checks + 1
+    )
+    # Then the look is counted once: the next check comes after the first step of the
+    # back-off, not the second
+    assert [(i.operation, i.kind) for i in faults.injected] == [("UpdateItem", "lost")]
+    looked = table.requests.get_request(reply["id"], consistent=True)
+    assert looked is not None
+    assert looked.due_checks == 1
+
+
 def test_a_claim_whose_answer_was_lost_in_the_worker_is_given_back_before_anything_is_sent(
     api: Api,
     stack: Provisioned,

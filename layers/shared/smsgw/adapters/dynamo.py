@@ -314,12 +314,12 @@ class DueIndex:
             keys.extend((item["pk"]["S"], item["sk"]["S"]) for item in page.get("Items", []))
         return keys
 
-    def reschedule(self, pk: str, sk: str, *, due_at: int) -> None:
-        """Look at a due item again at ``due_at`` (and count how often it was looked at)."""
+    def reschedule(self, pk: str, sk: str, *, due_at: int, checks: int) -> None:
+        """Look at a due item again at ``due_at``, its ``checks``-th look counted. Set, not
+        added: a write applied whose answer was lost, and retried, counts it once."""
         update = Update(
             key(pk, sk),
-            set={"due_at": due_at},
-            add={"due_checks": 1},
+            set={"due_at": due_at, "due_checks": checks},
             condition="attribute_exists(#due_kind)",
         )
         conditional_write(lambda: self._db.update_item(**update.request(self._table)))

@@ -234,7 +234,9 @@ class ReconcileService:
         counts = recipient_counts(request, chunks, links)
         if counts[RecipientStatus.QUEUED] or counts[RecipientStatus.SUBMITTED]:
             delay = COMPLETION_BACKOFF[min(request.due_checks, len(COMPLETION_BACKOFF) - 1)]
-            self._store.due.reschedule(f"REQ#{request_id}", "META", due_at=int(self._clock()) + delay)
+            self._store.due.reschedule(
+                f"REQ#{request_id}", "META", due_at=int(self._clock()) + delay, checks=request.due_checks + 1
+            )
             return
         completed_at = iso(self._clock())
         # Announced before it is marked: a run stopping in between announces again (the
