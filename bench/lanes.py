@@ -20,7 +20,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from bench.localrun import StackRun, busiest_window, mobiles, rate_limit_use
+from bench.localrun import WORKER, StackRun, busiest_window, mobiles, rate_limit_use
 from smsgw.adapters.throttle import MARGIN_SECONDS, SLACK_SECONDS
 
 CODE = "【示例】您的验证码是{n:06d}，5分钟内有效。"
@@ -54,10 +54,15 @@ def codes_under_backlog(
     chunks = sum(math.ceil(len(numbers[i : i + per_post]) / 200) for i in range(0, backlog, per_post))
     limit = int(run.provisioned.context.parameters.get("GuoduMaxSubmitsPerSecond") or 0)
     window = run.open_window()
+    # The whole backlog is queued before the first submit (the workers' event sources are
+    # off while it is POSTed): on this host intake and workers would share the one moto
+    # process, and bulk's share would measure that, not the limiter (intake is section 9).
+    run.stack.disable_event_source(WORKER)
     began = time.perf_counter()
     for start in range(0, backlog, per_post):
         run.post({"to": numbers[start : start + per_post], "content": BULK, "reference": "bench-backlog"})
     posted_s = time.perf_counter() - began
+    run.stack.enable_event_source(WORKER)
     started = min(20, chunks // 2)
     run.wait(lambda: len(sim.accepted) - base >= started, 300, "bulk to be under way")
     queued_behind = backlog - 200 * (len(sim.accepted) - base)  # waiting when the first code came
@@ -110,7 +115,7 @@ def codes_under_backlog(
         "bulk_share_of_limit": round(bulk_rate / limit, 3) if limit else None,
         "limit_used_share": round(used / limit, 3) if limit else None,
         "ceiling_share": round(1 / (1 + SLACK_SECONDS + MARGIN_SECONDS), 3),
-        "bulk_alone_submits_per_s": round(len(alone) / alone_span, 2) if alone_span > 1 else None,
+        "bulk_alone_submits_per_s": round(len(alone) / alone_span, 2) if alone_span > 5 else None,
         "bulk_submits_per_s_during_codes": round(len(during) / during_span, 2) if during_span else None,
         "all_submits_per_s_during_codes": (
             round((len(during) + len(code_moments)) / during_span, 2) if during_span else None

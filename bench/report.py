@@ -741,6 +741,12 @@ def _rate_window(r: dict[str, Any], add: Add) -> None:
     add("")
 
 
+def _alone(lane: dict[str, Any]) -> str:
+    """Bulk's rate while no code went, when that lasted long enough to be a rate."""
+    alone = lane.get("bulk_alone_submits_per_s")
+    return f"{alone}/s" if alone else "too short a span to tell (under 5 s)"
+
+
 def _lanes(r: dict[str, Any], add: Add) -> None:
     lane = r.get("lanes") or {}
     add("## 11. Lanes: one-time codes under a bulk backlog")
@@ -756,7 +762,9 @@ def _lanes(r: dict[str, Any], add: Add) -> None:
         " pushed, as in section 4: on this machine they would load the one moto process the workers"
         " wait on):"
         f" {lane['backlog_recipients']:,} transactional recipients POSTed in requests of"
-        f" {lane['per_post']:,} ({lane['backlog_submits']:,} submits), then, once bulk was under way"
+        f" {lane['per_post']:,} ({lane['backlog_submits']:,} submits) with the workers' event sources off"
+        " (all of it queued before the first submit: on this host intake would share the one moto process"
+        " with the workers; intake is section 9), then, once bulk was under way"
         f" ({lane['recipients_queued_before_first_code']:,} recipients still queued before the first code),"
         f" {lane['codes']} one-time codes (`category: verification`), one every"
         f" {lane['code_interval_s']:g} s."
@@ -783,7 +791,7 @@ def _lanes(r: dict[str, Any], add: Add) -> None:
         " of the limit was used over that span (the limiter's ceiling is"
         f" {lane.get('ceiling_share', 0) * 100:.1f}%:"
         " slots are (1 + slack + margin)/N s apart). Bulk alone (before the first code and after the last):"
-        f" {lane.get('bulk_alone_submits_per_s')}/s; while the codes went, bulk"
+        f" {_alone(lane)}; while the codes went, bulk"
         f" {lane.get('bulk_submits_per_s_during_codes')}/s and everything"
         f" {lane.get('all_submits_per_s_during_codes')}/s. {lane.get('slots_missed', 0)} of"
         f" {lane.get('limiter_writes', 0):,} slots taken were given up by a worker woken more than"

@@ -361,7 +361,8 @@ def lanes(r: dict[str, Any]) -> Row | None:
         " bulk's share",
         "measured": f"{lane['codes']} codes: median {waits['median']:,} ms, p99 {waits['p99']:,} ms;"
         f" bulk {lane['bulk_submits_per_s']:g} submits/s, with the codes {share * 100:.1f}% of"
-        f" {lane['limit_submits_per_s']}/s (bulk alone {lane.get('bulk_alone_submits_per_s')}/s)",
+        f" {lane['limit_submits_per_s']}/s"
+        + (f" (bulk alone {alone}/s)" if (alone := lane.get("bulk_alone_submits_per_s")) else ""),
         "budget": f"p99 ≤ {budget_ms:,.0f} ms (2 s + the provider's {latency:g} ms); bulk takes ≥ 90%"
         " of the limit (with what codes take)",
         "verdict": _verdict(codes_met and bulk_met),
