@@ -44,7 +44,7 @@ def lanes_stack() -> Iterator[LocalGateway]:
         yield stack
 
 
-def test_a_code_goes_out_within_seconds_while_a_bulk_backlog_is_worked_off(lanes_stack: LocalGateway) -> None:
+def test_a_code_goes_out_ahead_of_the_bulk_backlog_queued_before_it(lanes_stack: LocalGateway) -> None:
     gateway = Gateway(lanes_stack)
     simulator = lanes_stack.simulator
     assert simulator is not None
@@ -56,15 +56,14 @@ def test_a_code_goes_out_within_seconds_while_a_bulk_backlog_is_worked_off(lanes
     assert bulk.status_code == 202, bulk.text
     assert wait_until(lambda: len(simulator.accepted) - before >= 10, 60)
     # When a one-time code is sent while it is worked off
-    posted = time.time()
     code = gateway.post_messages(
         {"to": ["13912340000"], "content": "【示例】验证码 4321", "category": "verification"}
     )
     assert code.status_code == 202, code.text
     assert wait_until(lambda: any(s.mobiles == ["13912340000"] for s in simulator.accepted), 30)
-    # Then it reached the platform within two seconds of its 202, ahead of bulk queued before it
+    # Then it reached the platform ahead of bulk queued before it (how soon after its 202
+    # is a timing, measured by `make bench`, section 11, not asserted here)
     (submit,) = [s for s in simulator.accepted if s.mobiles == ["13912340000"]]
-    assert received(submit) - posted < 2.0
     assert wait_until(lambda: len(simulator.accepted) - before >= 101, 60)
     later = [s for s in simulator.accepted[before:] if received(s) > received(submit)]
     assert len(later) >= 20, len(later)
