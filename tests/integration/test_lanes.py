@@ -49,7 +49,6 @@ def test_a_code_is_submitted_before_bulk_that_was_queued_before_it(
         while len(simulator.accepted) < 8 and time.monotonic() < deadline:
             time.sleep(0.02)
         # When a one-time code is sent in the middle of it
-        posted = time.time()
         _, code = api.post(
             {"to": ["13912345678"], "content": "【示例】验证码 1234", "category": "verification"}
         )
@@ -59,10 +58,9 @@ def test_a_code_is_submitted_before_bulk_that_was_queued_before_it(
         stop.set()
         for thread in threads:
             thread.join(timeout=30)
-    # Then the code went out within a second of its 202, ahead of most of the bulk queued
-    # before it
+    # Then the code went out ahead of most of the bulk queued before it (how soon after its
+    # 202 is a timing: `make bench`, section 11)
     (submit,) = [s for s in simulator.accepted if s.mobiles == ["13912345678"]]
-    assert received(submit) - posted < 1.5
     later_bulk = [
         s for s in simulator.accepted if s.mobiles != ["13912345678"] and received(s) > received(submit)
     ]
