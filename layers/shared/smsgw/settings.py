@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
-from smsgw.adapters.aws import ClientLimits
+from smsgw.adapters.limits import ClientLimits
 from smsgw.domain.model import MAX_NUMBERS_PER_CHUNK, Category
 
 # The account every lane uses unless it has one of its own (also its rate-limit and pause

@@ -11,39 +11,29 @@ one call is known: ``attempts * (connect + read)`` plus backoff of a second or t
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from typing import Any
 
 import boto3
 from botocore.config import Config
 
+from smsgw.adapters.limits import ClientLimits
 
-@dataclass(frozen=True)
-class ClientLimits:
-    connect_timeout: float = 1.0
-    read_timeout: float = 3.0
-    max_attempts: int = 3  # the first try and two retries
 
-    def worst_case_seconds(self) -> float:
-        """An upper bound of one call, retries and their backoff included (standard mode
-        waits at most ~1 s before the 2nd try and ~2 s before the 3rd)."""
-        backoff = sum(min(20.0, 2.0 ** (n - 1)) for n in range(1, self.max_attempts))
-        return self.max_attempts * (self.connect_timeout + self.read_timeout) + backoff
-
-    def config(self) -> Config:
-        return Config(
-            connect_timeout=self.connect_timeout,
-            read_timeout=self.read_timeout,
-            retries={"mode": "standard", "total_max_attempts": self.max_attempts},
-            # The handlers of one container share a client across threads (the parallel
-            # writes of a push or of the frequency caps): room for all of them.
-            max_pool_connections=16,
-        )
+def config(limits: ClientLimits) -> Config:
+    """The botocore ``Config`` of ``limits``."""
+    return Config(
+        connect_timeout=limits.connect_timeout,
+        read_timeout=limits.read_timeout,
+        retries={"mode": "standard", "total_max_attempts": limits.max_attempts},
+        # The handlers of one container share a client across threads (the parallel
+        # writes of a push or of the frequency caps): room for all of them.
+        max_pool_connections=16,
+    )
 
 
 def client(service: str, limits: ClientLimits) -> Any:
     """A boto3 client for ``service`` with ``limits`` (region and endpoint from the environment)."""
-    return boto3.client(service, config=limits.config())  # type: ignore[call-overload]
+    return boto3.client(service, config=config(limits))  # type: ignore[call-overload]
 
 
 class LazyClient:
