@@ -67,6 +67,21 @@ def handler(event, context):
     return app.resolve(event, context)
 '''
 
+FLOOR = "Floor"  # the least any handler of the gateway pays, in the results
+FLOOR_APP = '''"""The cold-start floor: what every handler of the gateway pays before any work of its own.
+
+Each one logs and counts (Powertools Logger and Metrics) and makes at least one boto3
+client (the table's); botocore's import and its first client (the session, the endpoint
+data, one service model) are most of it. A handler's cold start above this is its own.
+"""
+import boto3
+from aws_lambda_powertools import Logger, Metrics
+
+logger = Logger()
+metrics = Metrics()
+dynamodb = boto3.client("dynamodb")
+'''
+
 _SCRIPT = """
 import json, resource, sys, time
 w0, c0 = time.perf_counter(), time.process_time()
@@ -129,6 +144,16 @@ def baseline_function(
     env = {**like.environment, "TABLE_NAME": "bench-items", "POWERTOOLS_SERVICE_NAME": "baseline"}
     function = FunctionEnv(BASELINE, "baseline", code, "app.handler", like.memory, env, like.timeout)
     return function, extra
+
+
+def floor_function(like: FunctionEnv) -> FunctionEnv:
+    """The floor (``FLOOR_APP``) as a function with ``like``'s Lambda environment."""
+    code = REPO / "build" / "coldstart-floor" / "function"
+    code.mkdir(parents=True, exist_ok=True)
+    if not (code / "app.py").exists() or (code / "app.py").read_text(encoding="utf-8") != FLOOR_APP:
+        (code / "app.py").write_text(FLOOR_APP, encoding="utf-8")
+    env = {**like.environment, "POWERTOOLS_SERVICE_NAME": "floor"}
+    return FunctionEnv(FLOOR, "floor", code, "app.handler", like.memory, env, like.timeout)
 
 
 def _run_once(
@@ -227,23 +252,29 @@ def measure(
     layouts = _layouts(shipped)
     like = functions.get("SendApiFunction") or next(iter(functions.values()))
     baseline, xray = baseline_function(runtime, like, log)
+    floor = floor_function(like)
+    layer = like.code_dir.parents[1] / "layers" / "shared"
     # One untimed run of each, so the venv's bytecode cache exists and files are in the page cache.
     if warmup:
         _run_once(runtime, baseline, baseline.code_dir, xray, False)
+        _run_once(runtime, floor, floor.code_dir, layer, False)
         for name, (paths, readonly) in layouts.items():
             for function in functions.values():
                 _run_once(runtime, function, *paths(function), readonly)
             log(f"cold start: {name} warmed")
     results: dict[str, dict[str, list[dict[str, float]]]] = {f: {n: [] for n in layouts} for f in functions}
     baseline_runs: list[dict[str, float]] = []
+    floor_runs: list[dict[str, float]] = []
     for i in range(samples):
         baseline_runs.append(_run_once(runtime, baseline, baseline.code_dir, xray, False))
+        floor_runs.append(_run_once(runtime, floor, floor.code_dir, layer, False))
         for name, (paths, readonly) in layouts.items():
             for logical, function in functions.items():
                 results[logical][name].append(_run_once(runtime, function, *paths(function), readonly))
         log(f"cold start: sample {i + 1}/{samples}")
     handlers: dict[str, Any] = {}
     yardstick = _summary(baseline_runs)
+    lowest = _summary(floor_runs)
     for logical, by_layout in results.items():
         handlers[logical] = {name: _summary(runs) for name, runs in by_layout.items()}
         # The ratio to the yardstick of the same run, by CPU time in the venv layout.
@@ -261,6 +292,11 @@ def measure(
         "baseline": {
             "what": "a plain Powertools REST handler with Tracer and a table (coldstart.BASELINE_APP)",
             "venv": yardstick,
+        },
+        "floor": {
+            "what": "boto3, one DynamoDB client and Powertools Logger and Metrics (coldstart.FLOOR_APP)",
+            "venv": lowest,
+            "ratio": round(lowest["cpu_median_ms"] / max(yardstick["cpu_median_ms"], 0.1), 2),
         },
         "samples": samples,
         "layouts": list(layouts),

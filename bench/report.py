@@ -178,15 +178,23 @@ def markdown(r: dict[str, Any]) -> str:
     return "\n".join(out) + "\n"
 
 
-def _coldstart(r: dict[str, Any], add: Add) -> None:
-    c = r.get("coldstart") or {}
-    budget = c.get("budget_ms", 250)
-    add("## 1. Cold start")
+def _floor(c: dict[str, Any], add: Add) -> None:
+    """The least any handler pays (coldstart.FLOOR_APP), so that a ratio can be read against it."""
+    floor = c.get("floor") or {}
+    if not floor:
+        return
     add("")
-    add("`import app` (the module's initialisation included) in a fresh interpreter of the")
-    add(f"runtime-only environment, median of {c.get('samples', '?')} processes per handler and layout;")
-    add(f"budget {budget:.0f} ms (a plain Powertools REST handler with Tracer and a table: about")
-    add(f"{c.get('reference_ms', 370):.0f} ms on these machines).")
+    add(
+        f"*Floor*: {floor['what']}, measured in the same run:"
+        f" {floor['venv']['cpu_median_ms']:.0f} ms CPU, **{floor['ratio']:.2f}×** the yardstick."
+        " Every handler pays at least this (it logs, counts and makes the table's client);"
+        " above it, each pays for its own work: its other clients, its resolver or batch"
+        " processor, its models and the gateway's code."
+    )
+
+
+def _yardsticks(c: dict[str, Any], add: Add) -> None:
+    """What the ratios are taken against (the yardstick) and the least a handler pays (the floor)."""
     yardstick = (c.get("baseline") or {}).get("venv") or {}
     if yardstick:
         add("")
@@ -196,6 +204,19 @@ def _coldstart(r: dict[str, Any], add: Add) -> None:
             f" {yardstick['median_ms']:.0f} ms wall, median of {yardstick['samples']});"
             f" budget ≤ {c.get('ratio_budget', 0.7):.2f}×."
         )
+    _floor(c, add)
+
+
+def _coldstart(r: dict[str, Any], add: Add) -> None:
+    c = r.get("coldstart") or {}
+    budget = c.get("budget_ms", 250)
+    add("## 1. Cold start")
+    add("")
+    add("`import app` (the module's initialisation included) in a fresh interpreter of the")
+    add(f"runtime-only environment, median of {c.get('samples', '?')} processes per handler and layout;")
+    add(f"budget {budget:.0f} ms (a plain Powertools REST handler with Tracer and a table: about")
+    add(f"{c.get('reference_ms', 370):.0f} ms on these machines).")
+    _yardsticks(c, add)
     add("")
     add(
         _row(
