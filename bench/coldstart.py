@@ -29,8 +29,10 @@ import json
 import re
 import statistics
 import subprocess
+import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -192,6 +194,49 @@ def _summary(runs: list[dict[str, float]]) -> dict[str, Any]:
     }
 
 
+@dataclass
+class _Import:
+    name: str
+    own_ms: float  # importtime's self time
+    total_ms: float  # importtime's cumulative time
+    children: list[_Import] = field(default_factory=list)
+
+
+def _app_imports(lines: list[re.Match[str]]) -> tuple[float, list[_Import]]:
+    """``import app``'s total and its direct imports as trees (importtime prints a module's
+    imports before the module, each one level deeper)."""
+    pending: dict[int, list[_Import]] = {}
+    for match in lines:
+        depth = (len(match.group(3)) - 1) // 2
+        node = _Import(match.group(4), int(match.group(1)) / 1000, int(match.group(2)) / 1000)
+        node.children = pending.pop(depth + 1, [])
+        if depth == 0 and node.name == "app":
+            return node.total_ms, node.children
+        if depth == 0:
+            pending.clear()
+        else:
+            pending.setdefault(depth, []).append(node)
+    return 0.0, []
+
+
+def _attribute(node: _Import, groups: dict[str, float], parent: str = "the standard library") -> None:
+    """Adds the own time of ``node`` and of everything it imported to their packages: boto3's
+    import counts as boto3's whichever module imported it first, and the gateway's library
+    counts its own code only (its imports of boto3, pydantic, Powertools are theirs). A
+    standard-library module counts for the package that first imported it (``http.client``
+    for botocore)."""
+    top = node.name.split(".")[0]
+    if top == "smsgw":
+        group = "smsgw (the gateway's own modules)"
+    elif top in sys.stdlib_module_names:
+        group = parent
+    else:
+        group = top
+    groups[group] = groups.get(group, 0.0) + node.own_ms
+    for child in node.children:
+        _attribute(child, groups, group if top != "smsgw" else "the standard library")
+
+
 def breakdown(runtime: Runtime, function: FunctionEnv, runs: int) -> list[dict[str, Any]]:
     """What ``import app`` spends its time on (``-X importtime``; median of ``runs``)."""
     per_name: dict[str, list[float]] = {}
@@ -215,19 +260,10 @@ def breakdown(runtime: Runtime, function: FunctionEnv, runs: int) -> list[dict[s
         )
         sample = json.loads(out.stdout.strip().splitlines()[-1])
         lines = [m for m in (_IMPORTTIME.match(line) for line in out.stderr.splitlines()) if m]
+        app_total, tops = _app_imports(lines)
         children: dict[str, float] = {}
-        app_total = 0.0
-        for match in lines:
-            depth = (len(match.group(3)) - 1) // 2
-            name = match.group(4)
-            if depth == 0:
-                if name == "app":
-                    app_total = int(match.group(2)) / 1000
-                    break
-                children.clear()
-            elif depth == 1:
-                group = "smsgw (the gateway's library)" if name.startswith("smsgw") else name
-                children[group] = children.get(group, 0.0) + int(match.group(2)) / 1000
+        for node in tops:
+            _attribute(node, children)
         children["app module body (settings, clients, resolver)"] = max(
             0.0, app_total - sum(children.values())
         )

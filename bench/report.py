@@ -277,7 +277,9 @@ def _coldstart(r: dict[str, Any], add: Add) -> None:
     add("- Not included: starting the interpreter and Lambda's runtime bootstrap (the *whole process*")
     add("  column shows the former).")
     add("")
-    add("Where the time goes (`-X importtime`, venv layout, ms, median):")
+    add("Where the time goes (`-X importtime`, venv layout, ms, median): each package's own import")
+    add("time, with the standard-library modules it was first to load (`http.client` for botocore),")
+    add("whichever module imported it; the gateway's own modules without the packages they import.")
     add("")
     for name, rows in (c.get("breakdown") or {}).items():
         parts = [
