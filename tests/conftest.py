@@ -61,9 +61,9 @@ def sample_event(name: str) -> dict[str, Any]:
 def aws() -> Iterator[None]:
     from moto import mock_aws
 
-    from smsgw_local.moto_fidelity import serialise_dynamodb_writes
+    from smsgw_local import moto_fidelity
 
-    serialise_dynamodb_writes()
+    moto_fidelity.install()
     with mock_aws():
         yield
 

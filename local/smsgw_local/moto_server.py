@@ -126,11 +126,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     from werkzeug.serving import make_server  # noqa: PLC0415
 
-    from smsgw_local.moto_fidelity import serialise_dynamodb_writes  # noqa: PLC0415
+    from smsgw_local import moto_fidelity  # noqa: PLC0415
 
     # The request threads of this server race like concurrent Lambda containers do:
-    # give them DynamoDB's atomic conditional writes.
-    serialise_dynamodb_writes()
+    # give them DynamoDB's atomic conditional writes (and SQS's pace on deep queues).
+    moto_fidelity.install()
     try:
         server = make_server(
             args.host,

@@ -259,9 +259,9 @@ class FuzzedGateway:
 def fuzzed() -> Iterator[FuzzedGateway]:
     from moto import mock_aws
 
-    from smsgw_local.moto_fidelity import serialise_dynamodb_writes
+    from smsgw_local import moto_fidelity
 
-    serialise_dynamodb_writes()
+    moto_fidelity.install()
     with mock_aws():
         yield FuzzedGateway(make_stack())
 

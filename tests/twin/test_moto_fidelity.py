@@ -1,9 +1,11 @@
 """The local AWS keeps DynamoDB's promises: conditional writes and transactions are atomic,
-and a cancelled transaction leaves every item it named as it was (smsgw_local.moto_fidelity)."""
+and a cancelled transaction leaves every item it named as it was; SQS read on its quick
+clock still hides what is in flight or delayed (smsgw_local.moto_fidelity)."""
 
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import boto3
@@ -121,3 +123,27 @@ def test_racing_transactions_for_one_item_have_one_winner(table: str) -> None:
     assert refused == ["TransactionCanceledException"] * 7
     assert items["A/a"]["holder"] == {"N": str(won[0])}
     assert [k for k in items if k.startswith("TAKEN-")] == [f"TAKEN-{won[0]}/taken-{won[0]}"]
+
+
+def test_sqs_read_on_the_quick_clock_still_hides_messages_in_flight_and_delayed(aws: None) -> None:
+    # Given a queue of moto's SQS, read through the clock that builds no datetimes
+    sqs = boto3.client("sqs")
+    url = sqs.create_queue(QueueName="fidelity", Attributes={"VisibilityTimeout": "1"})["QueueUrl"]
+    sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(n), "MessageBody": f"m{n}"} for n in range(3)])
+    sqs.send_message(QueueUrl=url, MessageBody="later", DelaySeconds=2)
+    # When the three due are received
+    first = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    # Then, while they are in flight, nothing is received: the delayed one is not due yet
+    assert sorted(m["Body"] for m in first) == ["m0", "m1", "m2"]
+    assert sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []) == []
+    # And once their visibility timeout has passed they come back, and then the delayed one
+    time.sleep(1.2)
+    again = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    assert sorted(m["Body"] for m in again) == ["m0", "m1", "m2"]
+    sqs.delete_message_batch(
+        QueueUrl=url,
+        Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(again)],
+    )
+    time.sleep(1.0)
+    last = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    assert [m["Body"] for m in last] == ["later"]
