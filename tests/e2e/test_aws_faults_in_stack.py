@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 import yaml
 
-from smsgw_local.provision import FunctionSpec
-from smsgw_local.runtime import FunctionPool, lambda_environment, process_seed
+from smsgw_local.runtime import process_seed
 from smsgw_local.stack import LocalGateway, StackError
 from smsgw_local.template import load_template
 from tests.conftest import wait_until
 from tests.e2e.conftest import Gateway, fast_simulator, mobile
+from tests.twin.probe import probe_pool
 
 pytestmark = pytest.mark.e2e
 
@@ -177,23 +177,11 @@ def handler(event, context):
 
 
 def _seeds(code_dir: Path, seed: int) -> list[int]:
-    spec = FunctionSpec(
-        logical_id="SeedFunction",
-        name="smsgw-local-seed",
-        code_dir=code_dir,
-        handler="app.handler",
-        timeout=10,
-        memory=128,
-        environment={},
-        layer_dirs=(),
-    )
-    environment = lambda_environment(spec, region="us-east-1", endpoint_url="http://127.0.0.1:9")
-    pool = FunctionPool(
-        spec,
-        environment,
+    pool = probe_pool(
+        code_dir,
+        SEED_HANDLER,
+        name="seed",
         size=2,
-        log_prefix="Seed | ",
-        invoked_arn="arn:seed",
         aws_faults="dynamodb.PutItem=throttle:0.5",
         aws_faults_seed=seed,
     )
@@ -209,8 +197,6 @@ def _seeds(code_dir: Path, seed: int) -> list[int]:
 
 def test_each_worker_process_draws_from_its_own_seed_and_the_stack_seed_replays_them(tmp_path: Path) -> None:
     # Given a function with two processes and faults on
-    (tmp_path / "app.py").write_text(SEED_HANDLER, encoding="utf-8")
-
     # When its pool starts twice with one seed, and once with another
     first, again, other = _seeds(tmp_path, 5), _seeds(tmp_path, 5), _seeds(tmp_path, 6)
 

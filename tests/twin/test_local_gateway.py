@@ -19,7 +19,6 @@ import signal
 import socket
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 from pathlib import Path
@@ -45,8 +44,7 @@ from smsgw_local.apigw import (
     build_proxy_event,
     gateway_responses_of,
 )
-from smsgw_local.provision import FunctionSpec
-from smsgw_local.runtime import FunctionPool, Invocation, lambda_environment
+from smsgw_local.runtime import FunctionPool, Invocation
 from smsgw_local.schedules import UnsupportedSchedule, rate_seconds
 from smsgw_local.sqs_source import failed_message_ids, sqs_record
 from smsgw_local.stack import LocalGateway
@@ -61,6 +59,7 @@ from tests.e2e.conftest import (
     mobile,
     queue_depth,
 )
+from tests.twin.probe import probe_pool
 
 pytestmark = pytest.mark.e2e
 
@@ -329,9 +328,9 @@ def test_a_worker_process_sees_only_its_lambda_environment_and_is_replaced_after
 ) -> None:
     # Given a function with a one-second timeout, and a variable in the orchestrator's environment
     monkeypatch.setenv("SMSGW_E2E_SHOULD_NOT_LEAK", "1")
-    (tmp_path / "app.py").write_text(
-        textwrap.dedent(
-            """
+    pool = probe_pool(
+        tmp_path,
+        """
             import os, sys, time
 
             def handler(event, context):
@@ -340,22 +339,12 @@ def test_a_worker_process_sees_only_its_lambda_environment_and_is_replaced_after
                 return {"env": dict(os.environ), "path": sys.path[:2], "pid": os.getpid(),
                         "memory": context.memory_limit_in_mb, "name": context.function_name,
                         "remaining": context.get_remaining_time_in_millis()}
-            """
-        ),
-        encoding="utf-8",
-    )
-    spec = FunctionSpec(
-        logical_id="ProbeFunction",
-        name="smsgw-local-probe",
-        code_dir=tmp_path,
-        handler="app.handler",
+            """,
         timeout=1,
         memory=256,
         environment={"MESSAGES_TABLE": "t"},
         layer_dirs=(REPO_ROOT / "layers" / "shared",),
     )
-    environment = lambda_environment(spec, region="us-east-1", endpoint_url="http://127.0.0.1:9")
-    pool = FunctionPool(spec, environment, size=1, log_prefix="Probe | ", invoked_arn="arn:probe")
     pool.start()
     try:
         # When it is invoked, then invoked with a handler that overruns the timeout, then again
@@ -388,30 +377,17 @@ def test_a_worker_process_sees_only_its_lambda_environment_and_is_replaced_after
 
 def _pid_pool(tmp_path: Path, size: int) -> FunctionPool:
     """A pool of a small function that answers its process id (after ``sleep`` seconds)."""
-    (tmp_path / "app.py").write_text(
-        textwrap.dedent(
-            """
+    return probe_pool(
+        tmp_path,
+        """
             import os, time
 
             def handler(event, context):
                 time.sleep(event.get("sleep", 0))
                 return {"pid": os.getpid()}
-            """
-        ),
-        encoding="utf-8",
+            """,
+        size=size,
     )
-    spec = FunctionSpec(
-        logical_id="ProbeFunction",
-        name="smsgw-local-probe",
-        code_dir=tmp_path,
-        handler="app.handler",
-        timeout=10,
-        memory=128,
-        environment={},
-        layer_dirs=(),
-    )
-    environment = lambda_environment(spec, region="us-east-1", endpoint_url="http://127.0.0.1:9")
-    return FunctionPool(spec, environment, size=size, log_prefix="Probe | ", invoked_arn="arn:probe")
 
 
 def _gone(pid: int) -> bool:
